@@ -1,0 +1,237 @@
+//! Turning one JSON record (`SPEC.md` §4) into validated, pseudonymised content.
+//!
+//! Identifying fields are handled here and only here: a `citizen_id` is checked and
+//! replaced by the city's keyed pid; names, phones and addresses are dropped. What leaves
+//! this module is safe to store and replicate.
+
+use serde_json::{Map, Value};
+
+use super::kinds::RecordData;
+use super::person::{self, Pseudonymiser};
+use super::record::{Kind, Status, validate_id};
+use super::validate::{Checker, ErrorCode, FieldError};
+
+/// Fields that identify a person or a contact and never enter a stored record.
+const DROPPED_IDENTIFYING: &[&str] = &[
+    "name_of_person",
+    "person_name",
+    "phone",
+    "address",
+    "hukou_address",
+    "contact_name",
+    "contact_phone",
+    "bank_account",
+];
+
+/// Kinds whose `data` names a person by `pid` (or `citizen_id` at ingest).
+fn has_person(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::JobSeeker
+            | Kind::LaidOffEpisode
+            | Kind::UnemploymentRegistration
+            | Kind::ServiceEvent
+            | Kind::Placement
+            | Kind::UiBenefitPayment
+            | Kind::TrainingEnrolment
+    )
+}
+
+/// A validated record as its owner wrote it, before version and seq are assigned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The owner's local id.
+    pub id: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Typed, validated, pseudonymised fields.
+    pub data: RecordData,
+}
+
+/// What ingest needs besides the JSON: who writes and how persons are pseudonymised.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestContext<'a> {
+    /// Validation against the owner and the standards in force.
+    pub checker: Checker<'a>,
+    /// The city's key; `None` at nodes that hold no citizen IDs.
+    pub pseudonymiser: Option<&'a Pseudonymiser>,
+}
+
+impl IngestContext<'_> {
+    /// Parses and validates one element of a `POST /v1/records` array.
+    pub fn draft(&self, element: Value) -> Result<Draft, FieldError> {
+        let Value::Object(mut obj) = element else {
+            return Err(FieldError::new(
+                "",
+                ErrorCode::Malformed,
+                "a record must be a JSON object with kind, id and data",
+            ));
+        };
+        let kind = take_kind(&mut obj)?;
+        let id = take_string(&mut obj, "id")?;
+        validate_id(&id).map_err(|e| FieldError::new("id", ErrorCode::InvalidId, e.to_string()))?;
+        let status = take_status(&mut obj)?;
+        let data = match obj.remove("data") {
+            Some(Value::Object(d)) => d,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "data",
+                    ErrorCode::WrongType,
+                    "data must be an object",
+                ));
+            }
+            None => {
+                return Err(FieldError::new(
+                    "data",
+                    ErrorCode::MissingField,
+                    "data is required",
+                ));
+            }
+        };
+        if let Some(extra) = obj.keys().next() {
+            return Err(FieldError::new(
+                extra.clone(),
+                ErrorCode::UnknownField,
+                format!("unknown field {extra:?}; a record has kind, id, status and data"),
+            ));
+        }
+        let data = self.pseudonymise(kind, data)?;
+        let data = RecordData::from_json(kind, Value::Object(data)).map_err(serde_error)?;
+        data.validate(&self.checker)?;
+        Ok(Draft { id, status, data })
+    }
+
+    fn pseudonymise(
+        &self,
+        kind: Kind,
+        mut data: Map<String, Value>,
+    ) -> Result<Map<String, Value>, FieldError> {
+        for field in DROPPED_IDENTIFYING {
+            data.remove(*field);
+        }
+        if kind == Kind::JobSeeker {
+            data.remove("name");
+        }
+        let Some(raw) = data.remove("citizen_id") else {
+            return Ok(data);
+        };
+        let field = "data.citizen_id";
+        if !has_person(kind) {
+            return Err(FieldError::new(
+                field,
+                ErrorCode::UnknownField,
+                format!("{kind} records name no person"),
+            ));
+        }
+        if data.contains_key("pid") {
+            return Err(FieldError::new(
+                field,
+                ErrorCode::InvalidValue,
+                "give citizen_id or pid, not both",
+            ));
+        }
+        let Value::String(raw) = raw else {
+            return Err(FieldError::new(
+                field,
+                ErrorCode::WrongType,
+                "citizen_id must be a string",
+            ));
+        };
+        let canonical = person::normalise(&raw)
+            .map_err(|e| FieldError::new(field, ErrorCode::InvalidCitizenId, e.to_string()))?;
+        let Some(p) = self.pseudonymiser else {
+            return Err(FieldError::new(
+                field,
+                ErrorCode::InvalidValue,
+                "this node has no pseudonym key; citizen IDs are accepted only at city nodes",
+            ));
+        };
+        data.insert("pid".into(), Value::String(p.pid(&canonical).to_string()));
+        if kind == Kind::JobSeeker && !data.contains_key("pid_epoch") {
+            data.insert("pid_epoch".into(), Value::from(p.epoch()));
+        }
+        Ok(data)
+    }
+}
+
+fn take_kind(obj: &mut Map<String, Value>) -> Result<Kind, FieldError> {
+    let name = take_string(obj, "kind")?;
+    Kind::parse(&name).ok_or_else(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        FieldError::new(
+            "kind",
+            ErrorCode::UnknownKind,
+            format!(
+                "unknown kind {name:?}; expected one of {}",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+fn take_string(obj: &mut Map<String, Value>, field: &str) -> Result<String, FieldError> {
+    match obj.remove(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(FieldError::new(
+            field,
+            ErrorCode::WrongType,
+            format!("{field} must be a string"),
+        )),
+        None => Err(FieldError::new(
+            field,
+            ErrorCode::MissingField,
+            format!("{field} is required"),
+        )),
+    }
+}
+
+fn take_status(obj: &mut Map<String, Value>) -> Result<Status, FieldError> {
+    match obj.remove("status") {
+        None => Ok(Status::Active),
+        Some(v) => serde_json::from_value(v).map_err(|_| {
+            FieldError::new(
+                "status",
+                ErrorCode::WrongType,
+                "status must be one of active, closed, withdrawn, voided",
+            )
+        }),
+    }
+}
+
+/// Maps a serde error inside `data` to the field it concerns and a clear reason.
+fn serde_error(err: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = err.path().to_string();
+    let message = err.inner().to_string();
+    let named = backticked(&message);
+    let under = |name: &str| {
+        if path == "." || path.is_empty() {
+            format!("data.{name}")
+        } else {
+            format!("data.{path}.{name}")
+        }
+    };
+    let at_path = if path == "." {
+        "data".to_string()
+    } else {
+        format!("data.{path}")
+    };
+    if message.starts_with("missing field") {
+        let field = named.map_or(at_path, under);
+        FieldError::new(
+            field.clone(),
+            ErrorCode::MissingField,
+            format!("{field} is required"),
+        )
+    } else if message.starts_with("unknown field") {
+        let field = named.map_or(at_path, under);
+        FieldError::new(field, ErrorCode::UnknownField, message)
+    } else {
+        FieldError::new(at_path, ErrorCode::WrongType, message)
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}

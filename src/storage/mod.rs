@@ -1,0 +1,196 @@
+//! Durable storage: the [`Store`] trait the rest of the node uses, and its sled
+//! implementation. Nothing outside this module touches sled.
+//!
+//! A [`WriteBatch`] commits atomically and is durable (sled flushed and the data file
+//! fsynced) when [`Store::commit`] returns Ok; only then do the in-memory summaries
+//! (digest, reconciliation buckets, per-owner seq) move. Batches are meant to be large:
+//! the write path groups many requests into one commit so that one flush covers them all.
+
+pub mod keys;
+mod sled_store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Kind, NodeCode, Record, RecordKey};
+use crate::recon::{Digest, OwnerSummary};
+use crate::wire::codec::CodecError;
+
+pub use sled_store::SledStore;
+
+/// Largest encoded record a store accepts. sled stores values over ~128 KiB as blob files
+/// it never fsyncs, so records stay well below that.
+pub const MAX_RECORD_BYTES: usize = 60 * 1024;
+
+/// Format version of the data directory.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The identity marker written when a data directory is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// Data-directory format version.
+    pub format: u32,
+    /// The node this directory belongs to.
+    pub node: NodeCode,
+    /// Random id of this store, new with every fresh directory (a restored or cloned
+    /// store is recognisable by it).
+    pub store_id: [u8; 16],
+    /// When the directory was created, ms since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// One change-log entry: which record version a seq wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The owner's seq of this write.
+    pub seq: u64,
+    /// The record written.
+    pub key: RecordKey,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its version.
+    pub version: u64,
+    /// Fingerprint of the version written.
+    pub fp: u128,
+    /// Fingerprint of the version it replaced, if any (so summaries rebuild from the log
+    /// alone, without reading records).
+    pub prev_fp: Option<u128>,
+}
+
+/// A record to write and the fingerprint of the version it replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordWrite {
+    /// The new version.
+    pub record: Record,
+    /// Fingerprint of the stored version it replaces (`None` for a new record).
+    pub prev_fp: Option<u128>,
+}
+
+/// A signed document flowing down the tree (classification versions, policies, targets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    /// Document kind, e.g. `classification_version`.
+    pub kind: String,
+    /// Issuer's id for it.
+    pub id: String,
+    /// The issuing node.
+    pub issuer: NodeCode,
+    /// Issuer's version counter.
+    pub version: u64,
+    /// The document body, canonical JSON text.
+    pub body: String,
+    /// The issuer's signature over the document.
+    pub signature: Vec<u8>,
+}
+
+/// Everything one commit writes, atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteBatch {
+    /// Record versions.
+    pub records: Vec<RecordWrite>,
+    /// Documents.
+    pub documents: Vec<StoredDocument>,
+    /// Peer watermarks `(peer, owner, seq)`.
+    pub watermarks: Vec<(NodeCode, NodeCode, u64)>,
+}
+
+impl WriteBatch {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.documents.is_empty() && self.watermarks.is_empty()
+    }
+}
+
+/// What a node knows of one owner's records.
+#[derive(Debug, Clone, Default)]
+pub struct OwnerState {
+    /// Highest seq stored for the owner.
+    pub last_seq: u64,
+    /// Digest and reconciliation buckets.
+    pub summary: OwnerSummary,
+}
+
+/// Why a store operation failed. After any `Storage` error the handle is poisoned and the
+/// node must stop acknowledging writes until it is restarted.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory holds no identity marker: it is not an lmsync data directory.
+    #[error("{0} is not an lmsync data directory (no identity marker); run `lmsync init`")]
+    NotInitialised(String),
+    /// The directory already holds a store.
+    #[error("{0} already holds an lmsync store")]
+    AlreadyInitialised(String),
+    /// The directory belongs to another node.
+    #[error("data directory belongs to node {found}, not {expected}; refusing to open it")]
+    WrongNode {
+        /// Node code in the marker.
+        found: NodeCode,
+        /// Node code the caller expected.
+        expected: NodeCode,
+    },
+    /// The directory was written by an incompatible version of lmsync.
+    #[error("data directory format {found} is not supported (this build reads {FORMAT_VERSION})")]
+    Format {
+        /// Format in the marker.
+        found: u32,
+    },
+    /// The disk is full: nothing was acknowledged; free space and restart.
+    #[error("storage full: {0}")]
+    Full(String),
+    /// sled or the file system failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// Stored bytes do not decode: the store is corrupted.
+    #[error("corrupted store value: {0}")]
+    Corrupt(#[from] CodecError),
+    /// A record encodes larger than [`MAX_RECORD_BYTES`].
+    #[error("record {kind}/{id} encodes to {bytes} bytes, over the {MAX_RECORD_BYTES}-byte limit")]
+    TooLarge {
+        /// Kind.
+        kind: Kind,
+        /// Id.
+        id: String,
+        /// Encoded size.
+        bytes: usize,
+    },
+    /// An earlier storage error poisoned this handle.
+    #[error("store is unavailable after an earlier error ({0}); restart the node")]
+    Poisoned(String),
+}
+
+/// Counts per owner and kind, for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerCounts {
+    /// Highest seq stored.
+    pub last_seq: u64,
+    /// Records per kind.
+    pub by_kind: BTreeMap<Kind, u64>,
+}
+
+/// The storage a node needs. Implementations must make [`Store::commit`] atomic and
+/// durable before returning Ok.
+pub trait Store: Send + Sync {
+    /// The identity marker of this store.
+    fn identity(&self) -> &NodeIdentity;
+    /// One record, if stored.
+    fn get_record(&self, owner: NodeCode, key: RecordKey) -> Result<Option<Record>, StoreError>;
+    /// Writes a batch atomically and durably.
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// Digest of the stored records, optionally restricted to one owner and/or kind.
+    fn digest(&self, owner: Option<NodeCode>, kind: Option<Kind>) -> Digest;
+    /// Highest seq stored for `owner` (0 if none).
+    fn last_seq(&self, owner: NodeCode) -> u64;
+    /// Counts for every owner with records here.
+    fn owner_counts(&self) -> BTreeMap<NodeCode, OwnerCounts>;
+    /// One document, if stored.
+    fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError>;
+    /// Every stored document.
+    fn documents(&self) -> Result<Vec<StoredDocument>, StoreError>;
+    /// The seq up to which `peer` has acknowledged `owner`'s records.
+    fn watermark(&self, peer: NodeCode, owner: NodeCode) -> Result<u64, StoreError>;
+    /// Bytes on disk.
+    fn size_on_disk(&self) -> u64;
+    /// The error that poisoned this store, if any.
+    fn fault(&self) -> Option<String>;
+}

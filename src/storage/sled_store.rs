@@ -1,0 +1,392 @@
+//! The sled implementation of [`Store`]: one tree, prefix-keyed (see [`super::keys`]).
+//!
+//! Durability: sled 0.34's `flush` writes with `sync_file_range`, which survives a process
+//! crash but not a power cut, so every commit also `fdatasync`s the data file before it
+//! returns. Summaries live in memory and are rebuilt on open from the packed change log.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+use super::{
+    FORMAT_VERSION, LogEntry, MAX_RECORD_BYTES, NodeIdentity, OwnerCounts, OwnerState, Store,
+    StoreError, StoredDocument, WriteBatch, keys,
+};
+use crate::model::{Kind, NodeCode, Record, RecordKey};
+use crate::recon::{Change, Digest};
+use crate::wire::codec;
+
+/// Sled tuning an operator may set.
+#[derive(Debug, Clone, Copy)]
+pub struct SledOptions {
+    /// Page-cache budget in bytes (RSS can reach several times this; see RELIABILITY).
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            cache_capacity: 256 << 20,
+        }
+    }
+}
+
+/// A node's durable store on sled.
+pub struct SledStore {
+    db: sled::Db,
+    data_file: File,
+    identity: NodeIdentity,
+    owners: RwLock<BTreeMap<NodeCode, OwnerState>>,
+    /// Next change-log batch number; also serialises commits.
+    next_batch: Mutex<u64>,
+    fault: RwLock<Option<String>>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+fn storage_error(e: impl std::fmt::Display) -> StoreError {
+    let text = e.to_string();
+    if text.contains("No space left") || text.contains("os error 28") {
+        StoreError::Full(text)
+    } else {
+        StoreError::Storage(text)
+    }
+}
+
+fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(options.cache_capacity)
+        // We flush (and fsync) on every commit; sled's own timer would only add IO.
+        .flush_every_ms(None)
+        .open()
+        .map_err(storage_error)
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(storage_error)
+}
+
+impl SledStore {
+    /// Creates a new store for `node` in `path`, which must not hold one already.
+    pub fn create(
+        path: &Path,
+        node: NodeCode,
+        store_id: [u8; 16],
+        now_ms: i64,
+        options: SledOptions,
+    ) -> Result<Self, StoreError> {
+        if path.join("db").exists() || path.join("conf").exists() {
+            return Err(StoreError::AlreadyInitialised(path.display().to_string()));
+        }
+        std::fs::create_dir_all(path).map_err(storage_error)?;
+        let db = open_db(path, options)?;
+        let identity = NodeIdentity {
+            format: FORMAT_VERSION,
+            node,
+            store_id,
+            created_at_ms: now_ms,
+        };
+        db.insert(keys::IDENTITY, codec::encode(&identity)?)
+            .map_err(storage_error)?;
+        db.flush().map_err(storage_error)?;
+        drop(db);
+        sync_dir(path)?;
+        Self::open(path, node, options)
+    }
+
+    /// Opens the store in `path`, refusing one that belongs to another node.
+    pub fn open(path: &Path, expected: NodeCode, options: SledOptions) -> Result<Self, StoreError> {
+        if !path.join("conf").exists() {
+            return Err(StoreError::NotInitialised(path.display().to_string()));
+        }
+        let db = open_db(path, options)?;
+        let identity = read_identity(&db, path)?;
+        if identity.node != expected {
+            return Err(StoreError::WrongNode {
+                found: identity.node,
+                expected,
+            });
+        }
+        let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
+        let (owners, next_batch) = rebuild_summaries(&db)?;
+        Ok(SledStore {
+            db,
+            data_file,
+            identity,
+            owners: RwLock::new(owners),
+            next_batch: Mutex::new(next_batch),
+            fault: RwLock::new(None),
+        })
+    }
+
+    /// Reads the identity marker of a data directory without opening it for a node.
+    pub fn peek_identity(path: &Path) -> Result<NodeIdentity, StoreError> {
+        if !path.join("conf").exists() {
+            return Err(StoreError::NotInitialised(path.display().to_string()));
+        }
+        let db = open_db(path, SledOptions::default())?;
+        read_identity(&db, path)
+    }
+
+    /// Every record of `owner`, in record-key order (tests, verification, export).
+    pub fn scan_owner(
+        &self,
+        owner: NodeCode,
+    ) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+        self.db.scan_prefix(keys::record_prefix(owner)).map(|item| {
+            let (_, v) = item.map_err(storage_error)?;
+            Ok(codec::decode::<Record>(&v)?)
+        })
+    }
+
+    /// Overwrites a stored record's bytes without touching the log or summaries.
+    /// Only for fault-injection tests of corruption detection.
+    #[doc(hidden)]
+    pub fn corrupt_record_for_test(
+        &self,
+        owner: NodeCode,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        let k = keys::record(owner, record.envelope.key());
+        self.db
+            .insert(k, codec::encode(record)?)
+            .map_err(storage_error)?;
+        self.db.flush().map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn poison(&self, err: &StoreError) {
+        let mut fault = self.fault.write().unwrap_or_else(|p| p.into_inner());
+        if fault.is_none() {
+            *fault = Some(err.to_string());
+        }
+    }
+
+    fn build_batch(
+        &self,
+        batch: &WriteBatch,
+        batch_no: u64,
+    ) -> Result<(sled::Batch, Vec<(NodeCode, LogEntry)>), StoreError> {
+        let mut sled_batch = sled::Batch::default();
+        let mut logs: BTreeMap<NodeCode, Vec<LogEntry>> = BTreeMap::new();
+        for w in &batch.records {
+            let e = &w.record.envelope;
+            let value = codec::encode(&w.record)?;
+            if value.len() > MAX_RECORD_BYTES {
+                return Err(StoreError::TooLarge {
+                    kind: e.kind,
+                    id: e.id.clone(),
+                    bytes: value.len(),
+                });
+            }
+            sled_batch.insert(&keys::record(e.owner, e.key())[..], value);
+            logs.entry(e.owner).or_default().push(LogEntry {
+                seq: e.seq,
+                key: e.key(),
+                kind: e.kind,
+                version: e.version,
+                fp: e.fingerprint(),
+                prev_fp: w.prev_fp,
+            });
+        }
+        let mut applied = Vec::with_capacity(batch.records.len());
+        for (owner, entries) in logs {
+            let first = entries.iter().map(|x| x.seq).min().unwrap_or(0);
+            sled_batch.insert(
+                &keys::log(owner, first, batch_no)[..],
+                codec::encode(&entries)?,
+            );
+            applied.extend(entries.into_iter().map(|x| (owner, x)));
+        }
+        for d in &batch.documents {
+            sled_batch.insert(keys::document(&d.kind, &d.id), codec::encode(d)?);
+        }
+        for (peer, owner, seq) in &batch.watermarks {
+            sled_batch.insert(&keys::watermark(*peer, *owner)[..], &seq.to_be_bytes()[..]);
+        }
+        Ok((sled_batch, applied))
+    }
+
+    fn write_durably(&self, sled_batch: sled::Batch) -> Result<(), StoreError> {
+        self.db.apply_batch(sled_batch).map_err(storage_error)?;
+        self.db.flush().map_err(storage_error)?;
+        self.data_file.sync_data().map_err(storage_error)
+    }
+}
+
+fn data_file_path(path: &Path) -> PathBuf {
+    path.join("db")
+}
+
+fn read_identity(db: &sled::Db, path: &Path) -> Result<NodeIdentity, StoreError> {
+    let bytes = db
+        .get(keys::IDENTITY)
+        .map_err(storage_error)?
+        .ok_or_else(|| StoreError::NotInitialised(path.display().to_string()))?;
+    let identity: NodeIdentity = codec::decode(&bytes)?;
+    if identity.format != FORMAT_VERSION {
+        return Err(StoreError::Format {
+            found: identity.format,
+        });
+    }
+    Ok(identity)
+}
+
+fn apply_entry(owners: &mut BTreeMap<NodeCode, OwnerState>, owner: NodeCode, e: &LogEntry) {
+    let state = owners.entry(owner).or_default();
+    state.last_seq = state.last_seq.max(e.seq);
+    state.summary.apply(&Change {
+        key: e.key,
+        kind: e.kind,
+        fp: e.fp,
+        prev_fp: e.prev_fp,
+    });
+}
+
+/// Rebuilds every owner's summary from the packed change log (no record reads).
+fn rebuild_summaries(db: &sled::Db) -> Result<(BTreeMap<NodeCode, OwnerState>, u64), StoreError> {
+    let mut owners = BTreeMap::new();
+    let mut next_batch = 0u64;
+    for item in db.scan_prefix([keys::LOG]) {
+        let (k, v) = item.map_err(storage_error)?;
+        let (owner, _, batch) = keys::parse_log(&k)
+            .ok_or_else(|| StoreError::Storage(format!("malformed log key {k:?}")))?;
+        let owner = NodeCode::new(owner)
+            .map_err(|e| StoreError::Storage(format!("log key names bad owner: {e}")))?;
+        next_batch = next_batch.max(batch + 1);
+        for e in codec::decode::<Vec<LogEntry>>(&v)? {
+            apply_entry(&mut owners, owner, &e);
+        }
+    }
+    Ok((owners, next_batch))
+}
+
+impl Store for SledStore {
+    fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    fn get_record(&self, owner: NodeCode, key: RecordKey) -> Result<Option<Record>, StoreError> {
+        let Some(bytes) = self
+            .db
+            .get(keys::record(owner, key))
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(codec::decode(&bytes)?))
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if let Some(f) = self.fault() {
+            return Err(StoreError::Poisoned(f));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut next_batch = self.next_batch.lock().unwrap_or_else(|p| p.into_inner());
+        let (sled_batch, applied) = self.build_batch(&batch, *next_batch)?;
+        if let Err(e) = self.write_durably(sled_batch) {
+            self.poison(&e);
+            return Err(e);
+        }
+        *next_batch += 1;
+        let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
+        for (owner, e) in &applied {
+            apply_entry(&mut owners, *owner, e);
+        }
+        Ok(())
+    }
+
+    fn digest(&self, owner: Option<NodeCode>, kind: Option<Kind>) -> Digest {
+        let owners = self.owners.read().unwrap_or_else(|p| p.into_inner());
+        let mut d = Digest::default();
+        match owner {
+            Some(o) => {
+                if let Some(s) = owners.get(&o) {
+                    d.merge(s.summary.digest(kind));
+                }
+            }
+            None => owners
+                .values()
+                .for_each(|s| d.merge(s.summary.digest(kind))),
+        }
+        d
+    }
+
+    fn last_seq(&self, owner: NodeCode) -> u64 {
+        let owners = self.owners.read().unwrap_or_else(|p| p.into_inner());
+        owners.get(&owner).map_or(0, |s| s.last_seq)
+    }
+
+    fn owner_counts(&self) -> BTreeMap<NodeCode, OwnerCounts> {
+        let owners = self.owners.read().unwrap_or_else(|p| p.into_inner());
+        owners
+            .iter()
+            .map(|(o, s)| {
+                let by_kind = s.summary.counts().filter(|(_, n)| *n > 0).collect();
+                (
+                    *o,
+                    OwnerCounts {
+                        last_seq: s.last_seq,
+                        by_kind,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let Some(bytes) = self
+            .db
+            .get(keys::document(kind, id))
+            .map_err(storage_error)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(codec::decode(&bytes)?))
+    }
+
+    fn documents(&self) -> Result<Vec<StoredDocument>, StoreError> {
+        self.db
+            .scan_prefix([keys::DOCUMENT])
+            .map(|item| {
+                let (_, v) = item.map_err(storage_error)?;
+                Ok(codec::decode(&v)?)
+            })
+            .collect()
+    }
+
+    fn watermark(&self, peer: NodeCode, owner: NodeCode) -> Result<u64, StoreError> {
+        let Some(bytes) = self
+            .db
+            .get(keys::watermark(peer, owner))
+            .map_err(storage_error)?
+        else {
+            return Ok(0);
+        };
+        let arr: [u8; 8] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Storage("watermark value is not 8 bytes".into()))?;
+        Ok(u64::from_be_bytes(arr))
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.fault.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
