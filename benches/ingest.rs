@@ -1,1 +1,239 @@
-fn main() {}
+//! Ingest throughput, durable, batches of 1,000, as ratios to raw sled measured in the
+//! same run (`../shared/PERF.md`):
+//!
+//! - `raw_sled`: the same encoded records under the same keys, `apply_batch` + flush +
+//!   fdatasync of the data file: the limit.
+//! - `store`: the node's write path without HTTP: version/seq planning (one read per
+//!   record), content hashing, encoding, record + packed change-log keys, durable commit.
+//! - `api`: a node started as `lmsync run` starts it, fed JSON over HTTP by 4 concurrent
+//!   clients, as `lmsync import` does (parsing, validation, pseudonymisation included).
+//!
+//! Run: `cargo bench --bench ingest` (env `LMSYNC_BENCH_RECORDS`, `LMSYNC_BENCH_ROUNDS`).
+//! Prints one line per figure: `name = value unit (ratio to limit)`, medians of the rounds.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lmsync::clock::{Clock, SystemClock};
+use lmsync::config::{self, Config};
+use lmsync::model::ingest::{Draft, IngestContext};
+use lmsync::model::person::Pseudonymiser;
+use lmsync::model::record::content_hash;
+use lmsync::model::standards::Standards;
+use lmsync::model::validate::Checker;
+use lmsync::model::{Envelope, NodeCode, Record};
+use lmsync::node::Planner;
+use lmsync::storage::{SledStore, Store, WriteBatch, keys, sled_options};
+use lmsync::wire::codec;
+use serde_json::Value;
+
+const BATCH: usize = 1000;
+const CACHE: u64 = 256 << 20;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn city() -> NodeCode {
+    "440100".parse().unwrap()
+}
+
+fn drafts(json: &[Value], key: &Pseudonymiser) -> Vec<Draft> {
+    let standards = Standards::builtin();
+    let cx = IngestContext {
+        checker: Checker {
+            owner: city(),
+            standards: &standards,
+        },
+        pseudonymiser: Some(key),
+    };
+    json.iter()
+        .map(|v| cx.draft(v.clone()).expect("generated records are valid"))
+        .collect()
+}
+
+/// The records as the store would hold them, for the raw sled baseline.
+fn encoded(drafts: &[Draft]) -> Vec<([u8; 21], Vec<u8>)> {
+    drafts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let envelope = Envelope {
+                owner: city(),
+                kind: d.data.kind(),
+                id: d.id.clone(),
+                version: 1,
+                seq: i as u64 + 1,
+                status: d.status,
+                recorded_at_ms: 0,
+                code_refs: Standards::builtin().code_refs(),
+                hash: content_hash(city(), &d.id, d.status, &d.data).unwrap(),
+            };
+            let key = keys::record(city(), envelope.key());
+            (
+                key,
+                codec::encode(&Record {
+                    envelope,
+                    data: d.data.clone(),
+                })
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)]) -> f64 {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(CACHE)
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    let file = File::open(dir.join("db")).unwrap();
+    let start = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        let mut batch = sled::Batch::default();
+        for (k, v) in chunk {
+            batch.insert(&k[..], v.as_slice());
+        }
+        db.apply_batch(batch).unwrap();
+        db.flush().unwrap();
+        file.sync_data().unwrap();
+    }
+    records.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn store(dir: &Path, drafts: &[Draft]) -> f64 {
+    let store = SledStore::create(dir, city(), [1; 16], 0, sled_options(CACHE)).unwrap();
+    let refs = Standards::builtin().code_refs();
+    let start = Instant::now();
+    for chunk in drafts.chunks(BATCH) {
+        let mut planner = Planner::new(&store, city());
+        for d in chunk {
+            planner
+                .plan(d.clone(), &refs, SystemClock.now_ms())
+                .unwrap();
+        }
+        store
+            .commit(WriteBatch {
+                records: planner.into_writes(),
+                ..WriteBatch::default()
+            })
+            .unwrap();
+    }
+    drafts.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn node_config(dir: &Path) -> Config {
+    let pki = dir.join("pki");
+    lmsync::pki::init_ca(&dir.join("ca")).unwrap();
+    lmsync::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
+    std::fs::write(dir.join("token"), "b".repeat(64)).unwrap();
+    std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
+    SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(CACHE)).unwrap();
+    let text = String::from(
+        "[node]\ncode = \"440100\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
+         [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
+         [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
+         [privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"error\"\n",
+    );
+    Config::from_raw(config::parse(&text).unwrap(), dir).unwrap()
+}
+
+fn api(dir: &Path, json: &[Value]) -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let node = lmsync::daemon::start(node_config(dir)).await.unwrap();
+        let url = format!("http://{}/v1/records", node.api_addr);
+        let client = reqwest::Client::new();
+        let bodies: Vec<Vec<u8>> = json
+            .chunks(BATCH)
+            .map(|c| serde_json::to_vec(c).unwrap())
+            .collect();
+        let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (client, url, queue) = (client.clone(), url.clone(), queue.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some(body) = next else { break };
+                    let r = client
+                        .post(&url)
+                        .bearer_auth("b".repeat(64))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rate = json.len() as f64 / start.elapsed().as_secs_f64();
+        node.stop().await.unwrap();
+        rate
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful here.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = env_usize("LMSYNC_BENCH_RECORDS", 100_000);
+    let rounds = env_usize("LMSYNC_BENCH_ROUNDS", 5);
+    let json = lmsync::synth::generate(city(), n, 42);
+    let key = Pseudonymiser::new([7; 32], 1);
+    let drafts = drafts(&json, &key);
+    let encoded = encoded(&drafts);
+    let bytes: usize = encoded.iter().map(|(_, v)| v.len()).sum();
+    println!(
+        "records = {n} per run, mean encoded size {} B, batches of {BATCH}, {rounds} rounds",
+        bytes / n
+    );
+    let (mut raw, mut st, mut ap) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let tmp =
+            tempfile::tempdir_in(std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+                .unwrap();
+        raw.push(raw_sled(&tmp.path().join("raw"), &encoded));
+        st.push(store(&tmp.path().join("store"), &drafts));
+        ap.push(api(&tmp.path().join("api"), &json));
+        println!(
+            "round {round}: raw {:.0}  store {:.0}  api {:.0} rec/s",
+            raw[round], st[round], ap[round]
+        );
+    }
+    let limit = median(raw);
+    println!("raw_sled_batch_durable = {limit:.0} rec/s (the limit)");
+    let s = median(st);
+    println!(
+        "store_ingest_durable = {s:.0} rec/s ({:.2}x raw sled; goal >= 0.6)",
+        s / limit
+    );
+    let a = median(ap);
+    println!(
+        "api_ingest_durable = {a:.0} rec/s ({:.2}x raw sled; goal >= 0.5)",
+        a / limit
+    );
+}

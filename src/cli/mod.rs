@@ -1,1 +1,107 @@
-//! TODO
+//! The command line (`SPEC.md` §2): argument parsing and one function per verb. The only
+//! module that prints for people; errors reach here as `anyhow` chains and leave as one
+//! line on stderr with a non-zero exit code.
+
+mod config_cmd;
+mod gen_cmd;
+mod http;
+mod import;
+mod init;
+mod pki_cmd;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// lmsync: replication engine of the labour-market information network.
+///
+/// Every node (city, province, ministry) keeps a durable local store of office records;
+/// records flow up the tree, classification standards and policies flow down.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lmsync",
+    version,
+    propagate_version = true,
+    after_help = "\
+Set up a city node:
+  lmsync pki init --dir ca
+  lmsync pki issue --dir ca --node 440100 --out pki-440100
+  lmsync init --node 440100 --pki pki-440100 --data data-440100 --config 440100.toml
+  lmsync run --config 440100.toml &
+  lmsync gen --node 440100 --records 50000 --seed 1 > records.jsonl
+  lmsync import --config 440100.toml records.jsonl
+  lmsync status --config 440100.toml"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage the network's certificate authority and node certificates.
+    Pki {
+        #[command(subcommand)]
+        command: pki_cmd::PkiCommand,
+    },
+    /// Create a node: its config file, API token, pseudonym key and data directory.
+    Init(init::InitArgs),
+    /// Run a node until SIGINT or SIGTERM.
+    Run(run::RunArgs),
+    /// Show one node's state: links, counts, store, certificate.
+    Status(status::StatusArgs),
+    /// Ingest a JSON Lines file of records through a running node's API.
+    Import(import::ImportArgs),
+    /// Write seeded synthetic office records for a city as JSON Lines.
+    Gen(gen_cmd::GenArgs),
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: config_cmd::ConfigCommand,
+    },
+}
+
+/// Where a command finds its node: a config file (default `lmsync.toml`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConfigArg {
+    /// The node's config file.
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        default_value = "lmsync.toml",
+        env = "LMSYNC_CONFIG"
+    )]
+    config: PathBuf,
+}
+
+/// Parses the command line, runs the verb and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pki { command } => pki_cmd::run(command),
+        Command::Init(args) => init::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Gen(args) => gen_cmd::run(args),
+        Command::Config { command } => config_cmd::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A tokio runtime for verbs that do IO.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

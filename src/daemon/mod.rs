@@ -1,1 +1,214 @@
-//! TODO
+//! The running node: opens the store, starts the write path and the HTTP API, and shuts
+//! everything down in order on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
+//! let the writer commit what it holds, close the store).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::api::{self, ApiStats, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::model::person::Pseudonymiser;
+use crate::model::standards::Standards;
+use crate::node::Writer;
+use crate::pki;
+use crate::storage::{SledStore, StoreError, sled_options};
+
+/// Why the node could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The store could not be opened.
+    #[error("cannot open the store in {path}: {source}")]
+    Store {
+        /// Data directory.
+        path: PathBuf,
+        /// Cause.
+        source: StoreError,
+    },
+    /// A file the node needs is missing or malformed.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A socket or thread could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn file_error(path: &Path, message: impl Into<String>) -> DaemonError {
+    DaemonError::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads the API token (at least 32 characters).
+pub fn read_token(path: &Path) -> Result<String, DaemonError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, format!("cannot read the API token: {e}")))?;
+    let token = text.trim().to_string();
+    if token.len() < 32 {
+        return Err(file_error(
+            path,
+            "the API token must be at least 32 characters",
+        ));
+    }
+    Ok(token)
+}
+
+/// Reads a pseudonym key file: 64 hex digits.
+pub fn read_pid_key(path: &Path) -> Result<[u8; 32], DaemonError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, format!("cannot read the pseudonym key: {e}")))?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| file_error(path, "the pseudonym key must be 64 hex digits"))?;
+    Ok(key)
+}
+
+/// File in the data directory naming the API address of the running node, so that local
+/// tools find a node whose config asks for an ephemeral port (`127.0.0.1:0`).
+pub const API_ADDR_FILE: &str = "api.addr";
+
+/// The API address a running node reported in `data_dir`, if any.
+pub fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(data_dir.join(API_ADDR_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A started node: its API address and the handles to stop it.
+pub struct RunningNode {
+    /// Where the API listens (the real port when the config said 0).
+    pub api_addr: SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer_thread: std::thread::JoinHandle<()>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RunningNode {
+    /// Stops accepting requests, drains in-flight ones and closes the store.
+    pub async fn stop(self) -> Result<(), DaemonError> {
+        let _ = self.shutdown.send(());
+        let served = self.server.await.map_err(|e| DaemonError::Io {
+            what: "API server task".into(),
+            source: std::io::Error::other(e),
+        })?;
+        served.map_err(|source| DaemonError::Io {
+            what: "API server".into(),
+            source,
+        })?;
+        // The server held the last writer handles; once they are gone the writer thread
+        // commits what it has and returns.
+        tokio::task::spawn_blocking(move || self.writer_thread.join())
+            .await
+            .ok();
+        Ok(())
+    }
+}
+
+/// Opens the store and starts the node's services.
+pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = SledStore::open(
+        &config.data_dir,
+        config.node,
+        sled_options(config.cache_capacity),
+    )
+    .map_err(|source| DaemonError::Store {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store: Arc<SledStore> = Arc::new(store);
+    let token = read_token(&config.token_file)?;
+    let pseudonymiser = match &config.privacy {
+        Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
+        None => None,
+    };
+    let certificate = pki::cert_info(&config.tls_cert)
+        .map_err(|e| file_error(&config.tls_cert, e.to_string()))?;
+    let (writer, writer_thread) = Writer::start(store.clone(), config.node, clock.clone())
+        .map_err(|source| DaemonError::Io {
+            what: "starting the writer thread".into(),
+            source,
+        })?;
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .map_err(|source| DaemonError::Io {
+            what: format!("binding the API to {}", config.api_listen),
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| DaemonError::Io {
+        what: "reading the API address".into(),
+        source,
+    })?;
+    let data_dir = config.data_dir.clone();
+    let state = AppState {
+        node: config.node,
+        body_limit: config.body_limit,
+        config: Arc::new(config),
+        store,
+        writer,
+        standards: Arc::new(Standards::builtin()),
+        pseudonymiser,
+        token: token.into(),
+        started_at_ms: clock.now_ms(),
+        clock,
+        certificate: Some(certificate),
+        stats: Arc::new(ApiStats::default()),
+    };
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, state, async move {
+        let _ = stop.await;
+    }));
+    std::fs::write(data_dir.join(API_ADDR_FILE), format!("{api_addr}\n")).map_err(|source| {
+        DaemonError::Io {
+            what: format!("writing {}", data_dir.join(API_ADDR_FILE).display()),
+            source,
+        }
+    })?;
+    tracing::info!(api = %api_addr, "Node started");
+    Ok(RunningNode {
+        api_addr,
+        server,
+        writer_thread,
+        shutdown,
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

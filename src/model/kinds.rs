@@ -282,6 +282,7 @@ pub enum ReportChannel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContractTerm {
+    #[serde(rename = "up_to_1_year")]
     UpTo1Year,
     OneYearOrMore,
     OpenEnded,

@@ -17,7 +17,12 @@ use crate::model::{Kind, NodeCode, Record, RecordKey};
 use crate::recon::{Digest, OwnerSummary};
 use crate::wire::codec::CodecError;
 
-pub use sled_store::SledStore;
+pub use sled_store::{SledOptions, SledStore};
+
+/// Sled options with a cache budget of `cache_capacity` bytes.
+pub fn sled_options(cache_capacity: u64) -> SledOptions {
+    SledOptions { cache_capacity }
+}
 
 /// Largest encoded record a store accepts. sled stores values over ~128 KiB as blob files
 /// it never fsyncs, so records stay well below that.

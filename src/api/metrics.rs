@@ -1,0 +1,164 @@
+//! `GET /metrics`: Prometheus text, built fresh from the store and counters at each scrape
+//! (an explicit registry per scrape, no global recorder).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::AppState;
+use super::error::ApiError;
+
+type Labels = Vec<(&'static str, String)>;
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g: Gauge<i64, AtomicI64> = Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c: Counter<u64, AtomicU64> = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn store_metrics(registry: &mut Registry, app: &AppState) {
+    let records: Family<Labels, Gauge> = Family::default();
+    for (owner, counts) in app.store.owner_counts() {
+        for (kind, n) in counts.by_kind {
+            records
+                .get_or_create(&vec![
+                    ("owner", owner.to_string()),
+                    ("kind", kind.to_string()),
+                ])
+                .set(as_i64(n));
+        }
+    }
+    registry.register(
+        "store_records",
+        "Records stored, by owner and kind",
+        records,
+    );
+    gauge(
+        registry,
+        "store_bytes",
+        "Bytes the store occupies on disk",
+        as_i64(app.store.size_on_disk()),
+    );
+    gauge(
+        registry,
+        "store_healthy",
+        "1 while the store accepts writes, 0 after a storage fault",
+        i64::from(app.store.fault().is_none()),
+    );
+    let full = app
+        .store
+        .fault()
+        .is_some_and(|f| f.contains("storage full"));
+    gauge(
+        registry,
+        "store_full",
+        "1 when the last storage fault was a full disk",
+        i64::from(full),
+    );
+}
+
+fn ingest_metrics(registry: &mut Registry, app: &AppState) {
+    let w = app.writer.stats();
+    counter(
+        registry,
+        "store_commits",
+        "Durable group commits",
+        w.commits.load(Relaxed),
+    );
+    counter(
+        registry,
+        "store_commit_microseconds",
+        "Time spent in group commits",
+        w.commit_micros.load(Relaxed),
+    );
+    let ingest: Family<Labels, Counter> = Family::default();
+    ingest
+        .get_or_create(&vec![("result", "stored".into())])
+        .inc_by(w.records_written.load(Relaxed));
+    ingest
+        .get_or_create(&vec![("result", "unchanged".into())])
+        .inc_by(w.records_unchanged.load(Relaxed));
+    ingest
+        .get_or_create(&vec![("result", "rejected".into())])
+        .inc_by(app.stats.rejected.load(Relaxed));
+    registry.register(
+        "ingest_records",
+        "Records received through the API, by result",
+        ingest,
+    );
+    counter(
+        registry,
+        "ingest_requests",
+        "Ingest requests acknowledged",
+        w.requests.load(Relaxed),
+    );
+}
+
+fn node_metrics(registry: &mut Registry, app: &AppState) {
+    let info: Family<Labels, Gauge> = Family::default();
+    info.get_or_create(&vec![
+        ("node", app.node.to_string()),
+        ("tier", app.node.tier().to_string()),
+        ("version", env!("CARGO_PKG_VERSION").to_string()),
+    ])
+    .set(1);
+    registry.register(
+        "lmsync_build_info",
+        "Node code, tier and version of this process",
+        info,
+    );
+    if let Some(c) = &app.certificate {
+        gauge(
+            registry,
+            "cert_expiry_timestamp_seconds",
+            "When this node's certificate expires",
+            c.not_after,
+        );
+    }
+    gauge(
+        registry,
+        "process_start_time_seconds",
+        "When the node started",
+        app.started_at_ms / 1000,
+    );
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut registry = Registry::default();
+    node_metrics(&mut registry, &app);
+    store_metrics(&mut registry, &app);
+    ingest_metrics(&mut registry, &app);
+    let mut text = String::new();
+    encode(&mut text, &registry).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}

@@ -1,0 +1,165 @@
+//! `GET /v1/status`, `GET /v1/digest` and `GET /v1/documents`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::clock::rfc3339;
+use crate::model::{Kind, NodeCode};
+use crate::storage::Store;
+
+/// Query of `GET /v1/digest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DigestQuery {
+    owner: Option<String>,
+    kind: Option<String>,
+}
+
+/// `GET /v1/digest[?owner=CODE][&kind=K]`.
+pub(super) async fn digest(
+    State(app): State<AppState>,
+    Query(q): Query<DigestQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = q
+        .owner
+        .as_deref()
+        .map(|o| {
+            o.parse::<NodeCode>()
+                .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))
+        })
+        .transpose()?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            Kind::parse(k)
+                .ok_or_else(|| ApiError::bad_request("unknown_kind", format!("unknown kind {k:?}")))
+        })
+        .transpose()?;
+    let d = app.store.digest(owner, kind);
+    Ok(Json(json!({
+        "owner": owner,
+        "kind": kind,
+        "records": d.records,
+        "root": d.root().to_string(),
+    })))
+}
+
+/// `GET /v1/documents`.
+pub(super) async fn documents(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = app.store.clone();
+    let docs = tokio::task::spawn_blocking(move || store.documents())
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            )
+        })??;
+    let list: Vec<Value> = docs
+        .iter()
+        .map(|d| json!({"kind": d.kind, "id": d.id, "issuer": d.issuer, "version": d.version}))
+        .collect();
+    Ok(Json(json!({"documents": list})))
+}
+
+/// `GET /v1/status`: what `lmsync status --json` prints.
+pub(super) async fn status(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(status_json(&app)?))
+}
+
+fn owners_json(store: &dyn Store) -> (Value, Value, u64) {
+    let mut by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut owners = Vec::new();
+    let mut total = 0;
+    for (owner, counts) in store.owner_counts() {
+        let n: u64 = counts.by_kind.values().sum();
+        total += n;
+        for (k, c) in &counts.by_kind {
+            *by_kind.entry(*k).or_default() += c;
+        }
+        owners.push(json!({"owner": owner, "last_seq": counts.last_seq, "records": n}));
+    }
+    let by_kind: serde_json::Map<String, Value> = by_kind
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), json!(n)))
+        .collect();
+    (Value::Object(by_kind), Value::Array(owners), total)
+}
+
+fn parent_json(app: &AppState) -> Result<Value, ApiError> {
+    let Some(parent) = &app.config.parent else {
+        return Ok(Value::Null);
+    };
+    let own = app.store.last_seq(app.node);
+    let acked = app.store.watermark(parent.code, app.node)?;
+    let by_ministry = app.store.watermark(crate::model::MINISTRY, app.node)?;
+    Ok(json!({
+        "code": parent.code,
+        "address": parent.address,
+        "connected": false,
+        "last_sync": null,
+        "pending": own.saturating_sub(acked),
+        "acked_by_parent": acked,
+        "acked_by_ministry": by_ministry,
+    }))
+}
+
+fn certificate_json(app: &AppState, now_ms: i64) -> Value {
+    match &app.certificate {
+        Some(c) => json!({
+            "node": c.node,
+            "expires_at": rfc3339(c.not_after * 1000),
+            "days_left": (c.not_after - now_ms / 1000) / 86_400,
+        }),
+        None => Value::Null,
+    }
+}
+
+/// Builds the status document.
+pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = app.clock.now_ms();
+    let (by_kind, owners, total) = owners_json(app.store.as_ref());
+    let identity = app.store.identity();
+    let w = app.writer.stats();
+    let fault = app.store.fault();
+    let documents = app.store.documents()?.len();
+    Ok(json!({
+        "node": app.node,
+        "name": app.config.name,
+        "tier": app.node.tier(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "now": rfc3339(now),
+        "started_at": rfc3339(app.started_at_ms),
+        "uptime_seconds": (now - app.started_at_ms) / 1000,
+        "parent": parent_json(app)?,
+        "children": [],
+        "records": {"total": total, "by_kind": by_kind},
+        "owners": owners,
+        "documents": documents,
+        "standards": app.standards.code_refs().iter().map(|c| format!("{}@{}", c.scheme, c.version)).collect::<Vec<_>>(),
+        "store": {
+            "path": app.config.data_dir.display().to_string(),
+            "store_id": hex::encode(identity.store_id),
+            "bytes": app.store.size_on_disk(),
+            "healthy": fault.is_none(),
+            "fault": fault,
+        },
+        "certificate": certificate_json(app, now),
+        "ingest": {
+            "requests": w.requests.load(Relaxed),
+            "commits": w.commits.load(Relaxed),
+            "records_written": w.records_written.load(Relaxed),
+            "records_unchanged": w.records_unchanged.load(Relaxed),
+            "records_rejected": app.stats.rejected.load(Relaxed),
+        },
+    }))
+}

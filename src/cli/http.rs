@@ -1,0 +1,52 @@
+//! The CLI's HTTP client: talking to a running node's API.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::config::Config;
+
+/// The API base URL of a configured node (a wildcard listen address means loopback; port 0
+/// means "whatever the running node reported in its data directory").
+pub(crate) fn api_url(config: &Config) -> String {
+    let mut addr = config.api_listen;
+    if addr.port() == 0
+        && let Some(actual) = crate::daemon::read_api_addr(&config.data_dir)
+    {
+        addr = actual;
+    }
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
+/// A client with sensible timeouts.
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(300))
+        .build()?)
+}
+
+/// GETs JSON, turning API errors into their message.
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {url}; is `lmsync run` running?"))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
+    if !status.is_success() {
+        bail!(
+            "{url}: {}",
+            body["message"].as_str().unwrap_or("request failed")
+        );
+    }
+    Ok(body)
+}

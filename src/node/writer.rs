@@ -1,0 +1,199 @@
+//! The single writer thread and its group commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::plan::{Outcome, Planner};
+use crate::clock::Clock;
+use crate::model::NodeCode;
+use crate::model::ingest::Draft;
+use crate::model::record::CodeRef;
+use crate::storage::{Store, StoreError, WriteBatch};
+
+/// Why a write was not acknowledged. Nothing from the request is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The store failed; the records are not durable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Closed,
+}
+
+/// Counters of the write path, read by metrics and status.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Durable commits made.
+    pub commits: AtomicU64,
+    /// Record versions written.
+    pub records_written: AtomicU64,
+    /// Drafts identical to the stored version.
+    pub records_unchanged: AtomicU64,
+    /// Requests acknowledged.
+    pub requests: AtomicU64,
+    /// Sum of commit durations, microseconds.
+    pub commit_micros: AtomicU64,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, WriteError>>;
+
+struct Job {
+    drafts: Vec<Draft>,
+    code_refs: Vec<CodeRef>,
+    reply: Reply,
+}
+
+/// Handle to the writer thread. Cloning shares the thread; dropping every handle and
+/// calling [`Writer::shutdown`] lets it finish the group in hand and stop.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+/// Largest number of records one group commit gathers.
+const GROUP_RECORDS: usize = 20_000;
+
+impl Writer {
+    /// Starts the writer thread for `owner`'s writes into `store`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        owner: NodeCode,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<(Writer, JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel(64);
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("lmsync-writer".into())
+            .spawn(move || run(rx, store.as_ref(), owner, clock.as_ref(), &thread_stats))?;
+        Ok((Writer { tx, stats }, handle))
+    }
+
+    /// Stores `drafts` durably; returns one outcome per draft once they are on disk.
+    pub async fn submit(
+        &self,
+        drafts: Vec<Draft>,
+        code_refs: Vec<CodeRef>,
+    ) -> Result<Vec<Outcome>, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job {
+                drafts,
+                code_refs,
+                reply,
+            })
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// The write-path counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+fn run(
+    mut rx: mpsc::Receiver<Job>,
+    store: &dyn Store,
+    owner: NodeCode,
+    clock: &dyn Clock,
+    stats: &WriterStats,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        let mut records = group[0].drafts.len();
+        while records < GROUP_RECORDS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    records += job.drafts.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(group, store, owner, clock, stats);
+    }
+}
+
+fn commit_group(
+    group: Vec<Job>,
+    store: &dyn Store,
+    owner: NodeCode,
+    clock: &dyn Clock,
+    stats: &WriterStats,
+) {
+    let started = Instant::now();
+    let now = clock.now_ms();
+    let mut planner = Planner::new(store, owner);
+    let mut planned = Vec::with_capacity(group.len());
+    let mut failure = None;
+    for job in group {
+        let mut outcomes = Vec::with_capacity(job.drafts.len());
+        for draft in job.drafts {
+            match planner.plan(draft, &job.code_refs, now) {
+                Ok(o) => outcomes.push(o),
+                Err(e) => failure = Some(e),
+            }
+        }
+        planned.push((job.reply, outcomes));
+    }
+    let writes = planner.into_writes();
+    let written = writes.len() as u64;
+    let result = match failure {
+        Some(e) => Err(e),
+        None => store.commit(WriteBatch {
+            records: writes,
+            ..WriteBatch::default()
+        }),
+    };
+    match result {
+        Ok(()) => {
+            record_stats(stats, &planned, written, started);
+            for (reply, outcomes) in planned {
+                let _ = reply.send(Ok(outcomes));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Commit failed; the group is not acknowledged");
+            for (reply, _) in planned {
+                let _ = reply.send(Err(WriteError::Store(same_error(&e))));
+            }
+        }
+    }
+}
+
+fn record_stats(
+    stats: &WriterStats,
+    planned: &[(Reply, Vec<Outcome>)],
+    written: u64,
+    started: Instant,
+) {
+    let total: u64 = planned.iter().map(|(_, o)| o.len() as u64).sum();
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.records_written.fetch_add(written, Ordering::Relaxed);
+    stats
+        .records_unchanged
+        .fetch_add(total - written, Ordering::Relaxed);
+    stats
+        .requests
+        .fetch_add(planned.len() as u64, Ordering::Relaxed);
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
+}
+
+/// The same failure for every request of a failed group (`StoreError` holds no clones of
+/// its sources, so the text is carried over and the disk-full case kept recognisable).
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Full(t) => StoreError::Full(t.clone()),
+        StoreError::Poisoned(t) => StoreError::Poisoned(t.clone()),
+        other => StoreError::Storage(other.to_string()),
+    }
+}

@@ -1,0 +1,170 @@
+//! The command line as an operator meets it: help with examples, PKI files and modes,
+//! refusals to overwrite, config errors that name the key, identity binding, `gen`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Network, lmsync, lmsync_ok};
+
+#[test]
+fn every_verb_has_help_with_an_example() {
+    let verbs: &[&[&str]] = &[
+        &["pki", "init"],
+        &["pki", "issue"],
+        &["init"],
+        &["run"],
+        &["status"],
+        &["import"],
+        &["gen"],
+        &["config", "check"],
+    ];
+    for verb in verbs {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let out = lmsync_ok(&args);
+        assert!(
+            out.contains("Example"),
+            "`lmsync {}` has no example:\n{out}",
+            verb.join(" ")
+        );
+    }
+    assert!(lmsync_ok(&["--help"]).contains("lmsync pki init"));
+}
+
+#[test]
+fn pki_writes_private_keys_0600_and_never_overwrites() {
+    let net = Network::new();
+    let ca = net.path().join("ca");
+    let again = lmsync(&["pki", "init", "--dir", ca.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let files = net.init("440100", None);
+    use std::os::unix::fs::PermissionsExt;
+    for key in [
+        ca.join("ca.key"),
+        net.path().join("pki-440100/node.key"),
+        net.path().join("440100.token"),
+        net.path().join("440100.pidkey"),
+    ] {
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", key.display());
+    }
+    assert!(!net.path().join("pki-440100/ca.key").exists());
+    let text = std::fs::read_to_string(&files.config).unwrap();
+    assert!(
+        text.contains("code = \"440100\"") && text.contains("[privacy]"),
+        "{text}"
+    );
+    let out = lmsync_ok(&[
+        "config",
+        "check",
+        "--config",
+        files.config.to_str().unwrap(),
+    ]);
+    assert!(out.contains("✓ configuration is valid"), "{out}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_checks_the_certificate() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let p = net.path();
+    let out = lmsync(&[
+        "init",
+        "--node",
+        "440100",
+        "--pki",
+        p.join("pki-440100").to_str().unwrap(),
+        "--data",
+        p.join("other").to_str().unwrap(),
+        "--config",
+        files.config.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = lmsync(&[
+        "init",
+        "--node",
+        "440300",
+        "--pki",
+        p.join("pki-440100").to_str().unwrap(),
+        "--data",
+        p.join("d2").to_str().unwrap(),
+        "--config",
+        p.join("x.toml").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is for node 440100, not 440300"));
+    let out = lmsync(&[
+        "init",
+        "--node",
+        "440100",
+        "--pki",
+        p.join("pki-440100").to_str().unwrap(),
+        "--data",
+        p.join("d3").to_str().unwrap(),
+        "--config",
+        p.join("y.toml").to_str().unwrap(),
+        "--parent",
+        "210000@h:1",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the parent of 440100"));
+}
+
+#[test]
+fn config_check_names_the_bad_key() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let text = std::fs::read_to_string(&files.config).unwrap();
+    let broken = files.config.with_file_name("broken.toml");
+    std::fs::write(
+        &broken,
+        text.replace("body_limit = \"16MiB\"", "body_limit = \"16 furlongs\""),
+    )
+    .unwrap();
+    let out = lmsync(&["config", "check", "--config", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("api.body_limit") && stdout.contains("furlongs"),
+        "{stdout}"
+    );
+    std::fs::write(&broken, text.replace("[api]", "[api]\ntypo = 1")).unwrap();
+    let stdout = String::from_utf8_lossy(
+        &lmsync(&["config", "check", "--config", broken.to_str().unwrap()]).stdout,
+    )
+    .into_owned();
+    assert!(stdout.contains("api.typo"), "{stdout}");
+}
+
+#[test]
+fn a_node_refuses_another_nodes_data_directory() {
+    let net = Network::new();
+    let a = net.init("440100", None);
+    let b = net.init("440300", None);
+    let text = std::fs::read_to_string(&b.config).unwrap();
+    let hijack = text.replace(b.data.to_str().unwrap(), a.data.to_str().unwrap());
+    std::fs::write(&b.config, hijack).unwrap();
+    let out = lmsync(&["run", "--config", b.config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to node 440100, not 440300"), "{err}");
+    let check = String::from_utf8_lossy(
+        &lmsync(&["config", "check", "--config", b.config.to_str().unwrap()]).stdout,
+    )
+    .into_owned();
+    assert!(check.contains("node.data_dir"), "{check}");
+}
+
+#[test]
+fn gen_is_deterministic_per_seed() {
+    let a = lmsync_ok(&["gen", "--node", "440100", "--records", "300", "--seed", "7"]);
+    let b = lmsync_ok(&["gen", "--node", "440100", "--records", "300", "--seed", "7"]);
+    let c = lmsync_ok(&["gen", "--node", "440100", "--records", "300", "--seed", "8"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.lines().count(), 300);
+    let out = lmsync(&["gen", "--node", "440000", "--records", "1"]);
+    assert!(!out.status.success(), "provinces own no office records");
+}

@@ -1,0 +1,258 @@
+//! Shared helpers for integration tests: a network CA, initialised nodes, real `lmsync run`
+//! processes, and an HTTP client.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The `lmsync` binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lmsync"))
+}
+
+/// Runs `lmsync ARGS` to completion.
+pub fn lmsync(args: &[&str]) -> Output {
+    bin().args(args).output().expect("running lmsync")
+}
+
+/// Runs `lmsync ARGS` and insists on success, returning stdout.
+pub fn lmsync_ok(args: &[&str]) -> String {
+    let out = lmsync(args);
+    assert!(
+        out.status.success(),
+        "lmsync {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A directory with a network CA and initialised nodes.
+pub struct Network {
+    pub dir: tempfile::TempDir,
+}
+
+/// One initialised node's files.
+#[derive(Debug, Clone)]
+pub struct NodeFiles {
+    pub code: String,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub token: String,
+}
+
+impl Network {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        lmsync_ok(&["pki", "init", "--dir", ca.to_str().unwrap()]);
+        Network { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Issues a certificate and runs `lmsync init` for `code`, API on an ephemeral port.
+    pub fn init(&self, code: &str, parent: Option<&str>) -> NodeFiles {
+        let p = self.path();
+        let pki = p.join(format!("pki-{code}"));
+        lmsync_ok(&[
+            "pki",
+            "issue",
+            "--dir",
+            p.join("ca").to_str().unwrap(),
+            "--node",
+            code,
+            "--out",
+            pki.to_str().unwrap(),
+        ]);
+        let config = p.join(format!("{code}.toml"));
+        let data = p.join(format!("data-{code}"));
+        let mut args = vec![
+            "init",
+            "--node",
+            code,
+            "--pki",
+            pki.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--api",
+            "127.0.0.1:0",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        if let Some(parent) = parent {
+            args.extend(["--parent", parent]);
+        }
+        lmsync_ok(&args);
+        let token = std::fs::read_to_string(p.join(format!("{code}.token")))
+            .unwrap()
+            .trim()
+            .to_string();
+        NodeFiles {
+            code: code.into(),
+            config,
+            data,
+            token,
+        }
+    }
+}
+
+/// A running `lmsync run` process.
+pub struct RunningNode {
+    pub child: Child,
+    pub api: String,
+}
+
+impl RunningNode {
+    /// Starts the node and waits for its "ready" line on stdout (the event, not a sleep).
+    pub fn start(files: &NodeFiles) -> Self {
+        let mut child = bin()
+            .args(["run", "--config", files.config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning lmsync run");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let api = line
+            .split("API ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("node did not report ready; got {line:?}"))
+            .trim()
+            .to_string();
+        RunningNode { child, api }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap().code()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking-style HTTP helper on a small runtime.
+pub struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Http {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            // No pooling: a connection the server closed after a 413 must not be reused.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn get(&self, url: &str) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self.client.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    pub fn get_text(&self, url: &str) -> (u16, String) {
+        self.rt.block_on(async {
+            let r = self.client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
+    /// POSTs raw bytes with an optional bearer token.
+    pub fn post_raw(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        self.rt.block_on(async {
+            let mut req = self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await?;
+            let status = r.status().as_u16();
+            Ok((status, r.json().await.unwrap_or(Value::Null)))
+        })
+    }
+
+    pub fn post(&self, url: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(url, Some(token), serde_json::to_vec(body).unwrap())
+            .unwrap()
+    }
+}
+
+/// A valid 18-digit citizen ID from 17 digits (computes the GB 11643 check character).
+pub fn citizen_id(first17: &str) -> String {
+    format!(
+        "{first17}{}",
+        lmsync::model::person::check_char(first17.as_bytes())
+    )
+}
+
+/// A valid vacancy record for city 440100.
+pub fn vacancy(id: &str, headcount: u32) -> Value {
+    serde_json::json!({
+        "kind": "vacancy",
+        "id": id,
+        "data": {
+            "receiving_office_id": "O-1",
+            "employer_id": "E-1",
+            "reported_on": "1999-08-02",
+            "report_channel": "on_site",
+            "title": "车工",
+            "occupation": "6-04",
+            "industry": "C",
+            "headcount": headcount,
+            "contract_term": "one_year_or_more",
+            "term_months": 12,
+            "employment_type": "full_time",
+            "work_location": "440104",
+            "valid_from": "1999-08-02",
+            "valid_until": "1999-10-31",
+            "publish_allowed": true,
+            "published_online_on": "1999-08-03",
+            "fill_state": "open"
+        }
+    })
+}
