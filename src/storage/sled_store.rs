@@ -61,13 +61,23 @@ fn storage_error(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
-    sled::Config::new()
+    let config = sled::Config::new()
         .path(path)
         .cache_capacity(options.cache_capacity)
         // We flush (and fsync) on every commit; sled's own timer would only add IO.
-        .flush_every_ms(None)
-        .open()
-        .map_err(storage_error)
+        .flush_every_ms(None);
+    // A store closed a moment ago in this process may still hold its file lock while
+    // sled's background threads let go of it; wait a bounded time for the lock only.
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(e) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.map_err(storage_error),
+        }
+    }
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {

@@ -172,15 +172,3 @@ fn one_year_mix() {
     }
     println!("records by kind in the third year: {counts:#?}\nRSC entrants: {rsc_entrants}");
 }
-
-#[test]
-#[ignore = "prints samples"]
-fn print_samples() {
-    let mut shown = BTreeSet::new();
-    for r in generate(code("320581"), 20_000, 1) {
-        let key = (r["kind"].as_str().unwrap().to_string(), r.get("status").is_some());
-        if shown.insert(key) {
-            println!("{r}");
-        }
-    }
-}
