@@ -9,13 +9,14 @@
 //! - [`storage`]: the `Store` trait and its sled implementation;
 //! - [`node`]: the write path (group commit of validated records);
 //! - [`api`]: the HTTP API;
-//! - [`pki`], [`config`], [`daemon`], [`synth`], [`cli`], [`clock`], [`telemetry`]: the edge.
+//! - [`pki`], [`config`], [`daemon`], [`demo`], [`synth`], [`cli`], [`clock`], [`telemetry`]: the edge.
 
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod model;
 pub mod node;
 pub mod pki;

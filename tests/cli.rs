@@ -168,3 +168,20 @@ fn gen_is_deterministic_per_seed() {
     let out = lmsync(&["gen", "--node", "440000", "--records", "1"]);
     assert!(!out.status.success(), "provinces own no office records");
 }
+
+#[test]
+fn shipped_example_configs_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for name in [
+        "node.example.toml",
+        "city.toml",
+        "province.toml",
+        "ministry.toml",
+    ] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let raw = lmsync::config::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let config =
+            lmsync::config::Config::from_raw(raw, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(config.data_dir.is_absolute(), "{name}");
+    }
+}

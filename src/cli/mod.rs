@@ -3,6 +3,7 @@
 //! line on stderr with a non-zero exit code.
 
 mod config_cmd;
+mod demo_cmd;
 mod gen_cmd;
 mod http;
 mod import;
@@ -42,6 +43,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a local demo network and feed it synthetic records.
+    Demo(demo_cmd::DemoArgs),
     /// Manage the network's certificate authority and node certificates.
     Pki {
         #[command(subcommand)]
@@ -82,6 +85,7 @@ pub(crate) struct ConfigArg {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Pki { command } => pki_cmd::run(command),
         Command::Init(args) => init::run(args),
         Command::Run(args) => run::run(args),

@@ -1,3 +1,5 @@
+//! Tests of config parsing and validation: defaults, key paths in errors, tree rules.
+
 use super::*;
 
 const CITY: &str = r#"

@@ -25,13 +25,16 @@ pub struct Outcome {
     pub changed: bool,
 }
 
-/// Plans a group of drafts for one owner against the store plus what the group itself
-/// already wrote (so two requests in one group touching the same record chain correctly).
+/// Plans drafts for one owner against the store plus the writes planned but not yet
+/// committed, so that writes to one record chain correctly within a group and across
+/// groups still being committed. Writes are handed out per group ([`Planner::take_group`])
+/// and forgotten once that group is durable ([`Planner::committed`]).
 pub struct Planner<'a> {
     store: &'a dyn Store,
     owner: NodeCode,
     next_seq: u64,
-    pending: HashMap<RecordKey, Record>,
+    group: u64,
+    pending: HashMap<RecordKey, (Envelope, u64)>,
     writes: Vec<RecordWrite>,
 }
 
@@ -42,16 +45,22 @@ impl<'a> Planner<'a> {
             store,
             owner,
             next_seq: store.last_seq(owner) + 1,
+            group: 0,
             pending: HashMap::new(),
             writes: Vec::new(),
         }
     }
 
-    fn current(&self, key: RecordKey) -> Result<Option<Record>, StoreError> {
-        match self.pending.get(&key) {
-            Some(r) => Ok(Some(r.clone())),
-            None => self.store.get_record(self.owner, key),
+    /// The current envelope under `key`: this group's pending write, else the store's
+    /// (read only when the store may hold the key).
+    fn current(&self, key: RecordKey) -> Result<Option<Envelope>, StoreError> {
+        if let Some((e, _)) = self.pending.get(&key) {
+            return Ok(Some(e.clone()));
         }
+        if !self.store.may_contain(self.owner, key) {
+            return Ok(None);
+        }
+        Ok(self.store.get_record(self.owner, key)?.map(|r| r.envelope))
     }
 
     /// Plans one draft, recording the write if its content changed.
@@ -68,21 +77,21 @@ impl<'a> Planner<'a> {
         if let Some(cur) = &current {
             // A stored record with another (kind, id) under this key is a 128-bit key
             // collision: refuse rather than overwrite it.
-            if cur.envelope.kind != kind || cur.envelope.id != draft.id {
+            if cur.kind != kind || cur.id != draft.id {
                 return Err(StoreError::Storage(format!(
                     "record key collision for {kind}/{}",
                     draft.id
                 )));
             }
-            if cur.envelope.hash == hash {
-                return Ok(outcome(&cur.envelope, false));
+            if cur.hash == hash {
+                return Ok(outcome(cur, false));
             }
         }
         let envelope = Envelope {
             owner: self.owner,
             kind,
             id: draft.id,
-            version: current.as_ref().map_or(1, |c| c.envelope.version + 1),
+            version: current.as_ref().map_or(1, |c| c.version + 1),
             seq: self.next_seq,
             status: draft.status,
             recorded_at_ms: now_ms,
@@ -90,22 +99,34 @@ impl<'a> Planner<'a> {
             hash,
         };
         self.next_seq += 1;
-        let record = Record {
-            envelope,
-            data: draft.data,
-        };
-        let done = outcome(&record.envelope, true);
+        let done = outcome(&envelope, true);
+        self.pending.insert(key, (envelope.clone(), self.group));
         self.writes.push(RecordWrite {
-            prev_fp: current.map(|c| c.envelope.fingerprint()),
-            record: record.clone(),
+            prev_fp: current.map(|c| c.fingerprint()),
+            record: Record {
+                envelope,
+                data: draft.data,
+            },
         });
-        self.pending.insert(key, record);
         Ok(done)
     }
 
     /// The writes planned so far.
     pub fn into_writes(self) -> Vec<RecordWrite> {
         self.writes
+    }
+
+    /// Hands out the writes planned since the last call as group number N; the planner
+    /// keeps treating them as current until [`Planner::committed`]`(N)`.
+    pub fn take_group(&mut self) -> (u64, Vec<RecordWrite>) {
+        let group = self.group;
+        self.group += 1;
+        (group, std::mem::take(&mut self.writes))
+    }
+
+    /// Group `group` (and every earlier one) is durable: the store now answers for it.
+    pub fn committed(&mut self, group: u64) {
+        self.pending.retain(|_, (_, g)| *g > group);
     }
 }
 

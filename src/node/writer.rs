@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::model::NodeCode;
 use crate::model::ingest::Draft;
 use crate::model::record::CodeRef;
-use crate::storage::{Store, StoreError, WriteBatch};
+use crate::storage::{RecordWrite, Store, StoreError, WriteBatch};
 
 /// Why a write was not acknowledged. Nothing from the request is stored.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,27 @@ impl Writer {
     }
 }
 
+/// One planned group on its way to the committer.
+struct Planned {
+    group: u64,
+    /// Planner generation: a failure fails every group planned in the same epoch.
+    epoch: u64,
+    writes: Vec<RecordWrite>,
+    replies: Vec<(Reply, Vec<Outcome>)>,
+    failure: Option<StoreError>,
+    started: Instant,
+}
+
+/// What the committer tells the planner after each group.
+struct Done {
+    group: u64,
+    epoch: u64,
+    ok: bool,
+}
+
+/// The planner loop. Planning group N+1 overlaps the durable commit of group N on the
+/// committer thread (IO wait on one side, CPU on the other); the planner treats groups in
+/// flight as current state until the committer reports them durable.
 fn run(
     mut rx: mpsc::Receiver<Job>,
     store: &dyn Store,
@@ -106,35 +127,55 @@ fn run(
     clock: &dyn Clock,
     stats: &WriterStats,
 ) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        let mut records = group[0].drafts.len();
-        while records < GROUP_RECORDS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    records += job.drafts.len();
-                    group.push(job);
+    let (to_commit, commits) = std::sync::mpsc::sync_channel::<Planned>(1);
+    let (done_tx, done) = std::sync::mpsc::channel::<Done>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || commit_loop(commits, store, stats, done_tx));
+        let mut planner = Planner::new(store, owner);
+        let mut epoch = 0;
+        while let Some(jobs) = gather(&mut rx) {
+            for d in done.try_iter() {
+                if d.ok && d.epoch == epoch {
+                    planner.committed(d.group);
+                } else if d.epoch == epoch {
+                    // Later groups may have built on the failed one: start again from what
+                    // the store holds, in a new epoch.
+                    epoch += 1;
+                    planner = Planner::new(store, owner);
                 }
-                Err(_) => break,
+            }
+            let planned = plan_group(&mut planner, jobs, clock, epoch);
+            if to_commit.send(planned).is_err() {
+                break;
             }
         }
-        commit_group(group, store, owner, clock, stats);
-    }
+        drop(to_commit);
+    });
 }
 
-fn commit_group(
-    group: Vec<Job>,
-    store: &dyn Store,
-    owner: NodeCode,
-    clock: &dyn Clock,
-    stats: &WriterStats,
-) {
+/// Waits for one job, then takes whatever else is already waiting, up to a bound.
+fn gather(rx: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
+    let first = rx.blocking_recv()?;
+    let mut records = first.drafts.len();
+    let mut jobs = vec![first];
+    while records < GROUP_RECORDS {
+        match rx.try_recv() {
+            Ok(job) => {
+                records += job.drafts.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+fn plan_group(planner: &mut Planner<'_>, jobs: Vec<Job>, clock: &dyn Clock, epoch: u64) -> Planned {
     let started = Instant::now();
     let now = clock.now_ms();
-    let mut planner = Planner::new(store, owner);
-    let mut planned = Vec::with_capacity(group.len());
+    let mut replies = Vec::with_capacity(jobs.len());
     let mut failure = None;
-    for job in group {
+    for job in jobs {
         let mut outcomes = Vec::with_capacity(job.drafts.len());
         for draft in job.drafts {
             match planner.plan(draft, &job.code_refs, now) {
@@ -142,30 +183,59 @@ fn commit_group(
                 Err(e) => failure = Some(e),
             }
         }
-        planned.push((job.reply, outcomes));
+        replies.push((job.reply, outcomes));
     }
-    let writes = planner.into_writes();
-    let written = writes.len() as u64;
-    let result = match failure {
-        Some(e) => Err(e),
-        None => store.commit(WriteBatch {
-            records: writes,
-            ..WriteBatch::default()
-        }),
-    };
-    match result {
-        Ok(()) => {
-            record_stats(stats, &planned, written, started);
-            for (reply, outcomes) in planned {
-                let _ = reply.send(Ok(outcomes));
+    let (group, writes) = planner.take_group();
+    Planned {
+        group,
+        epoch,
+        writes,
+        replies,
+        failure,
+        started,
+    }
+}
+
+fn commit_loop(
+    commits: std::sync::mpsc::Receiver<Planned>,
+    store: &dyn Store,
+    stats: &WriterStats,
+    done: std::sync::mpsc::Sender<Done>,
+) {
+    let mut failed_epoch = None;
+    for p in commits {
+        let written = p.writes.len() as u64;
+        let result = match (p.failure, failed_epoch == Some(p.epoch)) {
+            (Some(e), _) => Err(e),
+            (None, true) => Err(StoreError::Storage(
+                "an earlier write in this group's sequence failed".into(),
+            )),
+            (None, false) => store.commit(WriteBatch {
+                records: p.writes,
+                ..WriteBatch::default()
+            }),
+        };
+        let ok = result.is_ok();
+        match result {
+            Ok(()) => {
+                record_stats(stats, &p.replies, written, p.started);
+                for (reply, outcomes) in p.replies {
+                    let _ = reply.send(Ok(outcomes));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Commit failed; the group is not acknowledged");
+                failed_epoch = Some(p.epoch);
+                for (reply, _) in p.replies {
+                    let _ = reply.send(Err(WriteError::Store(same_error(&e))));
+                }
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, "Commit failed; the group is not acknowledged");
-            for (reply, _) in planned {
-                let _ = reply.send(Err(WriteError::Store(same_error(&e))));
-            }
-        }
+        let _ = done.send(Done {
+            group: p.group,
+            epoch: p.epoch,
+            ok,
+        });
     }
 }
 

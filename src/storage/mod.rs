@@ -6,6 +6,7 @@
 //! (digest, reconciliation buckets, per-owner seq) move. Batches are meant to be large:
 //! the write path groups many requests into one commit so that one flush covers them all.
 
+pub mod keyfilter;
 pub mod keys;
 mod sled_store;
 
@@ -114,6 +115,8 @@ pub struct OwnerState {
     pub last_seq: u64,
     /// Digest and reconciliation buckets.
     pub summary: OwnerSummary,
+    /// Which record keys are stored (no false negatives).
+    pub keys: keyfilter::KeyFilter,
 }
 
 /// Why a store operation failed. After any `Storage` error the handle is poisoned and the
@@ -180,6 +183,8 @@ pub trait Store: Send + Sync {
     fn identity(&self) -> &NodeIdentity;
     /// One record, if stored.
     fn get_record(&self, owner: NodeCode, key: RecordKey) -> Result<Option<Record>, StoreError>;
+    /// False only when `owner` certainly has no record under `key` (skips a read).
+    fn may_contain(&self, owner: NodeCode, key: RecordKey) -> bool;
     /// Writes a batch atomically and durably.
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Digest of the stored records, optionally restricted to one owner and/or kind.

@@ -255,6 +255,9 @@ fn read_identity(db: &sled::Db, path: &Path) -> Result<NodeIdentity, StoreError>
 fn apply_entry(owners: &mut BTreeMap<NodeCode, OwnerState>, owner: NodeCode, e: &LogEntry) {
     let state = owners.entry(owner).or_default();
     state.last_seq = state.last_seq.max(e.seq);
+    if e.prev_fp.is_none() {
+        state.keys.insert(e.key);
+    }
     state.summary.apply(&Change {
         key: e.key,
         kind: e.kind,
@@ -295,6 +298,11 @@ impl Store for SledStore {
             return Ok(None);
         };
         Ok(Some(codec::decode(&bytes)?))
+    }
+
+    fn may_contain(&self, owner: NodeCode, key: RecordKey) -> bool {
+        let owners = self.owners.read().unwrap_or_else(|p| p.into_inner());
+        owners.get(&owner).is_some_and(|s| s.keys.may_contain(key))
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
