@@ -260,8 +260,8 @@ fn main() {
         st.push(store_writer(&tmp.path().join("store"), &drafts));
         ap.push(api(&tmp.path().join("api"), &json));
         println!(
-            "round {round}: raw {:.0}  store {:.0}  api {:.0} rec/s",
-            raw[round], st[round], ap[round]
+            "round {round}: raw {:.0}  sequential {:.0}  store {:.0}  api {:.0} rec/s",
+            raw[round], seq[round], st[round], ap[round]
         );
     }
     let limit = median(raw);

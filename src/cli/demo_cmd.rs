@@ -68,7 +68,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         for c in &demo.cities {
-            println!("  {} {:<10} API http://{}", c.code, c.name, c.api);
+            println!("  {} API http://{}  {}", c.code, c.api, c.name);
         }
         let started = Instant::now();
         let bars = progress(&demo);
@@ -131,8 +131,8 @@ async fn tick(demo: &Demo, bars: &[ProgressBar]) {
 async fn summary(demo: &Demo, elapsed: Duration) -> anyhow::Result<()> {
     let client = http::client()?;
     println!(
-        "\n{:<8} {:<12} {:>9} {:>9}  digest",
-        "owner", "name", "posted", "records"
+        "\n{:<8} {:>9} {:>9}  {:<16}  name",
+        "owner", "posted", "records", "digest"
     );
     let mut total = 0u64;
     for c in &demo.cities {
@@ -145,13 +145,11 @@ async fn summary(demo: &Demo, elapsed: Duration) -> anyhow::Result<()> {
         let posted = c.stored.load(Ordering::Relaxed);
         total += posted;
         let root = d["root"].as_str().unwrap_or("-");
+        let records = d["records"].as_u64().unwrap_or(0);
+        let short = &root[..16.min(root.len())];
         println!(
-            "{:<8} {:<12} {:>9} {:>9}  {}",
-            c.code,
-            c.name,
-            posted,
-            d["records"],
-            &root[..16.min(root.len())]
+            "{:<8} {posted:>9} {records:>9}  {short:<16}  {}",
+            c.code, c.name
         );
     }
     let secs = elapsed.as_secs_f64();
