@@ -177,3 +177,37 @@ proptest! {
         prop_assert_eq!(reopened.last_seq(city()), next_seq - 1);
     }
 }
+
+#[test]
+fn documents_and_watermarks_commit_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let doc = lmsync::storage::StoredDocument {
+        kind: "classification_version".into(),
+        id: "CN-OCC@1999".into(),
+        issuer: lmsync::model::MINISTRY,
+        version: 1,
+        body: "{\"scheme\":\"CN-OCC\"}".into(),
+        signature: vec![1, 2, 3],
+    };
+    let province: NodeCode = "440000".parse().unwrap();
+    {
+        let store = create(&path);
+        let batch = WriteBatch {
+            documents: vec![doc.clone()],
+            watermarks: vec![(province, city(), 42)],
+            ..WriteBatch::default()
+        };
+        store.commit(batch).unwrap();
+    }
+    let store = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+    assert_eq!(
+        store
+            .get_document("classification_version", "CN-OCC@1999")
+            .unwrap(),
+        Some(doc.clone())
+    );
+    assert_eq!(store.documents().unwrap(), vec![doc]);
+    assert_eq!(store.watermark(province, city()).unwrap(), 42);
+    assert_eq!(store.watermark(lmsync::model::MINISTRY, city()).unwrap(), 0);
+}

@@ -52,6 +52,8 @@ pub struct AppState {
     pub writer: Writer,
     /// Standards in force.
     pub standards: Arc<Standards>,
+    /// Sync link state.
+    pub links: Arc<crate::transport::Links>,
     /// The city's pseudonymiser, if any.
     pub pseudonymiser: Option<Arc<Pseudonymiser>>,
     /// The API bearer token.

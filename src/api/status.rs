@@ -94,22 +94,74 @@ fn owners_json(store: &dyn Store) -> (Value, Value, u64) {
     (Value::Object(by_kind), Value::Array(owners), total)
 }
 
+fn link_json(info: Option<&crate::transport::LinkInfo>) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    let info = info.cloned().unwrap_or_default();
+    m.insert("connected".into(), json!(info.connected));
+    m.insert("last_sync".into(), json!(info.last_sync_ms.map(rfc3339)));
+    m.insert("last_error".into(), json!(info.last_error));
+    m.insert("records_received".into(), json!(info.records_received));
+    m.insert("quarantined".into(), json!(info.quarantined));
+    m.insert("alerts".into(), json!(info.alerts));
+    m
+}
+
+/// How far the ministry holds `owner`'s records, as this node knows it (acks from the
+/// ministry itself, or receipts passed down by the province).
+fn at_ministry(app: &AppState, owner: crate::model::NodeCode) -> Result<u64, ApiError> {
+    Ok(app.store.watermark(crate::model::MINISTRY, owner)?)
+}
+
 fn parent_json(app: &AppState) -> Result<Value, ApiError> {
     let Some(parent) = &app.config.parent else {
         return Ok(Value::Null);
     };
-    let own = app.store.last_seq(app.node);
-    let acked = app.store.watermark(parent.code, app.node)?;
-    let by_ministry = app.store.watermark(crate::model::MINISTRY, app.node)?;
-    Ok(json!({
-        "code": parent.code,
-        "address": parent.address,
-        "connected": false,
-        "last_sync": null,
-        "pending": own.saturating_sub(acked),
-        "acked_by_parent": acked,
-        "acked_by_ministry": by_ministry,
-    }))
+    let links = app.links.snapshot();
+    let mut m = link_json(links.get(&parent.code));
+    // Records held here and not yet at the parent, over every owner this node forwards.
+    let (mut pending, mut owners) = (0u64, Vec::new());
+    for owner in app.store.owner_counts().into_keys() {
+        let here = app.store.complete_through(owner)?;
+        let at_parent = app.store.watermark(parent.code, owner)?;
+        pending += here.saturating_sub(at_parent);
+        owners.push(json!({
+            "owner": owner,
+            "complete": here,
+            "acked_by_parent": at_parent,
+            "acked_by_ministry": at_ministry(app, owner)?,
+        }));
+    }
+    m.insert("code".into(), json!(parent.code));
+    m.insert("address".into(), json!(parent.address));
+    m.insert("pending".into(), json!(pending));
+    m.insert("own_last_seq".into(), json!(app.store.last_seq(app.node)));
+    m.insert(
+        "acked_by_parent".into(),
+        json!(app.store.watermark(parent.code, app.node)?),
+    );
+    m.insert(
+        "acked_by_ministry".into(),
+        json!(at_ministry(app, app.node)?),
+    );
+    m.insert("owners".into(), json!(owners));
+    Ok(Value::Object(m))
+}
+
+fn children_json(app: &AppState) -> Value {
+    let parent = app.config.parent.as_ref().map(|p| p.code);
+    let list: Vec<Value> = app
+        .links
+        .snapshot()
+        .iter()
+        .filter(|(code, _)| Some(**code) != parent)
+        .map(|(code, info)| {
+            let mut m = link_json(Some(info));
+            m.insert("code".into(), json!(code));
+            m.insert("name".into(), json!(code.builtin_name()));
+            Value::Object(m)
+        })
+        .collect();
+    Value::Array(list)
 }
 
 fn certificate_json(app: &AppState, now_ms: i64) -> Value {
@@ -141,7 +193,7 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
         "started_at": rfc3339(app.started_at_ms),
         "uptime_seconds": (now - app.started_at_ms) / 1000,
         "parent": parent_json(app)?,
-        "children": [],
+        "children": children_json(app),
         "records": {"total": total, "by_kind": by_kind},
         "owners": owners,
         "documents": documents,

@@ -27,8 +27,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async move {
         let running = daemon::start(config).await?;
         // One line on stdout for people and supervisors: the node is serving.
+        let quic = running
+            .sync
+            .quic_addr
+            .map_or_else(String::new, |a| format!("; QUIC {a}"));
         println!(
-            "lmsync node {node} ({name}) ready; API http://{}",
+            "lmsync node {node} ({name}) ready{quic}; API http://{}",
             running.api_addr
         );
         daemon::termination_signal().await;

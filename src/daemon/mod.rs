@@ -14,6 +14,7 @@ use crate::model::standards::Standards;
 use crate::node::Writer;
 use crate::pki;
 use crate::storage::{SledStore, StoreError, sled_options};
+use crate::transport::{self, Links, SyncContext, SyncHandle, tls::TlsFiles};
 
 /// Why the node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +93,8 @@ pub fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
 pub struct RunningNode {
     /// Where the API listens (the real port when the config said 0).
     pub api_addr: SocketAddr,
+    /// QUIC sessions with the parent and children.
+    pub sync: SyncHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -100,6 +103,9 @@ pub struct RunningNode {
 impl RunningNode {
     /// Stops accepting requests, drains in-flight ones and closes the store.
     pub async fn stop(self) -> Result<(), DaemonError> {
+        // Sessions first: nothing is acknowledged that is not durable, so cutting them is
+        // safe; the peer resumes from its last ack.
+        self.sync.stop();
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
             what: "API server task".into(),
@@ -154,13 +160,23 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         source,
     })?;
     let data_dir = config.data_dir.clone();
+    let links = Arc::new(Links::default());
+    let standards = Arc::new(Standards::builtin());
+    let sync = start_sync(
+        &config,
+        store.clone(),
+        standards.clone(),
+        links.clone(),
+        clock.clone(),
+    )?;
     let state = AppState {
         node: config.node,
         body_limit: config.body_limit,
         config: Arc::new(config),
         store,
         writer,
-        standards: Arc::new(Standards::builtin()),
+        standards,
+        links,
         pseudonymiser,
         token: token.into(),
         started_at_ms: clock.now_ms(),
@@ -181,9 +197,43 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     tracing::info!(api = %api_addr, "Node started");
     Ok(RunningNode {
         api_addr,
+        sync,
         server,
         writer_thread,
         shutdown,
+    })
+}
+
+/// Binds QUIC and starts the sessions: serving children (provinces, the ministry) and
+/// dialling the parent (everyone but the ministry, when configured).
+fn start_sync(
+    config: &Config,
+    store: Arc<SledStore>,
+    standards: Arc<Standards>,
+    links: Arc<Links>,
+    clock: Arc<dyn Clock>,
+) -> Result<SyncHandle, DaemonError> {
+    let files = TlsFiles {
+        ca: &config.tls_ca,
+        cert: &config.tls_cert,
+        key: &config.tls_key,
+    };
+    let ctx = SyncContext {
+        me: config.node,
+        store,
+        standards,
+        links,
+        clock,
+        interval: config.sync_interval,
+        batch_records: config.batch_records as usize,
+        children: config.children.clone(),
+    };
+    let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
+    transport::start(config.listen, &files, parent, ctx).map_err(|e| {
+        file_error(
+            &config.tls_cert,
+            format!("starting QUIC on {}: {e}", config.listen),
+        )
     })
 }
 

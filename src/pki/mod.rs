@@ -182,14 +182,14 @@ pub struct CertInfo {
     pub not_after: i64,
 }
 
-/// Reads the node code and expiry from a PEM certificate file.
-pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
-    let pem = read(path)?;
-    let bad = || PkiError::BadCertificate(path.to_path_buf());
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| bad())?;
-    let cert = pem.parse_x509().map_err(|_| bad())?;
-    let node = cert
-        .subject_alternative_name()
+/// The node code a DER certificate binds (its `urn:lmsync:node:` URI SAN), if any.
+pub fn node_of_der(der: &[u8]) -> Option<NodeCode> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    node_of(&cert)
+}
+
+fn node_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<NodeCode> {
+    cert.subject_alternative_name()
         .ok()
         .flatten()
         .and_then(|san| {
@@ -199,7 +199,16 @@ pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
                     .and_then(|c| c.parse().ok()),
                 _ => None,
             })
-        });
+        })
+}
+
+/// Reads the node code and expiry from a PEM certificate file.
+pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
+    let pem = read(path)?;
+    let bad = || PkiError::BadCertificate(path.to_path_buf());
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| bad())?;
+    let cert = pem.parse_x509().map_err(|_| bad())?;
+    let node = node_of(&cert);
     Ok(CertInfo {
         node,
         not_after: cert.validity().not_after.timestamp(),

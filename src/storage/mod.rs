@@ -199,6 +199,26 @@ pub trait Store: Send + Sync {
     fn documents(&self) -> Result<Vec<StoredDocument>, StoreError>;
     /// The seq up to which `peer` has acknowledged `owner`'s records.
     fn watermark(&self, peer: NodeCode, owner: NodeCode) -> Result<u64, StoreError>;
+    /// How far this node holds `owner`'s records without gaps: every record version with
+    /// a seq up to this one is here (or superseded here). For the node's own records that
+    /// is its last seq; for others, the last batch received in order.
+    fn complete_through(&self, owner: NodeCode) -> Result<u64, StoreError> {
+        if owner == self.identity().node {
+            Ok(self.last_seq(owner))
+        } else {
+            self.watermark(self.identity().node, owner)
+        }
+    }
+    /// The current records of `owner` whose seq lies after `after` and at most `upto`,
+    /// at most `max` of them, and the last seq the answer covers (every current record
+    /// with a seq in `after+1..=to` is in the answer).
+    fn changes(
+        &self,
+        owner: NodeCode,
+        after: u64,
+        upto: u64,
+        max: usize,
+    ) -> Result<(u64, Vec<Record>), StoreError>;
     /// Bytes on disk.
     fn size_on_disk(&self) -> u64;
     /// The error that poisoned this store, if any.

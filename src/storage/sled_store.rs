@@ -175,6 +175,38 @@ impl SledStore {
         Ok(())
     }
 
+    /// Change-log entries of `owner` with seq in `after+1..=upto`, in seq order.
+    fn log_entries(
+        &self,
+        owner: NodeCode,
+        after: u64,
+        upto: u64,
+    ) -> impl Iterator<Item = Result<LogEntry, StoreError>> + '_ {
+        // Start at the batch that holds seq `after + 1`: the last one starting at or before it.
+        let probe = keys::log(owner, after.saturating_add(1), u64::MAX);
+        let start = self
+            .db
+            .range(keys::log(owner, 0, 0)..=probe)
+            .next_back()
+            .and_then(Result::ok)
+            .map_or(keys::log(owner, after.saturating_add(1), 0), |(k, _)| {
+                let mut key = [0u8; 21];
+                key.copy_from_slice(&k);
+                key
+            });
+        self.db
+            .range(start..=keys::log(owner, upto, u64::MAX))
+            .map(|item| {
+                let (_, v) = item.map_err(storage_error)?;
+                Ok(codec::decode::<Vec<LogEntry>>(&v)?)
+            })
+            .flat_map(|batch: Result<Vec<LogEntry>, StoreError>| match batch {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            })
+            .filter(move |e| e.as_ref().map_or(true, |e| e.seq > after && e.seq <= upto))
+    }
+
     fn poison(&self, err: &StoreError) {
         let mut fault = self.fault.write().unwrap_or_else(|p| p.into_inner());
         if fault.is_none() {
@@ -298,6 +330,34 @@ impl Store for SledStore {
             return Ok(None);
         };
         Ok(Some(codec::decode(&bytes)?))
+    }
+
+    fn changes(
+        &self,
+        owner: NodeCode,
+        after: u64,
+        upto: u64,
+        max: usize,
+    ) -> Result<(u64, Vec<Record>), StoreError> {
+        let mut records = Vec::new();
+        let mut covered = after;
+        for entry in self.log_entries(owner, after, upto) {
+            let entry = entry?;
+            if records.len() >= max {
+                break;
+            }
+            // A later version supersedes this seq: the range still counts as covered.
+            if let Some(r) = self.get_record(owner, entry.key)?
+                && r.envelope.seq == entry.seq
+            {
+                records.push(r);
+            }
+            covered = entry.seq;
+        }
+        if records.len() < max {
+            covered = upto;
+        }
+        Ok((covered.max(after), records))
     }
 
     fn may_contain(&self, owner: NodeCode, key: RecordKey) -> bool {

@@ -5,3 +5,4 @@
 //! module when nodes start talking to each other.
 
 pub mod codec;
+pub mod messages;

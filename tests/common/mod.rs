@@ -57,8 +57,14 @@ impl Network {
         self.dir.path()
     }
 
-    /// Issues a certificate and runs `lmsync init` for `code`, API on an ephemeral port.
+    /// Issues a certificate and runs `lmsync init` for `code`, API and QUIC on ephemeral
+    /// ports.
     pub fn init(&self, code: &str, parent: Option<&str>) -> NodeFiles {
+        self.init_at(code, parent, "127.0.0.1:0")
+    }
+
+    /// Like [`Network::init`] with QUIC on `listen` (a fixed port survives restarts).
+    pub fn init_at(&self, code: &str, parent: Option<&str>, listen: &str) -> NodeFiles {
         let p = self.path();
         let pki = p.join(format!("pki-{code}"));
         lmsync_ok(&[
@@ -84,7 +90,7 @@ impl Network {
             "--api",
             "127.0.0.1:0",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--config",
             config.to_str().unwrap(),
         ];
@@ -92,6 +98,11 @@ impl Network {
             args.extend(["--parent", parent]);
         }
         lmsync_ok(&args);
+        // Sync often, so tests see records move within a fraction of a second.
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("interval = \"5s\"", "interval = \"100ms\"");
+        std::fs::write(&config, text).unwrap();
         let token = std::fs::read_to_string(p.join(format!("{code}.token")))
             .unwrap()
             .trim()
@@ -105,10 +116,22 @@ impl Network {
     }
 }
 
+/// A UDP port free at the moment of asking, for a node that must keep its port across
+/// restarts.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A running `lmsync run` process.
 pub struct RunningNode {
     pub child: Child,
     pub api: String,
+    /// `host:port` of the QUIC listener (provinces and the ministry).
+    pub quic: Option<String>,
 }
 
 impl RunningNode {
@@ -116,7 +139,10 @@ impl RunningNode {
     pub fn start(files: &NodeFiles) -> Self {
         let mut child = bin()
             .args(["run", "--config", files.config.to_str().unwrap()])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("LMSYNC_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -130,7 +156,12 @@ impl RunningNode {
             .unwrap_or_else(|| panic!("node did not report ready; got {line:?}"))
             .trim()
             .to_string();
-        RunningNode { child, api }
+        let quic = line
+            .split("QUIC ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .map(|q| q.trim().to_string());
+        RunningNode { child, api, quic }
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -1,0 +1,75 @@
+//! Deciding what to do with records received from a child (pure, given a store to read).
+//!
+//! A replica never rewrites a record: it stores a received version if it is newer than the
+//! one it holds, keeps its own if that is newer, and surfaces two different copies of the
+//! same version as a conflict (corruption or a cloned node), never resolving it. A record
+//! whose hash does not verify or whose fields fail validation here is quarantined: not
+//! stored, reported, and the rest of the batch goes on.
+
+use crate::model::Record;
+use crate::model::standards::Standards;
+use crate::model::validate::Checker;
+use crate::storage::{RecordWrite, Store, StoreError};
+
+/// What to do with one received batch.
+#[derive(Debug, Default)]
+pub struct ReplicaPlan {
+    /// Versions to store.
+    pub writes: Vec<RecordWrite>,
+    /// Records refused, with the reason.
+    pub quarantined: Vec<(Record, String)>,
+    /// Same version, different content: `(record id, description)`.
+    pub conflicts: Vec<String>,
+    /// Records already held at this or a newer version.
+    pub unchanged: usize,
+}
+
+/// Plans the writes for records received from a peer.
+pub fn plan_replica(
+    store: &dyn Store,
+    standards: &Standards,
+    records: Vec<Record>,
+) -> Result<ReplicaPlan, StoreError> {
+    let mut plan = ReplicaPlan::default();
+    for record in records {
+        let e = &record.envelope;
+        if !record.verify_hash()? {
+            plan.quarantined
+                .push((record, "content hash does not match the data".into()));
+            continue;
+        }
+        let checker = Checker {
+            owner: e.owner,
+            standards,
+        };
+        if let Err(err) = record.data.validate(&checker) {
+            let reason = format!("fails validation here: {err}");
+            plan.quarantined.push((record, reason));
+            continue;
+        }
+        let key = e.key();
+        let held = if store.may_contain(e.owner, key) {
+            store.get_record(e.owner, key)?
+        } else {
+            None
+        };
+        match held {
+            Some(h) if h.envelope.version > e.version => plan.unchanged += 1,
+            Some(h) if h.envelope.version == e.version => {
+                if h.envelope.hash != e.hash {
+                    plan.conflicts.push(format!(
+                        "{}/{}/{} version {}: held hash {} differs from received {}",
+                        e.owner, e.kind, e.id, e.version, h.envelope.hash, e.hash
+                    ));
+                } else {
+                    plan.unchanged += 1;
+                }
+            }
+            held => {
+                let prev_fp = held.map(|h| h.envelope.fingerprint());
+                plan.writes.push(RecordWrite { record, prev_fp });
+            }
+        }
+    }
+    Ok(plan)
+}

@@ -1,0 +1,111 @@
+//! The sans-IO sync core: the parent's and the child's side of one session.
+//!
+//! Feed a session the messages that arrive ([`ParentSession::handle`],
+//! [`ChildSession::handle`]) and the timer ([`ChildSession::on_tick`]); each call returns
+//! the [`Action`]s the shell must carry out, in order. Nothing here does IO, reads a clock
+//! or spawns: reads go through the synchronous [`Store`](crate::storage::Store) trait,
+//! writes leave as [`Action::Commit`] batches whose follow-up messages (acks) the shell
+//! sends only after the batch is durable.
+//!
+//! Records flow up (child → parent): the child offers, per owner, how far its records are
+//! complete; the parent asks for what lies beyond its own watermark; the child streams
+//! bounded batches of change-log ranges; the parent applies each atomically, flushes, then
+//! acknowledges. Acks carry the ministry's watermark too, so a city learns how far its
+//! records have reached the top. Interrupted transfers resume from the last ack.
+
+mod child;
+pub mod merge;
+mod parent;
+
+pub use child::ChildSession;
+pub use parent::ParentSession;
+
+use crate::model::NodeCode;
+use crate::storage::WriteBatch;
+use crate::wire::messages::{Message, RefusalCode};
+
+/// Batches a child keeps unacknowledged per owner: enough to overlap the parent's commit
+/// with the next transfer, few enough to bound memory.
+pub const WINDOW: usize = 4;
+
+/// What the shell must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send a message.
+    Send(Message),
+    /// Make `batch` durable, then send `then` (never before).
+    Commit {
+        /// What to write.
+        batch: WriteBatch,
+        /// Messages that acknowledge it.
+        then: Vec<Message>,
+    },
+    /// Tell the peer why and end the session; nothing of the offending message is stored.
+    Close {
+        /// Category.
+        code: RefusalCode,
+        /// Why, for both operators.
+        reason: String,
+    },
+    /// Something an operator should see (status, metrics, logs).
+    Event(Event),
+}
+
+/// Notable things that happened in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected {
+        /// The peer.
+        peer: NodeCode,
+    },
+    /// The parent acknowledged `owner` through `through`; the ministry through `ministry`.
+    Acknowledged {
+        /// Owner.
+        owner: NodeCode,
+        /// At the parent.
+        through: u64,
+        /// At the ministry.
+        ministry: u64,
+    },
+    /// Records of `owner` were stored from a child, up to `through`.
+    Received {
+        /// Owner.
+        owner: NodeCode,
+        /// Complete through this seq now.
+        through: u64,
+        /// Records written.
+        records: usize,
+    },
+    /// A received record was quarantined.
+    Quarantined {
+        /// Owner.
+        owner: NodeCode,
+        /// Record id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Two copies of one version differ: corruption or a cloned node.
+    Conflict {
+        /// Description.
+        detail: String,
+    },
+    /// A child offers fewer records than this node already holds for an owner: its store
+    /// went back (restored backup, lost disk, cloned node). Nothing is overwritten.
+    Regression {
+        /// Owner.
+        owner: NodeCode,
+        /// What the child offers.
+        offered: u64,
+        /// What this node holds.
+        held: u64,
+    },
+}
+
+fn close(code: RefusalCode, reason: impl Into<String>) -> Vec<Action> {
+    vec![Action::Close {
+        code,
+        reason: reason.into(),
+    }]
+}

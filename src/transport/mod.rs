@@ -1,0 +1,332 @@
+//! QUIC between tiers: endpoints, connection management and the loops that drive the
+//! sans-IO [`protocol`](crate::protocol) sessions over one bidirectional stream.
+//!
+//! The child dials its parent (cities sit behind firewalls) and reconnects with backoff;
+//! the parent accepts only authenticated children that the tree and its config allow.
+//! A peer's node code is read from its certificate, never taken from what it says.
+
+mod link;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+
+pub use link::{LinkInfo, Links};
+
+use crate::clock::Clock;
+use crate::model::standards::Standards;
+use crate::model::{NodeCode, Tier};
+use crate::pki;
+use crate::protocol::{Action, ChildSession, Event, ParentSession};
+use crate::storage::{Store, StoreError};
+use crate::wire::messages::{self, FrameError, Message, RefusalCode};
+
+/// Why a connection or session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// TLS material is missing or invalid.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A socket could not be bound or used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Connecting failed.
+    #[error("connecting: {0}")]
+    Connect(String),
+    /// The connection broke.
+    #[error("connection: {0}")]
+    Connection(String),
+    /// The peer sent an undecodable or oversized frame.
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The session was refused or closed with a reason.
+    #[error("session closed ({code:?}): {reason}")]
+    Refused {
+        /// Category.
+        code: RefusalCode,
+        /// Reason.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything a session loop needs from the node.
+#[derive(Clone)]
+pub struct SyncContext {
+    /// This node.
+    pub me: NodeCode,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Standards in force.
+    pub standards: Arc<Standards>,
+    /// Link state for status.
+    pub links: Arc<Links>,
+    /// Wall clock, for "last sync" only.
+    pub clock: Arc<dyn Clock>,
+    /// Fast-path interval.
+    pub interval: Duration,
+    /// Records per batch.
+    pub batch_records: usize,
+    /// Children allowed (`None`: every node one tier below in the subtree).
+    pub children: Option<Vec<NodeCode>>,
+}
+
+/// Reads one frame: a checked length prefix, then exactly that many bytes.
+async fn read_frame(recv: &mut RecvStream) -> Result<Option<Message>, TransportError> {
+    let mut prefix = [0u8; 4];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(TransportError::Connection(e.to_string())),
+    }
+    let len = messages::frame_len(prefix)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body)
+        .await
+        .map_err(|e| TransportError::Connection(e.to_string()))?;
+    Ok(Some(messages::decode_body(&body)?))
+}
+
+async fn write_frame(send: &mut SendStream, message: &Message) -> Result<(), TransportError> {
+    let frame = messages::encode_frame(message).map_err(|e| TransportError::Frame(e.into()))?;
+    send.write_all(&frame)
+        .await
+        .map_err(|e| TransportError::Connection(e.to_string()))
+}
+
+/// Carries out a session's actions. Returns Err when the session must end.
+async fn perform(
+    ctx: &SyncContext,
+    peer: NodeCode,
+    send: &mut SendStream,
+    actions: Vec<Action>,
+) -> Result<(), TransportError> {
+    for action in actions {
+        match action {
+            Action::Send(m) => write_frame(send, &m).await?,
+            Action::Commit { batch, then } => {
+                let store = ctx.store.clone();
+                tokio::task::spawn_blocking(move || store.commit(batch))
+                    .await
+                    .map_err(|e| TransportError::Connection(e.to_string()))??;
+                for m in &then {
+                    write_frame(send, m).await?;
+                }
+            }
+            Action::Close { code, reason } => {
+                tracing::warn!(%peer, ?code, %reason, "Closing sync session");
+                let _ = write_frame(
+                    send,
+                    &Message::Refuse {
+                        code,
+                        reason: reason.clone(),
+                    },
+                )
+                .await;
+                let _ = send.finish();
+                return Err(TransportError::Refused { code, reason });
+            }
+            Action::Event(e) => ctx.links.record(peer, &e, ctx.clock.now_ms()),
+        }
+    }
+    Ok(())
+}
+
+/// Listens for children until the endpoint closes.
+pub async fn serve_children(endpoint: Endpoint, ctx: SyncContext) {
+    while let Some(incoming) = endpoint.accept().await {
+        if !incoming.remote_address_validated() {
+            // Address validation (retry) before any handshake work.
+            let _ = incoming.retry();
+            continue;
+        }
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => serve_child(conn, ctx).await,
+                Err(e) => tracing::info!(%remote, error = %e, "Child handshake failed"),
+            }
+        });
+    }
+}
+
+/// The node code in the peer's certificate.
+fn peer_code(conn: &Connection) -> Option<NodeCode> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast_ref::<Vec<rustls_pki_types::CertificateDer<'static>>>()?;
+    pki::node_of_der(certs.first()?)
+}
+
+fn allowed_child(ctx: &SyncContext, child: NodeCode) -> Result<(), String> {
+    if child.parent() != Some(ctx.me) {
+        return Err(format!(
+            "{child} ({}) is not a child of {}",
+            child.tier(),
+            ctx.me
+        ));
+    }
+    match &ctx.children {
+        Some(list) if !list.contains(&child) => Err(format!("{child} is not in network.children")),
+        _ => Ok(()),
+    }
+}
+
+async fn serve_child(conn: Connection, ctx: SyncContext) {
+    let Some(child) = peer_code(&conn) else {
+        conn.close(VarInt::from_u32(1), b"certificate names no lmsync node");
+        return;
+    };
+    if let Err(reason) = allowed_child(&ctx, child) {
+        tracing::warn!(%child, %reason, "Refusing connection");
+        conn.close(VarInt::from_u32(1), reason.as_bytes());
+        return;
+    }
+    let result = async {
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        let mut session = ParentSession::new(ctx.me, child, ctx.standards.clone());
+        while let Some(message) = read_frame(&mut recv).await? {
+            let actions = session.handle(ctx.store.as_ref(), message)?;
+            perform(&ctx, child, &mut send, actions).await?;
+        }
+        Ok::<(), TransportError>(())
+    }
+    .await;
+    ctx.links
+        .disconnected(child, result.as_ref().err().map(ToString::to_string));
+    if let Err(e) = result {
+        tracing::info!(%child, error = %e, "Child session ended");
+    }
+}
+
+/// Keeps a session with the parent alive: dial, run, back off, dial again.
+pub async fn dial_parent(endpoint: Endpoint, parent: NodeCode, address: String, ctx: SyncContext) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match run_parent_session(&endpoint, parent, &address, &ctx).await {
+            Ok(()) => backoff = Duration::from_millis(250),
+            Err(e) => {
+                tracing::info!(%parent, error = %e, retry_in = ?backoff, "Parent session ended");
+                ctx.links.disconnected(parent, Some(e.to_string()));
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn resolve(address: &str) -> Result<SocketAddr, TransportError> {
+    tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .ok_or_else(|| TransportError::Connect(format!("{address} resolves to no address")))
+}
+
+async fn run_parent_session(
+    endpoint: &Endpoint,
+    parent: NodeCode,
+    address: &str,
+    ctx: &SyncContext,
+) -> Result<(), TransportError> {
+    let addr = resolve(address).await?;
+    let conn = endpoint
+        .connect(addr, &pki::dns_name(parent))
+        .map_err(|e| TransportError::Connect(e.to_string()))?
+        .await
+        .map_err(|e| TransportError::Connect(e.to_string()))?;
+    if peer_code(&conn) != Some(parent) {
+        return Err(TransportError::Connect(format!(
+            "the server at {address} is not node {parent}"
+        )));
+    }
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| TransportError::Connection(e.to_string()))?;
+    let mut session = ChildSession::new(ctx.me, parent, ctx.batch_records);
+    perform(ctx, parent, &mut send, session.start(ctx.store.as_ref())).await?;
+    let mut tick = tokio::time::interval(ctx.interval);
+    loop {
+        tokio::select! {
+            frame = read_frame(&mut recv) => {
+                let Some(message) = frame? else { return Ok(()) };
+                let actions = session.handle(ctx.store.as_ref(), message)?;
+                perform(ctx, parent, &mut send, actions).await?;
+            }
+            _ = tick.tick() => {
+                let actions = session.on_tick(ctx.store.as_ref())?;
+                perform(ctx, parent, &mut send, actions).await?;
+            }
+        }
+    }
+}
+
+/// A node's running sync: its QUIC endpoint and session tasks.
+pub struct SyncHandle {
+    endpoint: Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Where QUIC listens for children (provinces and the ministry).
+    pub quic_addr: Option<SocketAddr>,
+}
+
+impl SyncHandle {
+    /// Ends every session. Nothing unacknowledged is lost: peers resume from their acks.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.endpoint
+            .close(VarInt::from_u32(0), b"node shutting down");
+    }
+}
+
+/// Binds QUIC (a server for children unless this is a city; a client towards the parent
+/// unless this is the ministry) and starts the sessions.
+pub fn start(
+    listen: SocketAddr,
+    files: &tls::TlsFiles<'_>,
+    parent: Option<(NodeCode, String)>,
+    ctx: SyncContext,
+) -> Result<SyncHandle, TransportError> {
+    let tier = ctx.me.tier();
+    let mut endpoint = if tier == Tier::City {
+        Endpoint::client(SocketAddr::new(listen.ip(), 0))?
+    } else {
+        Endpoint::server(tls::server_config(files)?, listen)?
+    };
+    if tier != Tier::Ministry {
+        endpoint.set_default_client_config(tls::client_config(files)?);
+    }
+    let mut tasks = Vec::new();
+    let mut quic_addr = None;
+    if tier != Tier::City {
+        quic_addr = endpoint.local_addr().ok();
+        tasks.push(tokio::spawn(serve_children(endpoint.clone(), ctx.clone())));
+    }
+    if let Some((code, address)) = parent {
+        tasks.push(tokio::spawn(dial_parent(
+            endpoint.clone(),
+            code,
+            address,
+            ctx,
+        )));
+    }
+    Ok(SyncHandle {
+        endpoint,
+        tasks,
+        quic_addr,
+    })
+}
+
+/// Notes an event in the link state (exposed for the shell's own events).
+pub fn note(links: &Links, peer: NodeCode, event: &Event, now_ms: i64) {
+    links.record(peer, event, now_ms);
+}

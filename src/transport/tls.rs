@@ -1,0 +1,119 @@
+//! TLS 1.3 with mutual authentication against the network CA only, and the QUIC
+//! endpoint settings: explicit limits, no 0-RTT, no migration.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::TransportError;
+
+/// ALPN of protocol generation 1.
+pub const ALPN: &[u8] = b"lmsync/1";
+
+/// A node's TLS material: the CA to trust and its own certificate and key.
+pub struct TlsFiles<'a> {
+    /// CA certificate (PEM).
+    pub ca: &'a Path,
+    /// Node certificate (PEM).
+    pub cert: &'a Path,
+    /// Node key (PEM).
+    pub key: &'a Path,
+}
+
+fn tls_err(what: &str, e: impl std::fmt::Display) -> TransportError {
+    TransportError::Tls(format!("{what}: {e}"))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn load(
+    files: &TlsFiles<'_>,
+) -> Result<
+    (
+        RootCertStore,
+        Vec<CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+    ),
+    TransportError,
+> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(files.ca).map_err(|e| tls_err("reading the CA", e))? {
+        roots
+            .add(cert.map_err(|e| tls_err("parsing the CA", e))?)
+            .map_err(|e| tls_err("the CA", e))?;
+    }
+    let certs = CertificateDer::pem_file_iter(files.cert)
+        .map_err(|e| tls_err("reading the node certificate", e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err("parsing the node certificate", e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(files.key).map_err(|e| tls_err("reading the node key", e))?;
+    Ok((roots, certs, key))
+}
+
+/// Limits that hold for every connection.
+pub fn transport_config() -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(4))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(16 << 20))
+        .receive_window(VarInt::from_u32(32 << 20))
+        .send_window(32 << 20)
+        .datagram_receive_buffer_size(None)
+        .keep_alive_interval(Some(Duration::from_secs(2)));
+    if let Ok(idle) = IdleTimeout::try_from(Duration::from_secs(10)) {
+        t.max_idle_timeout(Some(idle));
+    }
+    Arc::new(t)
+}
+
+/// The server side (parents): client certificates required, signed by the CA.
+pub fn server_config(files: &TlsFiles<'_>) -> Result<quinn::ServerConfig, TransportError> {
+    let (roots, certs, key) = load(files)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| tls_err("client verifier", e))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_err("TLS versions", e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err("node certificate", e))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| tls_err("QUIC server", e))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config
+        .transport_config(transport_config())
+        .migration(false)
+        .max_incoming(256)
+        .incoming_buffer_size(64 << 10)
+        .incoming_buffer_size_total(8 << 20);
+    Ok(config)
+}
+
+/// The client side (children): trusts only the CA, presents the node certificate.
+pub fn client_config(files: &TlsFiles<'_>) -> Result<quinn::ClientConfig, TransportError> {
+    let (roots, certs, key) = load(files)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| tls_err("TLS versions", e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| tls_err("node certificate", e))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.enable_early_data = false;
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| tls_err("QUIC client", e))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(transport_config());
+    Ok(config)
+}

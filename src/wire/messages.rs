@@ -1,0 +1,216 @@
+//! The sync protocol's messages (version 1) and their framing.
+//!
+//! One bidirectional QUIC stream per session carries frames: a 4-byte big-endian length,
+//! then one bincode-encoded [`Message`]. Lengths above [`MAX_FRAME`] are refused before any
+//! allocation. The enum's variant order is the wire format: append new variants, never
+//! reorder or remove them (the golden-bytes test freezes it). A peer speaking another
+//! protocol version is refused in the handshake with a reason on both sides.
+
+use serde::{Deserialize, Serialize};
+
+use super::codec::{self, CodecError};
+use crate::model::{NodeCode, Record};
+use crate::storage::StoredDocument;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest protocol version this build accepts.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+/// Largest frame, bytes (a batch of records must fit well below it).
+pub const MAX_FRAME: usize = 8 << 20;
+
+/// Why a session ends, sent to the peer before closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalCode {
+    /// No common protocol version.
+    Version,
+    /// The certificate's node code differs from the one announced, or the peer is not
+    /// where the tree says it should be.
+    Identity,
+    /// The peer sent something it may not send (records outside its subtree, documents
+    /// from below, a forged signature).
+    Unauthorised,
+    /// A message broke the protocol (unexpected, malformed, out of order).
+    Protocol,
+    /// The store failed; try again later.
+    Unavailable,
+}
+
+/// Every message of the sync protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message of the child: who it is and what it speaks.
+    Hello {
+        /// Protocol versions `[min, max]` the child speaks.
+        protocol: (u16, u16),
+        /// The child's node code (must match its certificate).
+        node: NodeCode,
+        /// The child's store id.
+        store_id: [u8; 16],
+    },
+    /// The parent's answer to `Hello`: the version chosen.
+    Welcome {
+        /// Version both will speak.
+        protocol: u16,
+        /// The parent's node code.
+        node: NodeCode,
+        /// The parent's store id.
+        store_id: [u8; 16],
+    },
+    /// Either side ends the session, saying why.
+    Refuse {
+        /// Category.
+        code: RefusalCode,
+        /// A sentence for the operator on the other side.
+        reason: String,
+    },
+    /// Child → parent: for each owner the child holds, how far its records are complete.
+    Offer {
+        /// `(owner, complete_through)`.
+        owners: Vec<(NodeCode, u64)>,
+    },
+    /// Parent → child: send `owner`'s records after `after` (the parent's watermark).
+    Want {
+        /// Owner.
+        owner: NodeCode,
+        /// The parent has every seq up to this one.
+        after: u64,
+    },
+    /// Child → parent: every current record of `owner` whose seq lies in `from..=to`.
+    Batch {
+        /// Owner.
+        owner: NodeCode,
+        /// First seq covered.
+        from: u64,
+        /// Last seq covered.
+        to: u64,
+        /// The records (superseded seqs in the range have none).
+        records: Vec<Record>,
+    },
+    /// Parent → child: `owner`'s records through `through` are durable at the parent;
+    /// `ministry` says how far the ministry has durably stored them, when known.
+    Ack {
+        /// Owner.
+        owner: NodeCode,
+        /// Durable at the parent through this seq.
+        through: u64,
+        /// Durable at the ministry through this seq.
+        ministry: u64,
+    },
+    /// Parent → child: a document flowing down.
+    Document(StoredDocument),
+    /// Keeps an idle session alive and lets the child ask for news.
+    Ping,
+}
+
+/// Encodes one message as a frame (length prefix + body).
+pub fn encode_frame(message: &Message) -> Result<Vec<u8>, CodecError> {
+    let body = codec::encode(message)?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// Why a frame was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix exceeds [`MAX_FRAME`].
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    TooLong(usize),
+    /// The body does not decode to exactly one message.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// Checks a frame's 4-byte length prefix before anything is allocated for it.
+pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLong(len));
+    }
+    Ok(len)
+}
+
+/// Decodes a frame body (without its length prefix).
+pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
+    if body.len() > MAX_FRAME {
+        return Err(FrameError::TooLong(body.len()));
+    }
+    Ok(codec::decode(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> NodeCode {
+        s.parse().unwrap()
+    }
+
+    /// Freezes the version-1 encoding: if this test fails, the wire format changed and
+    /// peers of this version can no longer talk to the new build.
+    #[test]
+    fn golden_bytes() {
+        let hello = Message::Hello {
+            protocol: (1, 1),
+            node: code("440100"),
+            store_id: [7; 16],
+        };
+        assert_eq!(
+            hex::encode(encode_frame(&hello).unwrap()),
+            "00000018000101fc24b7060007070707070707070707070707070707"
+        );
+        let want = Message::Want {
+            owner: code("440100"),
+            after: 300,
+        };
+        assert_eq!(
+            hex::encode(encode_frame(&want).unwrap()),
+            "0000000904fc24b70600fb2c01"
+        );
+        let ack = Message::Ack {
+            owner: code("440100"),
+            through: 5,
+            ministry: 3,
+        };
+        assert_eq!(
+            hex::encode(encode_frame(&ack).unwrap()),
+            "0000000806fc24b706000503"
+        );
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        for m in [
+            Message::Ping,
+            Message::Offer {
+                owners: vec![(code("440100"), 9)],
+            },
+            Message::Refuse {
+                code: RefusalCode::Version,
+                reason: "speaks 2..=3".into(),
+            },
+        ] {
+            let frame = encode_frame(&m).unwrap();
+            let len = frame_len(frame[..4].try_into().unwrap()).unwrap();
+            assert_eq!(len, frame.len() - 4);
+            assert_eq!(decode_body(&frame[4..]).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn oversized_and_trailing_frames_are_refused() {
+        assert!(matches!(
+            frame_len([0xff, 0xff, 0xff, 0xff]),
+            Err(FrameError::TooLong(_))
+        ));
+        let mut body = codec::encode(&Message::Ping).unwrap();
+        body.push(0);
+        assert!(matches!(
+            decode_body(&body),
+            Err(FrameError::Codec(CodecError::TrailingBytes { .. }))
+        ));
+    }
+}
