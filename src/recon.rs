@@ -48,15 +48,16 @@ pub struct Bucket {
     pub fp: u64,
 }
 
-/// How one record changes a summary: a new record, or a version replacing another.
+/// How one record changes a summary: a new record, a version replacing another, or the
+/// removal of a record found corrupted (so that anti-entropy fetches it again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     /// The record's key.
     pub key: RecordKey,
     /// The record's kind.
     pub kind: Kind,
-    /// Fingerprint of the version written.
-    pub fp: u128,
+    /// Fingerprint of the version written (`None`: the record was removed).
+    pub fp: Option<u128>,
     /// Fingerprint of the version it replaced, if any.
     pub prev_fp: Option<u128>,
 }
@@ -88,20 +89,17 @@ impl OwnerSummary {
     pub fn apply(&mut self, change: &Change) {
         let kind = &mut self.kinds[change.kind.index()];
         let leaf = &mut self.leaves[change.key.bucket()];
-        match change.prev_fp {
-            Some(prev) => {
-                kind.sum = kind.sum.wrapping_add(change.fp).wrapping_sub(prev);
-                leaf.fp = leaf
-                    .fp
-                    .wrapping_add(low64(change.fp))
-                    .wrapping_sub(low64(prev));
-            }
-            None => {
-                kind.records += 1;
-                kind.sum = kind.sum.wrapping_add(change.fp);
-                leaf.count += 1;
-                leaf.fp = leaf.fp.wrapping_add(low64(change.fp));
-            }
+        if let Some(prev) = change.prev_fp {
+            kind.records = kind.records.saturating_sub(1);
+            kind.sum = kind.sum.wrapping_sub(prev);
+            leaf.count = leaf.count.saturating_sub(1);
+            leaf.fp = leaf.fp.wrapping_sub(low64(prev));
+        }
+        if let Some(fp) = change.fp {
+            kind.records += 1;
+            kind.sum = kind.sum.wrapping_add(fp);
+            leaf.count += 1;
+            leaf.fp = leaf.fp.wrapping_add(low64(fp));
         }
     }
 
@@ -138,6 +136,34 @@ impl OwnerSummary {
             })
             .collect()
     }
+
+    /// The 16 buckets at `depth` (1–3) under each of `parents` (indices at `depth - 1`;
+    /// `[0]` for the root), in order.
+    pub fn children(&self, depth: u32, parents: &[u16]) -> Vec<Bucket> {
+        let level = self.level(depth);
+        parents
+            .iter()
+            .flat_map(|p| {
+                let start = usize::from(*p) * 16;
+                level.get(start..start + 16).unwrap_or(&[]).to_vec()
+            })
+            .collect()
+    }
+}
+
+/// Indices (at `depth`) of the buckets that differ between two equally laid-out lists of
+/// children of `parents`.
+pub fn differing(parents: &[u16], mine: &[Bucket], theirs: &[Bucket]) -> Vec<u16> {
+    let mut out = Vec::new();
+    for (i, p) in parents.iter().enumerate() {
+        for c in 0..16u16 {
+            let at = i * 16 + usize::from(c);
+            if mine.get(at) != theirs.get(at) {
+                out.push(p * 16 + c);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -148,9 +174,27 @@ mod tests {
         Change {
             key: RecordKey::of(Kind::Vacancy, id),
             kind: Kind::Vacancy,
-            fp,
+            fp: Some(fp),
             prev_fp: prev,
         }
+    }
+
+    #[test]
+    fn removal_undoes_a_write_and_shows_in_the_buckets() {
+        let mut a = OwnerSummary::default();
+        a.apply(&change("1", 11, None));
+        let full = a.clone();
+        a.apply(&change("2", 22, None));
+        let mut gone = change("2", 0, Some(22));
+        gone.fp = None;
+        a.apply(&gone);
+        assert_eq!(a.digest(None), full.digest(None));
+        let mut b = full.clone();
+        b.apply(&change("3", 33, None));
+        let diff = differing(&[0], &a.children(1, &[0]), &b.children(1, &[0]));
+        assert_eq!(diff.len(), 1, "one level-1 bucket differs");
+        let leaf = RecordKey::of(Kind::Vacancy, "3").bucket();
+        assert_eq!(usize::from(diff[0]), leaf >> 8);
     }
 
     #[test]

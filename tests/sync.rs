@@ -179,3 +179,65 @@ fn a_killed_province_resumes_without_losing_or_restarting() {
     );
     assert!(again < total);
 }
+
+#[test]
+fn anti_entropy_repairs_a_record_corrupted_at_the_province() {
+    let mut t = tree(&["440100"]);
+    let http = Http::new();
+    import(&t.net, &t.cities[0].0, 2000, 9);
+    let at_city = digest(&http, &t.cities[0].1, "440100");
+    eventually(
+        "the records at the province",
+        Duration::from_secs(60),
+        || digest(&http, &t.province.1, "440100") == at_city,
+    );
+    // Stop the province and change one record's data on disk, keeping its envelope.
+    let (files, run) = t.province;
+    assert_eq!(run.terminate(), Some(0));
+    let owner: lmsync::model::NodeCode = "440100".parse().unwrap();
+    let victim = {
+        let store = lmsync::storage::SledStore::open(
+            &files.data,
+            "440000".parse().unwrap(),
+            lmsync::storage::sled_options(16 << 20),
+        )
+        .unwrap();
+        let mut record = store.scan_owner(owner).next().unwrap().unwrap();
+        if let lmsync::model::kinds::RecordData::Office(o) = &mut record.data {
+            o.staff_count += 1;
+        } else {
+            record.envelope.status = lmsync::model::Status::Voided;
+        }
+        store.corrupt_record_for_test(owner, &record).unwrap();
+        assert!(!record.verify_hash().unwrap());
+        record.envelope
+    };
+
+    let restarted = RunningNode::start(&files);
+    t.province = (files, restarted);
+    // The scrub removes the bad copy; anti-entropy fetches a good one from the city.
+    let url = format!("/v1/records/440100/{}/{}", victim.kind, victim.id);
+    let (_, original) = http.get(&t.cities[0].1.url(&url));
+    eventually(
+        "the repaired record at the province",
+        Duration::from_secs(60),
+        || {
+            let (status, record) = http.get(&t.province.1.url(&url));
+            status == 200
+                && record["data"] == original["data"]
+                && record["status"] == original["status"]
+        },
+    );
+    let (_, record) = http.get(&t.province.1.url(&url));
+    assert_eq!(record["hash"].as_str().unwrap(), victim.hash.to_string());
+    assert_eq!(record["version"].as_u64().unwrap(), victim.version);
+    assert_eq!(digest(&http, &t.province.1, "440100"), at_city);
+    let status = http.get(&t.province.1.url("/v1/status")).1;
+    let city = status["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "440100")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(city["records_repaired"].as_u64().unwrap() >= 1, "{status}");
+}

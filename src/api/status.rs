@@ -101,6 +101,7 @@ fn link_json(info: Option<&crate::transport::LinkInfo>) -> serde_json::Map<Strin
     m.insert("last_sync".into(), json!(info.last_sync_ms.map(rfc3339)));
     m.insert("last_error".into(), json!(info.last_error));
     m.insert("records_received".into(), json!(info.records_received));
+    m.insert("records_repaired".into(), json!(info.records_repaired));
     m.insert("quarantined".into(), json!(info.quarantined));
     m.insert("alerts".into(), json!(info.alerts));
     m

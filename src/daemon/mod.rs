@@ -13,7 +13,7 @@ use crate::model::person::Pseudonymiser;
 use crate::model::standards::Standards;
 use crate::node::Writer;
 use crate::pki;
-use crate::storage::{SledStore, StoreError, sled_options};
+use crate::storage::{ScrubCursor, SledStore, Store, StoreError, WriteBatch, sled_options};
 use crate::transport::{self, Links, SyncContext, SyncHandle, tls::TlsFiles};
 
 /// Why the node could not start or stopped abnormally.
@@ -95,6 +95,7 @@ pub struct RunningNode {
     pub api_addr: SocketAddr,
     /// QUIC sessions with the parent and children.
     pub sync: SyncHandle,
+    scrubber: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -106,6 +107,7 @@ impl RunningNode {
         // Sessions first: nothing is acknowledged that is not durable, so cutting them is
         // safe; the peer resumes from its last ack.
         self.sync.stop();
+        self.scrubber.abort();
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
             what: "API server task".into(),
@@ -162,6 +164,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let data_dir = config.data_dir.clone();
     let links = Arc::new(Links::default());
     let standards = Arc::new(Standards::builtin());
+    let scrubber = tokio::spawn(scrub(store.clone(), config.anti_entropy_interval));
     let sync = start_sync(
         &config,
         store.clone(),
@@ -198,6 +201,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     Ok(RunningNode {
         api_addr,
         sync,
+        scrubber,
         server,
         writer_thread,
         shutdown,
@@ -225,6 +229,7 @@ fn start_sync(
         links,
         clock,
         interval: config.sync_interval,
+        anti_entropy: config.anti_entropy_interval,
         batch_records: config.batch_records as usize,
         children: config.children.clone(),
     };
@@ -235,6 +240,47 @@ fn start_sync(
             format!("starting QUIC on {}: {e}", config.listen),
         )
     })
+}
+
+/// Records verified per scrub step; steps are spaced so a pass costs a few percent of a core.
+const SCRUB_STEP: usize = 2000;
+
+/// Verifies every stored record against its hash, a step at a time, forever; a record
+/// whose data no longer matches is removed, so the summaries stop counting it and
+/// anti-entropy fetches a good copy from the child that sent it.
+async fn scrub(store: Arc<SledStore>, pause_between_passes: std::time::Duration) {
+    let mut cursor = ScrubCursor::default();
+    loop {
+        let s = store.clone();
+        let mut c = cursor.clone();
+        let step = tokio::task::spawn_blocking(move || {
+            let found = s.scrub(&mut c, SCRUB_STEP)?;
+            if !found.is_empty() {
+                tracing::error!(
+                    records = found.len(),
+                    "Corrupted records found; removed so that anti-entropy restores them"
+                );
+                s.commit(WriteBatch {
+                    removals: found,
+                    ..WriteBatch::default()
+                })?;
+            }
+            Ok::<_, StoreError>(c)
+        })
+        .await;
+        let passes = cursor.passes;
+        match step {
+            Ok(Ok(c)) => cursor = c,
+            Ok(Err(e)) => tracing::error!(error = %e, "Scrub failed"),
+            Err(e) => tracing::error!(error = %e, "Scrub task failed"),
+        }
+        let pause = if cursor.passes > passes {
+            pause_between_passes
+        } else {
+            std::time::Duration::from_millis(50)
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use super::parent::name;
+use super::parent::{from_wire, name, wire_buckets};
+use crate::model::RecordKey;
+use crate::recon::differing;
+
+/// Leaves listed in one anti-entropy message; the rest wait for the next round.
+const MAX_LEAVES: usize = 256;
 use super::{Action, Event, WINDOW, close};
 use crate::model::{MINISTRY, NodeCode};
 use crate::storage::{Store, StoreError, WriteBatch};
@@ -51,10 +56,93 @@ impl ChildSession {
 
     /// The sync timer fired: offer what is new (the parent asks for what it lacks).
     pub fn on_tick(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
-        if !self.welcomed {
+        // While an upload is under way its acks drive it; a new offer would only make the
+        // parent ask again for what is already in flight.
+        let uploading = self
+            .uploads
+            .values()
+            .any(|u| u.unacked > 0 || u.sent < u.upto);
+        if !self.welcomed || uploading {
             return Ok(Vec::new());
         }
         Ok(vec![Action::Send(self.offer(store)?)])
+    }
+
+    /// The anti-entropy timer fired: compare summaries with the parent.
+    pub fn on_anti_entropy(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
+        if !self.welcomed {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Action::Send(self.digests(store)?)])
+    }
+
+    fn digests(&self, store: &dyn Store) -> Result<Message, StoreError> {
+        let mut owners = Vec::new();
+        for owner in store.owner_counts().into_keys() {
+            let d = store.digest(Some(owner), None);
+            owners.push((owner, store.complete_through(owner)?, d.records, d.sum));
+        }
+        Ok(Message::Digests { owners })
+    }
+
+    /// Anti-entropy, steps 2 and 4: the parent's buckets; answer with ours one level down
+    /// where they differ, or with the records of differing leaves.
+    fn buckets(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        depth: u8,
+        parents: &[u16],
+        theirs: &[(u32, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        let valid = matches!(depth, 1 | 3)
+            && theirs.len() == parents.len() * 16
+            && parents.iter().all(|p| *p < 256);
+        if !valid {
+            return Ok(close(
+                RefusalCode::Protocol,
+                format!("unexpected Buckets at depth {depth}"),
+            ));
+        }
+        let mine = store.buckets(owner, u32::from(depth), parents);
+        let differing = differing(parents, &mine, &from_wire(theirs));
+        if differing.is_empty() {
+            return Ok(Vec::new());
+        }
+        if depth == 1 {
+            let buckets = wire_buckets(&store.buckets(owner, 2, &differing));
+            return Ok(vec![Action::Send(Message::Buckets {
+                owner,
+                depth: 2,
+                parents: differing,
+                buckets,
+            })]);
+        }
+        let mut leaves = Vec::new();
+        for leaf in differing.into_iter().take(MAX_LEAVES) {
+            leaves.push((leaf, store.leaf_items(owner, leaf)?));
+        }
+        Ok(vec![Action::Send(Message::Leaves { owner, leaves })])
+    }
+
+    /// Anti-entropy, step 6: send the records the parent asked for, in bounded messages.
+    fn fetch(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        keys: &[RecordKey],
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut actions = Vec::new();
+        for chunk in keys.chunks(self.batch_records) {
+            let mut records = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                if let Some(r) = store.get_record(owner, *key)? {
+                    records.push(r);
+                }
+            }
+            actions.push(Action::Send(Message::Repair { owner, records }));
+        }
+        Ok(actions)
     }
 
     fn offer(&self, store: &dyn Store) -> Result<Message, StoreError> {
@@ -91,6 +179,16 @@ impl ChildSession {
                 },
             ) => self.ack(store, owner, through, ministry),
             (true, Message::Ping) => Ok(Vec::new()),
+            (
+                true,
+                Message::Buckets {
+                    owner,
+                    depth,
+                    parents,
+                    buckets,
+                },
+            ) => self.buckets(store, owner, depth, &parents, &buckets),
+            (true, Message::Fetch { owner, keys }) => self.fetch(store, owner, &keys),
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
                 format!("a parent may not send {}", name(&other)),

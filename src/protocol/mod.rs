@@ -86,6 +86,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Anti-entropy stored records that were missing or older here.
+    Repaired {
+        /// Owner.
+        owner: NodeCode,
+        /// Records written.
+        records: usize,
+    },
     /// Two copies of one version differ: corruption or a cloned node.
     Conflict {
         /// Description.

@@ -2,10 +2,15 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use super::merge::plan_replica;
 use super::{Action, Event, close};
+use crate::model::RecordKey;
 use crate::model::standards::Standards;
 use crate::model::{MINISTRY, NodeCode, Record};
+use crate::recon::{Bucket, differing};
+use crate::storage::LeafItem;
 use crate::storage::{Store, StoreError, WriteBatch};
 use crate::wire::messages::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
 
@@ -56,6 +61,18 @@ impl ParentSession {
                 },
             ) => self.batch(store, owner, from, to, records),
             (true, Message::Ping) => Ok(Vec::new()),
+            (true, Message::Digests { owners }) => self.digests(store, &owners),
+            (
+                true,
+                Message::Buckets {
+                    owner,
+                    depth,
+                    parents,
+                    buckets,
+                },
+            ) => self.buckets(store, owner, depth, &parents, &buckets),
+            (true, Message::Leaves { owner, leaves }) => self.leaves(store, owner, leaves),
+            (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
             (true, Message::Refuse { code, reason }) => Ok(vec![Action::Close {
                 code,
                 reason: format!("the child refused: {reason}"),
@@ -228,6 +245,169 @@ impl ParentSession {
     }
 }
 
+impl ParentSession {
+    /// Anti-entropy, step 1: compare per-owner digests; open the tree where they differ.
+    /// Owners still catching up on the fast path are left to it.
+    fn digests(
+        &mut self,
+        store: &dyn Store,
+        owners: &[(NodeCode, u64, u64, u128)],
+    ) -> Result<Vec<Action>, StoreError> {
+        if let Some(refusal) = owners
+            .iter()
+            .find_map(|(o, ..)| self.unauthorised_owner(*o))
+        {
+            return Ok(refusal);
+        }
+        let mut actions = Vec::new();
+        for &(owner, complete, records, sum) in owners {
+            let mine = store.digest(Some(owner), None);
+            if store.complete_through(owner)? < complete
+                || (mine.records, mine.sum) == (records, sum)
+            {
+                continue;
+            }
+            let buckets = wire_buckets(&store.buckets(owner, 1, &[0]));
+            actions.push(Action::Send(Message::Buckets {
+                owner,
+                depth: 1,
+                parents: vec![0],
+                buckets,
+            }));
+        }
+        Ok(actions)
+    }
+
+    /// Anti-entropy, step 3: the child's depth-2 buckets under the depth-1 buckets that
+    /// differed; answer with depth 3 (the leaves) under those that still differ.
+    fn buckets(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        depth: u8,
+        parents: &[u16],
+        theirs: &[(u32, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        if let Some(refusal) = self.unauthorised_owner(owner) {
+            return Ok(refusal);
+        }
+        if depth != 2 || theirs.len() != parents.len() * 16 || parents.iter().any(|p| *p >= 16) {
+            return Ok(close(
+                RefusalCode::Protocol,
+                format!("unexpected Buckets at depth {depth}"),
+            ));
+        }
+        let mine = store.buckets(owner, 2, parents);
+        let differing = differing(parents, &mine, &from_wire(theirs));
+        if differing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let buckets = wire_buckets(&store.buckets(owner, 3, &differing));
+        Ok(vec![Action::Send(Message::Buckets {
+            owner,
+            depth: 3,
+            parents: differing,
+            buckets,
+        })])
+    }
+
+    /// Anti-entropy, step 5: the child's records in differing leaves; fetch those that are
+    /// missing here or newer there.
+    fn leaves(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        leaves: Vec<(u16, Vec<LeafItem>)>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if let Some(refusal) = self.unauthorised_owner(owner) {
+            return Ok(refusal);
+        }
+        let mut wanted = Vec::new();
+        let mut actions = Vec::new();
+        for (leaf, items) in leaves {
+            let mine: BTreeMap<RecordKey, (u64, u64)> = store
+                .leaf_items(owner, leaf)?
+                .into_iter()
+                .map(|(k, v, f)| (k, (v, f)))
+                .collect();
+            for (key, version, fp) in items {
+                match mine.get(&key) {
+                    Some((v, _)) if *v > version => {}
+                    Some((v, f)) if *v == version && *f == fp => {}
+                    Some((v, _)) if *v == version => actions.push(Action::Event(Event::Conflict {
+                        detail: format!("{owner} record key {key:?} version {version} differs between {} and {}", self.child, self.me),
+                    })),
+                    _ => wanted.push(key),
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            actions.push(Action::Send(Message::Fetch {
+                owner,
+                keys: wanted,
+            }));
+        }
+        Ok(actions)
+    }
+
+    /// Anti-entropy, step 7: store the repaired records (newer versions only).
+    fn repair(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        records: Vec<Record>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if let Some(refusal) = self.unauthorised_owner(owner) {
+            return Ok(refusal);
+        }
+        if records.iter().any(|r| r.envelope.owner != owner) {
+            return Ok(close(
+                RefusalCode::Protocol,
+                format!("a repair of {owner} holds another owner's record"),
+            ));
+        }
+        let plan = plan_replica(store, &self.standards, records)?;
+        let mut actions: Vec<Action> = plan
+            .conflicts
+            .into_iter()
+            .map(|detail| Action::Event(Event::Conflict { detail }))
+            .collect();
+        for (r, reason) in plan.quarantined {
+            actions.push(Action::Event(Event::Quarantined {
+                owner,
+                id: r.envelope.id,
+                reason,
+            }));
+        }
+        let repaired = plan.writes.len();
+        actions.push(Action::Commit {
+            batch: WriteBatch {
+                records: plan.writes,
+                ..WriteBatch::default()
+            },
+            then: Vec::new(),
+        });
+        actions.push(Action::Event(Event::Repaired {
+            owner,
+            records: repaired,
+        }));
+        Ok(actions)
+    }
+}
+
+/// Buckets as they travel.
+pub(super) fn wire_buckets(buckets: &[Bucket]) -> Vec<(u32, u64)> {
+    buckets.iter().map(|b| (b.count, b.fp)).collect()
+}
+
+/// Buckets as they arrived.
+pub(super) fn from_wire(buckets: &[(u32, u64)]) -> Vec<Bucket> {
+    buckets
+        .iter()
+        .map(|&(count, fp)| Bucket { count, fp })
+        .collect()
+}
+
 /// A message's name, for error sentences.
 pub(super) fn name(m: &Message) -> &'static str {
     match m {
@@ -240,5 +420,10 @@ pub(super) fn name(m: &Message) -> &'static str {
         Message::Ack { .. } => "Ack",
         Message::Document(_) => "Document",
         Message::Ping => "Ping",
+        Message::Digests { .. } => "Digests",
+        Message::Buckets { .. } => "Buckets",
+        Message::Leaves { .. } => "Leaves",
+        Message::Fetch { .. } => "Fetch",
+        Message::Repair { .. } => "Repair",
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Kind, NodeCode, Record, RecordKey};
+use crate::model::{Envelope, Kind, NodeCode, Record, RecordKey};
 use crate::recon::{Digest, OwnerSummary};
 use crate::wire::codec::CodecError;
 
@@ -57,11 +57,34 @@ pub struct LogEntry {
     pub kind: Kind,
     /// Its version.
     pub version: u64,
-    /// Fingerprint of the version written.
-    pub fp: u128,
+    /// Fingerprint of the version written (`None`: the record was removed as corrupt).
+    pub fp: Option<u128>,
     /// Fingerprint of the version it replaced, if any (so summaries rebuild from the log
     /// alone, without reading records).
     pub prev_fp: Option<u128>,
+}
+
+/// A stored record found corrupted (its data no longer matches its hash), to be removed so
+/// that the summaries stop counting it and anti-entropy fetches a good copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// The record's envelope as stored.
+    pub envelope: Envelope,
+}
+
+/// One record's identity in a reconciliation leaf: key, version and the low 64 bits of its
+/// fingerprint.
+pub type LeafItem = (RecordKey, u64, u64);
+
+/// Where a verification pass over the records stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScrubCursor {
+    /// The last record key verified (`None`: start from the beginning).
+    pub after: Option<Vec<u8>>,
+    /// Records verified in this pass.
+    pub verified: u64,
+    /// Completed passes.
+    pub passes: u64,
 }
 
 /// A record to write and the fingerprint of the version it replaces.
@@ -99,12 +122,17 @@ pub struct WriteBatch {
     pub documents: Vec<StoredDocument>,
     /// Peer watermarks `(peer, owner, seq)`.
     pub watermarks: Vec<(NodeCode, NodeCode, u64)>,
+    /// Corrupted records to remove.
+    pub removals: Vec<Removal>,
 }
 
 impl WriteBatch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.documents.is_empty() && self.watermarks.is_empty()
+        self.records.is_empty()
+            && self.documents.is_empty()
+            && self.watermarks.is_empty()
+            && self.removals.is_empty()
     }
 }
 
@@ -183,6 +211,14 @@ pub trait Store: Send + Sync {
     fn identity(&self) -> &NodeIdentity;
     /// One record, if stored.
     fn get_record(&self, owner: NodeCode, key: RecordKey) -> Result<Option<Record>, StoreError>;
+    /// Reconciliation buckets of `owner` at `depth` under `parents` (see
+    /// [`OwnerSummary::children`]).
+    fn buckets(&self, owner: NodeCode, depth: u32, parents: &[u16]) -> Vec<crate::recon::Bucket>;
+    /// The records of `owner` in one leaf bucket, in key order.
+    fn leaf_items(&self, owner: NodeCode, leaf: u16) -> Result<Vec<LeafItem>, StoreError>;
+    /// Verifies up to `max` records after the cursor; returns those whose data no longer
+    /// matches their hash.
+    fn scrub(&self, cursor: &mut ScrubCursor, max: usize) -> Result<Vec<Removal>, StoreError>;
     /// False only when `owner` certainly has no record under `key` (skips a read).
     fn may_contain(&self, owner: NodeCode, key: RecordKey) -> bool;
     /// Writes a batch atomically and durably.

@@ -17,6 +17,8 @@ pub struct LinkInfo {
     pub last_error: Option<String>,
     /// Records received over this link since start.
     pub records_received: u64,
+    /// Records anti-entropy repaired from this link since start.
+    pub records_repaired: u64,
     /// Records quarantined from this link since start.
     pub quarantined: u64,
     /// Conflicts and regressions seen on this link since start.
@@ -47,6 +49,11 @@ impl Links {
             Event::Received { records, .. } => {
                 l.last_sync_ms = Some(now_ms);
                 l.records_received += *records as u64;
+            }
+            Event::Repaired { owner, records } => {
+                l.last_sync_ms = Some(now_ms);
+                l.records_repaired += *records as u64;
+                tracing::info!(%peer, %owner, records, "Anti-entropy repaired records");
             }
             Event::Quarantined { owner, id, reason } => {
                 l.quarantined += 1;

@@ -70,6 +70,8 @@ pub struct SyncContext {
     pub clock: Arc<dyn Clock>,
     /// Fast-path interval.
     pub interval: Duration,
+    /// Anti-entropy interval.
+    pub anti_entropy: Duration,
     /// Records per batch.
     pub batch_records: usize,
     /// Children allowed (`None`: every node one tier below in the subtree).
@@ -254,6 +256,9 @@ async fn run_parent_session(
     let mut session = ChildSession::new(ctx.me, parent, ctx.batch_records);
     perform(ctx, parent, &mut send, session.start(ctx.store.as_ref())).await?;
     let mut tick = tokio::time::interval(ctx.interval);
+    let mut anti_entropy = tokio::time::interval(ctx.anti_entropy);
+    // The first tick of an interval fires at once; the handshake already compared digests.
+    anti_entropy.tick().await;
     loop {
         tokio::select! {
             frame = read_frame(&mut recv) => {
@@ -263,6 +268,10 @@ async fn run_parent_session(
             }
             _ = tick.tick() => {
                 let actions = session.on_tick(ctx.store.as_ref())?;
+                perform(ctx, parent, &mut send, actions).await?;
+            }
+            _ = anti_entropy.tick() => {
+                let actions = session.on_anti_entropy(ctx.store.as_ref())?;
                 perform(ctx, parent, &mut send, actions).await?;
             }
         }

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
-use crate::model::{NodeCode, Record};
-use crate::storage::StoredDocument;
+use crate::model::{NodeCode, Record, RecordKey};
+use crate::storage::{LeafItem, StoredDocument};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -101,6 +101,44 @@ pub enum Message {
     Document(StoredDocument),
     /// Keeps an idle session alive and lets the child ask for news.
     Ping,
+    /// Child → parent, anti-entropy: per owner, how far its records are complete, how
+    /// many there are and the sum of their fingerprints.
+    Digests {
+        /// `(owner, complete_through, records, fingerprint sum)`.
+        owners: Vec<(NodeCode, u64, u64, u128)>,
+    },
+    /// Either way, anti-entropy: the 16 buckets at `depth` under each of `parents`.
+    Buckets {
+        /// Owner.
+        owner: NodeCode,
+        /// Depth 1–3 (3 = leaves).
+        depth: u8,
+        /// Bucket indices at `depth - 1`.
+        parents: Vec<u16>,
+        /// `(count, fingerprint)` per bucket, 16 per parent.
+        buckets: Vec<(u32, u64)>,
+    },
+    /// Child → parent, anti-entropy: the child's records in leaves that differ.
+    Leaves {
+        /// Owner.
+        owner: NodeCode,
+        /// `(leaf, [(record key, version, fingerprint)])`.
+        leaves: Vec<(u16, Vec<LeafItem>)>,
+    },
+    /// Parent → child, anti-entropy: send these records.
+    Fetch {
+        /// Owner.
+        owner: NodeCode,
+        /// Record keys.
+        keys: Vec<RecordKey>,
+    },
+    /// Child → parent, anti-entropy: the records asked for.
+    Repair {
+        /// Owner.
+        owner: NodeCode,
+        /// Records.
+        records: Vec<Record>,
+    },
 }
 
 /// Encodes one message as a frame (length prefix + body).

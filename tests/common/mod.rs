@@ -101,7 +101,11 @@ impl Network {
         // Sync often, so tests see records move within a fraction of a second.
         let text = std::fs::read_to_string(&config)
             .unwrap()
-            .replace("interval = \"5s\"", "interval = \"100ms\"");
+            .replace("interval = \"5s\"", "interval = \"100ms\"")
+            .replace(
+                "anti_entropy_interval = \"5m\"",
+                "anti_entropy_interval = \"1s\"",
+            );
         std::fs::write(&config, text).unwrap();
         let token = std::fs::read_to_string(p.join(format!("{code}.token")))
             .unwrap()
