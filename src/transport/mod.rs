@@ -204,8 +204,16 @@ async fn serve_child(conn: Connection, ctx: SyncContext) {
     .await;
     ctx.links
         .disconnected(child, result.as_ref().err().map(ToString::to_string));
-    if let Err(e) = result {
-        tracing::info!(%child, error = %e, "Child session ended");
+    match result {
+        // Closing with the reason lets the child's operator read why.
+        Err(TransportError::Refused { code, reason }) => {
+            conn.close(
+                VarInt::from_u32(2),
+                format!("{code:?}: {reason}").as_bytes(),
+            );
+        }
+        Err(e) => tracing::info!(%child, error = %e, "Child session ended"),
+        Ok(()) => {}
     }
 }
 
@@ -254,25 +262,45 @@ async fn run_parent_session(
         .await
         .map_err(|e| TransportError::Connection(e.to_string()))?;
     let mut session = ChildSession::new(ctx.me, parent, ctx.batch_records);
-    perform(ctx, parent, &mut send, session.start(ctx.store.as_ref())).await?;
+    let result = child_loop(ctx, parent, &mut session, &mut send, &mut recv).await;
+    // A refusal arrives as the connection's close reason: report it, not "connection lost".
+    match (result, conn.close_reason()) {
+        (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
+            Err(TransportError::Connection(format!(
+                "closed by {parent}: {}",
+                String::from_utf8_lossy(&close.reason)
+            )))
+        }
+        (result, _) => result,
+    }
+}
+
+async fn child_loop(
+    ctx: &SyncContext,
+    parent: NodeCode,
+    session: &mut ChildSession,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Result<(), TransportError> {
+    perform(ctx, parent, send, session.start(ctx.store.as_ref())).await?;
     let mut tick = tokio::time::interval(ctx.interval);
     let mut anti_entropy = tokio::time::interval(ctx.anti_entropy);
     // The first tick of an interval fires at once; the handshake already compared digests.
     anti_entropy.tick().await;
     loop {
         tokio::select! {
-            frame = read_frame(&mut recv) => {
+            frame = read_frame(recv) => {
                 let Some(message) = frame? else { return Ok(()) };
                 let actions = session.handle(ctx.store.as_ref(), message)?;
-                perform(ctx, parent, &mut send, actions).await?;
+                perform(ctx, parent, send, actions).await?;
             }
             _ = tick.tick() => {
                 let actions = session.on_tick(ctx.store.as_ref())?;
-                perform(ctx, parent, &mut send, actions).await?;
+                perform(ctx, parent, send, actions).await?;
             }
             _ = anti_entropy.tick() => {
                 let actions = session.on_anti_entropy(ctx.store.as_ref())?;
-                perform(ctx, parent, &mut send, actions).await?;
+                perform(ctx, parent, send, actions).await?;
             }
         }
     }

@@ -145,7 +145,7 @@ impl RunningNode {
             .args(["run", "--config", files.config.to_str().unwrap()])
             .env(
                 "RUST_LOG",
-                std::env::var("LMSYNC_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("LMSYNC_TEST_LOG").unwrap_or_else(|_| "error".into()),
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
