@@ -1,6 +1,8 @@
-//! The local demo network: real nodes on loopback, each with its own certificate from a
-//! fresh network CA, its own sled store and its own HTTP API, fed seeded synthetic office
-//! records through that API.
+//! The local demo network: the ministry, the provinces of the chosen pilot cities and the
+//! cities themselves, each a real node on loopback with its own certificate from a fresh
+//! network CA, its own sled store, its own HTTP API, and real QUIC between tiers. Cities
+//! are fed seeded synthetic office records through their APIs while sync runs; the
+//! ministry then publishes a classification version that flows down and takes effect.
 //!
 //! This module builds and drives the network; `cli::demo_cmd` shows it. Nodes run in this
 //! process (one tokio runtime), each exactly as `lmsync run` would run it.
@@ -10,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde_json::{Value, json};
+
 use crate::config::{self, Config};
 use crate::daemon::{self, DaemonError, RunningNode};
-use crate::model::{CityKind, NodeCode, tables::PILOT_CITIES};
+use crate::model::{CityKind, MINISTRY, NodeCode, tables::PILOT_CITIES};
 use crate::pki;
 use crate::storage::{SledStore, sled_options};
 use crate::synth::Generator;
@@ -25,6 +29,10 @@ const PREFERRED: [u32; 8] = [
 
 /// Records per API request.
 const BATCH: usize = 1000;
+
+/// The classification version the ministry publishes during the demo (a 增补本-style
+/// delta adding two occupations).
+pub const DEMO_CLASSIFICATION: &str = "CN-OCC@1999+2005";
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +48,10 @@ pub enum DemoError {
     /// A node failed to start.
     #[error(transparent)]
     Node(#[from] DaemonError),
-    /// Feeding a city failed.
-    #[error("feeding city {node}: {message}")]
-    Feed {
-        /// The city.
+    /// Talking to a node's API failed.
+    #[error("node {node}: {message}")]
+    Api {
+        /// The node.
         node: NodeCode,
         /// What went wrong.
         message: String,
@@ -70,14 +78,18 @@ pub fn choose_cities(n: usize) -> Vec<NodeCode> {
 }
 
 /// Writes a node's certificate, token, pseudonym key, store and config under `dir`.
-pub fn prepare_node(dir: &Path, ca: &Path, node: NodeCode) -> Result<Config, DemoError> {
+pub fn prepare_node(
+    dir: &Path,
+    ca: &Path,
+    node: NodeCode,
+    parent: Option<&str>,
+) -> Result<Config, DemoError> {
     let err = setup_error(node);
+    let io = |e: std::io::Error| err(e.to_string());
     let home = dir.join(node.to_string());
     pki::issue(ca, node, &home.join("pki"), 1).map_err(|e| err(e.to_string()))?;
-    std::fs::write(home.join("token"), hex::encode(rand::random::<[u8; 32]>()))
-        .map_err(|e| err(e.to_string()))?;
-    std::fs::write(home.join("pidkey"), hex::encode(rand::random::<[u8; 32]>()))
-        .map_err(|e| err(e.to_string()))?;
+    std::fs::write(home.join("token"), hex::encode(rand::random::<[u8; 32]>())).map_err(io)?;
+    std::fs::write(home.join("pidkey"), hex::encode(rand::random::<[u8; 32]>())).map_err(io)?;
     SledStore::create(
         &home.join("data"),
         node,
@@ -86,19 +98,21 @@ pub fn prepare_node(dir: &Path, ca: &Path, node: NodeCode) -> Result<Config, Dem
         sled_options(64 << 20),
     )
     .map_err(|e| err(e.to_string()))?;
+    let parent = parent.map_or_else(String::new, |p| format!("parent = \"{p}\"\n"));
     let text = format!(
-        "[node]\ncode = \"{node}\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
+        "[node]\ncode = \"{node}\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n{parent}\
          [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
          [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
+         [sync]\ninterval = \"200ms\"\nanti_entropy_interval = \"10s\"\n\
          [storage]\ncache_capacity = \"64MiB\"\n[privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"warn\"\n"
     );
-    std::fs::write(home.join("lmsync.toml"), &text).map_err(|e| err(e.to_string()))?;
+    std::fs::write(home.join("lmsync.toml"), &text).map_err(io)?;
     let raw = config::parse(&text).map_err(|e| err(e.to_string()))?;
     Config::from_raw(raw, &home).map_err(|e| err(e.to_string()))
 }
 
-/// One city of the running demo.
-pub struct DemoCity {
+/// One node of the running demo.
+pub struct DemoNode {
     /// Its code.
     pub code: NodeCode,
     /// Its name.
@@ -107,25 +121,94 @@ pub struct DemoCity {
     pub api: SocketAddr,
     /// Its API token.
     pub token: String,
-    /// Records acknowledged by its API so far.
+    /// Records acknowledged by its API so far (cities).
     pub stored: Arc<AtomicU64>,
     node: RunningNode,
+}
+
+impl DemoNode {
+    async fn start(config: Config) -> Result<DemoNode, DemoError> {
+        let token = daemon::read_token(&config.token_file)?;
+        let (code, name) = (config.node, config.name.clone());
+        let node = daemon::start(config).await?;
+        Ok(DemoNode {
+            code,
+            name,
+            api: node.api_addr,
+            token,
+            stored: Arc::default(),
+            node,
+        })
+    }
+
+    fn quic(&self) -> String {
+        self.node
+            .sync
+            .quic_addr
+            .map_or_else(String::new, |a| a.to_string())
+    }
+
+    async fn get(&self, client: &reqwest::Client, path: &str) -> Result<Value, DemoError> {
+        let err = |e: reqwest::Error| DemoError::Api {
+            node: self.code,
+            message: e.to_string(),
+        };
+        client
+            .get(format!("http://{}{path}", self.api))
+            .send()
+            .await
+            .map_err(err)?
+            .json()
+            .await
+            .map_err(err)
+    }
+
+    /// The digest of `owner`'s records here.
+    pub async fn digest(
+        &self,
+        client: &reqwest::Client,
+        owner: NodeCode,
+    ) -> Result<Value, DemoError> {
+        self.get(client, &format!("/v1/digest?owner={owner}")).await
+    }
 }
 
 /// A running demo network.
 pub struct Demo {
     /// Where its files live.
     pub dir: PathBuf,
+    /// The ministry.
+    pub ministry: DemoNode,
+    /// The provinces of the cities.
+    pub provinces: Vec<DemoNode>,
     /// The cities.
-    pub cities: Vec<DemoCity>,
+    pub cities: Vec<DemoNode>,
     /// Records to feed each city.
     pub records: usize,
     /// Seed of the synthetic records.
     pub seed: u64,
 }
 
+/// One owner's digest at each tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerDigests {
+    /// The city.
+    pub city: NodeCode,
+    /// Its name.
+    pub name: String,
+    /// `(records, root)` at the city, its province and the ministry.
+    pub tiers: [(u64, String); 3],
+}
+
+impl OwnerDigests {
+    /// True when all three tiers hold the same records.
+    pub fn matches(&self) -> bool {
+        self.tiers[0].0 > 0 && self.tiers.iter().all(|t| *t == self.tiers[0])
+    }
+}
+
 impl Demo {
-    /// Creates the CA and starts `cities` city nodes under `dir`.
+    /// Creates the CA and starts the ministry, the provinces and `cities` city nodes.
     pub async fn start(
         dir: &Path,
         cities: usize,
@@ -133,24 +216,27 @@ impl Demo {
         seed: u64,
     ) -> Result<Demo, DemoError> {
         let ca = dir.join("ca");
-        pki::init_ca(&ca).map_err(|e| setup_error(crate::model::MINISTRY)(e.to_string()))?;
+        pki::init_ca(&ca).map_err(|e| setup_error(MINISTRY)(e.to_string()))?;
+        let ministry = DemoNode::start(prepare_node(dir, &ca, MINISTRY, None)?).await?;
+        let chosen = choose_cities(cities);
+        let mut provinces: Vec<DemoNode> = Vec::new();
+        for province in chosen.iter().filter_map(|c| c.province()) {
+            if provinces.iter().all(|p| p.code != province) {
+                let parent = format!("{MINISTRY}@{}", ministry.quic());
+                provinces
+                    .push(DemoNode::start(prepare_node(dir, &ca, province, Some(&parent))?).await?);
+            }
+        }
         let mut started = Vec::new();
-        for code in choose_cities(cities) {
-            let config = prepare_node(dir, &ca, code)?;
-            let token = daemon::read_token(&config.token_file)?;
-            let name = config.name.clone();
-            let node = daemon::start(config).await?;
-            started.push(DemoCity {
-                code,
-                name,
-                api: node.api_addr,
-                token,
-                stored: Arc::default(),
-                node,
-            });
+        for code in chosen {
+            let province = provinces.iter().find(|p| Some(p.code) == code.province());
+            let parent = province.map(|p| format!("{}@{}", p.code, p.quic()));
+            started.push(DemoNode::start(prepare_node(dir, &ca, code, parent.as_deref())?).await?);
         }
         Ok(Demo {
             dir: dir.to_path_buf(),
+            ministry,
+            provinces,
             cities: started,
             records,
             seed,
@@ -171,18 +257,90 @@ impl Demo {
             );
         }
         while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| DemoError::Feed {
-                node: crate::model::MINISTRY,
+            done.map_err(|e| DemoError::Api {
+                node: MINISTRY,
                 message: e.to_string(),
             })??;
         }
         Ok(())
     }
 
-    /// Stops every node in order.
+    /// Every city's digest at the city, its province and the ministry.
+    pub async fn digests(&self, client: &reqwest::Client) -> Result<Vec<OwnerDigests>, DemoError> {
+        let mut out = Vec::new();
+        for city in &self.cities {
+            let province = self
+                .provinces
+                .iter()
+                .find(|p| Some(p.code) == city.code.province());
+            let mut tiers: [(u64, String); 3] = Default::default();
+            let nodes = [Some(city), province, Some(&self.ministry)];
+            for (slot, node) in tiers.iter_mut().zip(nodes) {
+                if let Some(node) = node {
+                    let d = node.digest(client, city.code).await?;
+                    *slot = (
+                        d["records"].as_u64().unwrap_or(0),
+                        d["root"].as_str().unwrap_or("").to_string(),
+                    );
+                }
+            }
+            out.push(OwnerDigests {
+                city: city.code,
+                name: city.name.clone(),
+                tiers,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The ministry publishes the demo's classification version (two added occupations).
+    pub async fn publish_standard(&self, client: &reqwest::Client) -> Result<(), DemoError> {
+        let body = json!({"kind": "classification_version", "id": DEMO_CLASSIFICATION, "body": {
+            "scheme": "CN-OCC", "version": "1999+2005", "supersedes": "1999",
+            "add": [["4-07-99", "养老护理员"], ["6-24-99", "快递员"]]}});
+        let err = |e: reqwest::Error| DemoError::Api {
+            node: MINISTRY,
+            message: e.to_string(),
+        };
+        let response = client
+            .post(format!("http://{}/v1/documents", self.ministry.api))
+            .bearer_auth(&self.ministry.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(err)?;
+        if !response.status().is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(DemoError::Api {
+                node: MINISTRY,
+                message: format!("publishing refused: {text}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// How many cities have the demo's classification version in force.
+    pub async fn cities_with_standard(&self, client: &reqwest::Client) -> Result<usize, DemoError> {
+        let mut n = 0;
+        for city in &self.cities {
+            let status = city.get(client, "/v1/status").await?;
+            let in_force = status["standards"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|v| v == "CN-OCC@1999+2005"));
+            n += usize::from(in_force);
+        }
+        Ok(n)
+    }
+
+    /// Stops every node, cities first.
     pub async fn stop(self) -> Result<(), DemoError> {
-        for city in self.cities {
-            city.node.stop().await?;
+        for n in self
+            .cities
+            .into_iter()
+            .chain(self.provinces)
+            .chain([self.ministry])
+        {
+            n.node.stop().await?;
         }
         Ok(())
     }
@@ -197,7 +355,7 @@ async fn feed_city(
     records: usize,
     stored: &AtomicU64,
 ) -> Result<(), DemoError> {
-    let err = |message: String| DemoError::Feed {
+    let err = |message: String| DemoError::Api {
         node: code,
         message,
     };

@@ -188,6 +188,7 @@ fn documents_and_watermarks_commit_durably() {
         issuer: lmsync::model::MINISTRY,
         version: 1,
         body: "{\"scheme\":\"CN-OCC\"}".into(),
+        certificate: vec![4, 5],
         signature: vec![1, 2, 3],
     };
     let province: NodeCode = "440000".parse().unwrap();

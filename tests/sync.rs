@@ -241,3 +241,80 @@ fn anti_entropy_repairs_a_record_corrupted_at_the_province() {
         .unwrap_or_else(|| panic!("{status}"));
     assert!(city["records_repaired"].as_u64().unwrap() >= 1, "{status}");
 }
+
+#[test]
+fn a_city_that_lost_its_disk_rebuilds_from_its_province() {
+    let mut t = tree(&["440100"]);
+    let http = Http::new();
+    import(&t.net, &t.cities[0].0, 3000, 4);
+    let before = digest(&http, &t.cities[0].1, "440100");
+    eventually(
+        "the records at the province",
+        Duration::from_secs(60),
+        || digest(&http, &t.province.1, "440100") == before,
+    );
+    let last_seq = http.get(&t.cities[0].1.url("/v1/status")).1["parent"]["own_last_seq"]
+        .as_u64()
+        .unwrap();
+    // The disk is gone: a new data directory, a new config, the backed-up pseudonym key.
+    let (old, run) = t.cities.pop().unwrap();
+    assert_eq!(run.terminate(), Some(0));
+    std::fs::remove_dir_all(&old.data).unwrap();
+    let config = t.net.path().join("440100-rebuilt.toml");
+    let parent = format!("440000@{}", t.province.1.quic.clone().unwrap());
+    let pki = t.net.path().join("pki-440100");
+    lmsync_ok(&[
+        "init",
+        "--node",
+        "440100",
+        "--pki",
+        pki.to_str().unwrap(),
+        "--data",
+        old.data.to_str().unwrap(),
+        "--parent",
+        &parent,
+        "--api",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+        "--restore",
+    ]);
+    std::fs::copy(
+        t.net.path().join("440100.pidkey"),
+        t.net.path().join("440100-rebuilt.pidkey"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("interval = \"5s\"", "interval = \"100ms\"");
+    std::fs::write(&config, text).unwrap();
+    let token = std::fs::read_to_string(t.net.path().join("440100-rebuilt.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let files = NodeFiles {
+        code: "440100".into(),
+        config,
+        data: old.data.clone(),
+        token,
+    };
+    let city = RunningNode::start(&files);
+    eventually(
+        "the city's records back at the city",
+        Duration::from_secs(60),
+        || digest(&http, &city, "440100") == before,
+    );
+    assert_eq!(
+        digest(&http, &t.province.1, "440100"),
+        before,
+        "the province was never overwritten"
+    );
+    // New writes continue the city's seq where the lost store stopped.
+    let (status, answer) = http.post(
+        &city.url("/v1/records"),
+        &files.token,
+        &serde_json::json!([common::vacancy("V-after-rebuild", 1)]),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"][0]["seq"].as_u64().unwrap(), last_seq + 1);
+}

@@ -4,6 +4,7 @@
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
 //! token from anywhere else. Every error is `{"error", "message"}` JSON.
 
+mod documents;
 mod error;
 mod metrics;
 mod records;
@@ -24,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::NodeCode;
 use crate::model::person::Pseudonymiser;
-use crate::model::standards::Standards;
+use crate::model::standards::StandardsCell;
 use crate::node::Writer;
 use crate::pki::CertInfo;
 use crate::storage::Store;
@@ -51,7 +52,7 @@ pub struct AppState {
     /// The write path.
     pub writer: Writer,
     /// Standards in force.
-    pub standards: Arc<Standards>,
+    pub standards: Arc<StandardsCell>,
     /// Sync link state.
     pub links: Arc<crate::transport::Links>,
     /// The city's pseudonymiser, if any.
@@ -77,7 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
         .route("/v1/digest", get(status::digest))
         .route("/v1/status", get(status::status))
-        .route("/v1/documents", get(status::documents))
+        .route(
+            "/v1/documents",
+            get(status::documents).post(documents::publish),
+        )
+        .route("/v1/documents/{kind}/{id}", get(documents::get_document))
         .route("/metrics", get(metrics::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))
         .with_state(state)

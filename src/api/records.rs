@@ -78,8 +78,16 @@ pub(super) async fn post_records(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_token(&app, &headers)?;
+    if app.store.restore_pending()? {
+        // New writes would take seqs the restored records still need.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "restoring",
+            "this node is restoring its records from its parent; writes resume when it is done",
+        ));
+    }
     let items = parse_array(&read_body(body, app.body_limit).await?)?;
-    let standards = app.standards.clone();
+    let standards = app.standards.current();
     let ctx = IngestContext {
         checker: Checker {
             owner: app.node,

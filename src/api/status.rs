@@ -63,10 +63,7 @@ pub(super) async fn documents(State(app): State<AppState>) -> Result<Json<Value>
                 e.to_string(),
             )
         })??;
-    let list: Vec<Value> = docs
-        .iter()
-        .map(|d| json!({"kind": d.kind, "id": d.id, "issuer": d.issuer, "version": d.version}))
-        .collect();
+    let list: Vec<Value> = docs.iter().map(super::documents::document_json).collect();
     Ok(Json(json!({"documents": list})))
 }
 
@@ -198,7 +195,8 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
         "records": {"total": total, "by_kind": by_kind},
         "owners": owners,
         "documents": documents,
-        "standards": app.standards.code_refs().iter().map(|c| format!("{}@{}", c.scheme, c.version)).collect::<Vec<_>>(),
+        "restoring": app.store.restore_pending()?,
+        "standards": app.standards.current().code_refs().iter().map(|c| format!("{}@{}", c.scheme, c.version)).collect::<Vec<_>>(),
         "store": {
             "path": app.config.data_dir.display().to_string(),
             "store_id": hex::encode(identity.store_id),

@@ -1,4 +1,4 @@
-//! `lmsync demo`: the local demo network, with progress and a summary.
+//! `lmsync demo`: the local three-tier demo network, with progress and a summary.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -6,19 +6,20 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::http;
-use crate::demo::Demo;
+use crate::demo::{DEMO_CLASSIFICATION, Demo, OwnerDigests};
 
-/// Start a local demo network on loopback and feed it seeded synthetic office records.
-///
-/// Every node is real: its own certificate from a freshly made network CA, its own sled
-/// store, its own HTTP API. Each city ingests its records through its API while you
-/// watch; then a summary shows each owner's record count and digest. Without
-/// --exit-when-converged the network keeps running until Ctrl-C.
+/// Start a local demo network on loopback: the ministry, the provinces and pilot cities,
+/// each a real node (its own certificate from a fresh network CA, its own sled store and
+/// HTTP API, real QUIC between tiers). Cities ingest seeded synthetic office records
+/// through their APIs while sync runs; the ministry publishes a classification version
+/// that flows down and takes effect at every city. Progress shows each city's records at
+/// the city, its province and the ministry; the summary compares digests per owner.
+/// Without --exit-when-converged the network keeps running until Ctrl-C.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  lmsync demo\n  lmsync demo --cities 6 --records 20000 --exit-when-converged\n  lmsync demo --dir demo-net   # keep the data"
@@ -36,7 +37,8 @@ pub(crate) struct DemoArgs {
     /// Keep the network's files in this directory (default: a temporary one).
     #[arg(long, value_name = "D")]
     dir: Option<PathBuf>,
-    /// Exit 0 once every city has stored its records (non-zero on timeout).
+    /// Exit 0 once every digest matches at every tier and the new standard reached every
+    /// city (non-zero with the reason on timeout).
     #[arg(long)]
     exit_when_converged: bool,
     /// Give up after this long.
@@ -62,34 +64,33 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     super::runtime()?.block_on(async {
         let demo = Demo::start(&dir, args.cities as usize, args.records, args.seed).await?;
-        println!(
-            "lmsync demo: {} city nodes in {}",
-            demo.cities.len(),
-            dir.display()
-        );
-        for c in &demo.cities {
-            println!("  {} API http://{}  {}", c.code, c.api, c.name);
-        }
+        print_nodes(&demo, &dir);
         let started = Instant::now();
         let bars = progress(&demo);
-        let fed = tokio::time::timeout(args.timeout, async {
+        let outcome = tokio::time::timeout(args.timeout, async {
             tokio::select! {
-                done = demo.feed() => done,
+                done = converge(&demo) => done,
                 () = tick(&demo, &bars) => unreachable!("the ticker never ends"),
             }
         })
         .await;
         bars.iter().for_each(ProgressBar::finish);
-        match fed {
+        let digests = match outcome {
             Err(_) => bail!(
-                "timed out after {:?} before every city stored its records",
+                "timed out after {:?} before the network converged",
                 args.timeout
             ),
             Ok(result) => result?,
-        }
-        summary(&demo, started.elapsed()).await?;
+        };
+        summary(&demo, &digests, started.elapsed());
         if !args.exit_when_converged {
-            println!("\nThe network keeps running; press Ctrl-C to stop it.");
+            println!("\nThe network keeps running; press Ctrl-C to stop it. Status pages:");
+            for n in std::iter::once(&demo.ministry)
+                .chain(&demo.provinces)
+                .chain(&demo.cities)
+            {
+                println!("  {} {:<10} http://{}/v1/status", n.code, n.name, n.api);
+            }
             crate::daemon::termination_signal().await;
         }
         demo.stop().await?;
@@ -98,14 +99,44 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn print_nodes(demo: &Demo, dir: &std::path::Path) {
+    println!(
+        "lmsync demo: the ministry, {} provinces and {} pilot cities in {}",
+        demo.provinces.len(),
+        demo.cities.len(),
+        dir.display()
+    );
+    for c in &demo.cities {
+        let province = c
+            .code
+            .province()
+            .map_or_else(String::new, |p| p.to_string());
+        println!("  {} → {province} → 100000  {}", c.code, c.name);
+    }
+}
+
+/// Feeds the cities, publishes the standard, and waits until everything matches.
+async fn converge(demo: &Demo) -> anyhow::Result<Vec<OwnerDigests>> {
+    let client = http::client()?;
+    demo.feed().await?;
+    demo.publish_standard(&client).await?;
+    loop {
+        let digests = demo.digests(&client).await?;
+        let documents = demo.cities_with_standard(&client).await?;
+        if digests.iter().all(OwnerDigests::matches) && documents == demo.cities.len() {
+            return Ok(digests);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn progress(demo: &Demo) -> Vec<ProgressBar> {
     let multi = MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let style =
-        ProgressStyle::with_template("{prefix:<18} {bar:40} {pos:>7}/{len} stored at the city")
-            .ok();
+        ProgressStyle::with_template("{prefix:<8} {bar:30} {pos:>7}/{len} stored  {msg}").ok();
     demo.cities
         .iter()
         .map(|c| {
@@ -113,51 +144,62 @@ fn progress(demo: &Demo) -> Vec<ProgressBar> {
             if let Some(s) = &style {
                 bar.set_style(s.clone());
             }
-            bar.set_prefix(format!("{} {}", c.code, c.name));
+            bar.set_prefix(c.code.to_string());
             bar
         })
         .collect()
 }
 
+/// Redraws the bars: records stored at each city, and how many have reached its province
+/// and the ministry.
 async fn tick(demo: &Demo, bars: &[ProgressBar]) {
+    let Ok(client) = http::client() else {
+        return std::future::pending().await;
+    };
     loop {
-        for (c, bar) in demo.cities.iter().zip(bars) {
-            bar.set_position(c.stored.load(Ordering::Relaxed));
+        if let Ok(digests) = demo.digests(&client).await {
+            for ((c, bar), d) in demo.cities.iter().zip(bars).zip(&digests) {
+                bar.set_position(c.stored.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "at province {:>7}  at ministry {:>7}",
+                    d.tiers[1].0, d.tiers[2].0
+                ));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
-async fn summary(demo: &Demo, elapsed: Duration) -> anyhow::Result<()> {
-    let client = http::client()?;
+fn summary(demo: &Demo, digests: &[OwnerDigests], elapsed: Duration) {
     println!(
-        "\n{:<8} {:>9} {:>9}  {:<16}  name",
-        "owner", "posted", "records", "digest"
+        "\n{:<8} {:>8}  {:<16} {:<16} {:<16}  match  name",
+        "owner", "records", "city", "province", "ministry"
     );
-    let mut total = 0u64;
-    for c in &demo.cities {
-        let d = http::get_json(
-            &client,
-            &format!("http://{}/v1/digest?owner={}", c.api, c.code),
-        )
-        .await
-        .with_context(|| format!("reading the digest of {}", c.code))?;
-        let posted = c.stored.load(Ordering::Relaxed);
-        total += posted;
-        let root = d["root"].as_str().unwrap_or("-");
-        let records = d["records"].as_u64().unwrap_or(0);
-        let short = &root[..16.min(root.len())];
+    for d in digests {
+        let short = |i: usize| d.tiers[i].1.chars().take(16).collect::<String>();
+        let ok = if d.matches() { "yes" } else { "NO" };
         println!(
-            "{:<8} {posted:>9} {records:>9}  {short:<16}  {}",
-            c.code, c.name
+            "{:<8} {:>8}  {:<16} {:<16} {:<16}  {ok:<5}  {}",
+            d.city,
+            d.tiers[0].0,
+            short(0),
+            short(1),
+            short(2),
+            d.name
         );
     }
+    let posted: u64 = demo
+        .cities
+        .iter()
+        .map(|c| c.stored.load(Ordering::Relaxed))
+        .sum();
     let secs = elapsed.as_secs_f64();
     println!(
-        "\nconverged: every city stored its {} records in {secs:.1} s ({:.0} records/s)",
-        demo.records,
-        total as f64 / secs
+        "\nconverged: every owner's digest is equal at city, province and ministry, and {DEMO_CLASSIFICATION} is in force at all {} cities",
+        demo.cities.len()
     );
-    println!("(provinces and the ministry join the demo when tier-to-tier sync lands)");
-    Ok(())
+    println!(
+        "time to converge {secs:.1} s for {posted} records ({:.0} records/s end to end)",
+        posted as f64 / secs
+    );
 }

@@ -14,7 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::model::{NodeCode, Tier};
 use crate::pki;
-use crate::storage::{SledStore, sled_options};
+use crate::storage::{SledStore, Store, WriteBatch, sled_options};
 
 /// Create a node: a commented config file, an API token file, a pseudonym key (cities)
 /// and a data directory bound to the node code. Refuses to overwrite anything.
@@ -44,6 +44,10 @@ pub(crate) struct InitArgs {
     /// Config file to write.
     #[arg(long, value_name = "FILE", default_value = "lmsync.toml")]
     config: PathBuf,
+    /// This node lost its store: on first contact, fetch its own records back from its
+    /// parent before anything else (see docs/OPERATIONS.md, "Rebuilding a node").
+    #[arg(long, requires = "parent")]
+    restore: bool,
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
@@ -127,7 +131,7 @@ pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)?;
     }
     let store_id: [u8; 16] = rand::random();
-    SledStore::create(
+    let store = SledStore::create(
         &data,
         args.node,
         store_id,
@@ -135,6 +139,16 @@ pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
         sled_options(config.cache_capacity),
     )
     .with_context(|| format!("creating the store in {}", data.display()))?;
+    if args.restore {
+        let batch = WriteBatch {
+            restore_pending: Some(true),
+            ..WriteBatch::default()
+        };
+        store
+            .commit(batch)
+            .context("marking the store for restore")?;
+    }
+    drop(store);
     write_secret(&token_file, &format!("{}\n", random_hex()))?;
     if let Some(p) = &pid_key {
         write_secret(p, &format!("{}\n", random_hex()))?;

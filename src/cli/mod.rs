@@ -9,6 +9,7 @@ mod http;
 mod import;
 mod init;
 mod pki_cmd;
+mod publish;
 mod run;
 mod status;
 
@@ -58,6 +59,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Ingest a JSON Lines file of records through a running node's API.
     Import(import::ImportArgs),
+    /// Publish a document (ministry or province) that flows down the tree.
+    Publish(publish::PublishArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
     Gen(gen_cmd::GenArgs),
     /// Work with config files.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Import(args) => import::run(args),
         Command::Gen(args) => gen_cmd::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Config { command } => config_cmd::run(command),
     };
     match result {

@@ -10,9 +10,10 @@ use crate::api::{self, ApiStats, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::model::person::Pseudonymiser;
-use crate::model::standards::Standards;
+use crate::model::standards::StandardsCell;
 use crate::node::Writer;
 use crate::pki;
+use crate::pki::documents::DocumentVerifier;
 use crate::storage::{ScrubCursor, SledStore, Store, StoreError, WriteBatch, sled_options};
 use crate::transport::{self, Links, SyncContext, SyncHandle, tls::TlsFiles};
 
@@ -163,7 +164,9 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     })?;
     let data_dir = config.data_dir.clone();
     let links = Arc::new(Links::default());
-    let standards = Arc::new(Standards::builtin());
+    let standards = Arc::new(StandardsCell::new(crate::node::standards_in_force(
+        store.as_ref(),
+    )));
     let scrubber = tokio::spawn(scrub(store.clone(), config.anti_entropy_interval));
     let sync = start_sync(
         &config,
@@ -213,7 +216,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
 fn start_sync(
     config: &Config,
     store: Arc<SledStore>,
-    standards: Arc<Standards>,
+    standards: Arc<StandardsCell>,
     links: Arc<Links>,
     clock: Arc<dyn Clock>,
 ) -> Result<SyncHandle, DaemonError> {
@@ -222,7 +225,12 @@ fn start_sync(
         cert: &config.tls_cert,
         key: &config.tls_key,
     };
+    let ca = std::fs::read_to_string(&config.tls_ca)
+        .map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
+    let verifier =
+        DocumentVerifier::new(&ca).map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
     let ctx = SyncContext {
+        verifier,
         me: config.node,
         store,
         standards,
@@ -242,8 +250,11 @@ fn start_sync(
     })
 }
 
-/// Records verified per scrub step; steps are spaced so a pass costs a few percent of a core.
-const SCRUB_STEP: usize = 2000;
+/// Records verified per scrub step.
+const SCRUB_STEP: usize = 1000;
+/// Pause between scrub steps: about 2,000 records/s, a few percent of a core, so that a
+/// million-record city is re-verified every ten minutes or so.
+const SCRUB_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Verifies every stored record against its hash, a step at a time, forever; a record
 /// whose data no longer matches is removed, so the summaries stop counting it and
@@ -277,7 +288,7 @@ async fn scrub(store: Arc<SledStore>, pause_between_passes: std::time::Duration)
         let pause = if cursor.passes > passes {
             pause_between_passes
         } else {
-            std::time::Duration::from_millis(50)
+            SCRUB_PAUSE
         };
         tokio::time::sleep(pause).await;
     }

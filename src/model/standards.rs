@@ -155,3 +155,114 @@ mod tests {
         assert_eq!(Standards::builtin().industry.codes.len(), 16);
     }
 }
+
+/// Why a classification document cannot take effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("classification document: {0}")]
+pub struct ClassificationError(pub String);
+
+/// The body of a `classification_version` document: a new version of one scheme, either a
+/// full list of codes or additions to the version it supersedes (a 增补本 / 新职业 delta).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassificationBody {
+    /// `CN-OCC`, `CN-IND` or `CN-EMPLOYER-TYPE`.
+    pub scheme: String,
+    /// The new version id.
+    pub version: String,
+    /// The version this one replaces (must be the one in force).
+    pub supersedes: String,
+    /// Codes added to the superseded version: `[code, name]`.
+    #[serde(default)]
+    pub add: Vec<(String, String)>,
+    /// A complete list replacing the superseded version's codes.
+    #[serde(default)]
+    pub codes: Option<Vec<(String, String)>>,
+}
+
+impl Standards {
+    fn scheme_mut(&mut self, scheme: &str) -> Option<&mut Classification> {
+        match scheme {
+            OCCUPATION => Some(&mut self.occupation),
+            INDUSTRY => Some(&mut self.industry),
+            EMPLOYER_TYPE => Some(&mut self.employer_type),
+            _ => None,
+        }
+    }
+
+    /// The standards with one classification version applied.
+    pub fn apply(&self, body: &ClassificationBody) -> Result<Standards, ClassificationError> {
+        let mut next = self.clone();
+        let class = next
+            .scheme_mut(&body.scheme)
+            .ok_or_else(|| ClassificationError(format!("unknown scheme {:?}", body.scheme)))?;
+        if class.version != body.supersedes {
+            return Err(ClassificationError(format!(
+                "{} supersedes {}@{}, but {} is in force",
+                body.version, body.scheme, body.supersedes, class.version
+            )));
+        }
+        if let Some(codes) = &body.codes {
+            class.codes = codes.iter().cloned().collect();
+        }
+        class.codes.extend(body.add.iter().cloned());
+        class.version = body.version.clone();
+        Ok(next)
+    }
+
+    /// The built-in standards with every applicable classification document applied, each
+    /// in the order its `supersedes` chain gives (bodies that do not parse or do not
+    /// chain are skipped).
+    pub fn with_documents<'a>(bodies: impl IntoIterator<Item = &'a str>) -> Standards {
+        let parsed: Vec<ClassificationBody> = bodies
+            .into_iter()
+            .filter_map(|b| serde_json::from_str(b).ok())
+            .collect();
+        let mut standards = Standards::builtin();
+        while let Some(next) = parsed.iter().find_map(|b| standards.apply(b).ok()) {
+            standards = next;
+        }
+        standards
+    }
+}
+
+/// The standards in force at a node, replaced as classification documents arrive.
+#[derive(Debug)]
+pub struct StandardsCell(std::sync::RwLock<std::sync::Arc<Standards>>);
+
+impl StandardsCell {
+    /// A cell holding `standards`.
+    pub fn new(standards: Standards) -> Self {
+        StandardsCell(std::sync::RwLock::new(std::sync::Arc::new(standards)))
+    }
+
+    /// The standards in force now.
+    pub fn current(&self) -> std::sync::Arc<Standards> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts new standards in force.
+    pub fn replace(&self, standards: Standards) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(standards);
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::*;
+
+    #[test]
+    fn a_delta_adds_codes_and_chains_by_supersedes() {
+        let first = r#"{"scheme":"CN-OCC","version":"1999+2005","supersedes":"1999","add":[["6-24-99","网约配送员"]]}"#;
+        let second = r#"{"scheme":"CN-OCC","version":"1999+2006","supersedes":"1999+2005","add":[["4-07-99","养老护理员"]]}"#;
+        // Order of arrival does not matter; the chain does.
+        let s = Standards::with_documents([second, first]);
+        assert_eq!(s.occupation.version, "1999+2006");
+        assert!(s.occupation.contains("6-24-99") && s.occupation.contains("4-07-99"));
+        let broken = r#"{"scheme":"CN-OCC","version":"x","supersedes":"2015"}"#;
+        assert_eq!(
+            Standards::with_documents([broken]).occupation.version,
+            "1999"
+        );
+    }
+}

@@ -10,3 +10,17 @@ mod writer;
 
 pub use plan::{Outcome, Planner};
 pub use writer::{WriteError, Writer, WriterStats};
+
+/// The built-in standards with the classification documents stored here applied.
+pub fn standards_in_force(store: &dyn crate::storage::Store) -> crate::model::standards::Standards {
+    let docs = store.documents().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "Cannot read documents; using the built-in standards");
+        Vec::new()
+    });
+    let bodies: Vec<&str> = docs
+        .iter()
+        .filter(|d| d.kind == crate::model::document::CLASSIFICATION)
+        .map(|d| d.body.as_str())
+        .collect();
+    crate::model::standards::Standards::with_documents(bodies)
+}

@@ -116,6 +116,12 @@ impl<'a> Planner<'a> {
         self.writes
     }
 
+    /// Catches up with seqs the store gained from elsewhere (records restored from the
+    /// parent): the next seq is never at or below one already stored.
+    pub fn catch_up(&mut self) {
+        self.next_seq = self.next_seq.max(self.store.last_seq(self.owner) + 1);
+    }
+
     /// Hands out the writes planned since the last call as group number N; the planner
     /// keeps treating them as current until [`Planner::committed`]`(N)`.
     pub fn take_group(&mut self) -> (u64, Vec<RecordWrite>) {

@@ -173,6 +173,7 @@ fn gather(rx: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
 fn plan_group(planner: &mut Planner<'_>, jobs: Vec<Job>, clock: &dyn Clock, epoch: u64) -> Planned {
     let started = Instant::now();
     let now = clock.now_ms();
+    planner.catch_up();
     let mut replies = Vec::with_capacity(jobs.len());
     let mut failure = None;
     for job in jobs {

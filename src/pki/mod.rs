@@ -19,6 +19,8 @@ use rcgen::{
 
 use crate::model::NodeCode;
 
+pub mod documents;
+
 /// CA certificate file name.
 pub const CA_CERT: &str = "ca.crt";
 /// CA private key file name.
@@ -188,7 +190,7 @@ pub fn node_of_der(der: &[u8]) -> Option<NodeCode> {
     node_of(&cert)
 }
 
-fn node_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<NodeCode> {
+pub(crate) fn node_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<NodeCode> {
     cert.subject_alternative_name()
         .ok()
         .flatten()

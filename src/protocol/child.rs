@@ -2,12 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use super::parent::{from_wire, name, wire_buckets};
+use super::parent::{chunk_leaves, from_wire, name, wire_buckets};
 use crate::model::RecordKey;
+use crate::model::document::issued_above;
+use crate::pki::documents::DocumentVerifier;
+use crate::storage::StoredDocument;
+use std::sync::Arc;
+
+use super::merge::plan_replica;
+use crate::model::Record;
+use crate::model::standards::StandardsCell;
+
+/// The documents this node holds, as the parent needs to know them.
+fn documents_held(store: &dyn Store) -> Result<Message, StoreError> {
+    let have = store
+        .documents()?
+        .into_iter()
+        .map(|d| (d.kind, d.id, d.version))
+        .collect();
+    Ok(Message::Documents { have })
+}
 use crate::recon::differing;
 
-/// Leaves listed in one anti-entropy message; the rest wait for the next round.
-const MAX_LEAVES: usize = 256;
 use super::{Action, Event, WINDOW, close};
 use crate::model::{MINISTRY, NodeCode};
 use crate::storage::{Store, StoreError, WriteBatch};
@@ -26,22 +42,34 @@ struct Upload {
 
 /// The session with the parent, at the child.
 pub struct ChildSession {
+    verifier: DocumentVerifier,
     me: NodeCode,
     parent: NodeCode,
     batch_records: usize,
     welcomed: bool,
     uploads: BTreeMap<NodeCode, Upload>,
+    standards: Arc<StandardsCell>,
+    restoring: bool,
 }
 
 impl ChildSession {
     /// A session of `me` with `parent`, sending batches of `batch_records` records.
-    pub fn new(me: NodeCode, parent: NodeCode, batch_records: usize) -> Self {
+    pub fn new(
+        me: NodeCode,
+        parent: NodeCode,
+        batch_records: usize,
+        verifier: DocumentVerifier,
+        standards: Arc<StandardsCell>,
+    ) -> Self {
         ChildSession {
+            verifier,
             me,
             parent,
             batch_records: batch_records.max(1),
             welcomed: false,
             uploads: BTreeMap::new(),
+            standards,
+            restoring: false,
         }
     }
 
@@ -54,6 +82,74 @@ impl ChildSession {
         })]
     }
 
+    /// Restore: store a batch of this node's own records from the parent, then ask for
+    /// the next.
+    fn restore_batch(
+        &mut self,
+        store: &dyn Store,
+        from: u64,
+        to: u64,
+        records: Vec<Record>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if records
+            .iter()
+            .any(|r| r.envelope.owner != self.me || !(from..=to).contains(&r.envelope.seq))
+        {
+            return Ok(close(
+                RefusalCode::Protocol,
+                "a restore batch holds records it should not".to_string(),
+            ));
+        }
+        let plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut actions: Vec<Action> = plan
+            .quarantined
+            .into_iter()
+            .map(|(r, reason)| {
+                Action::Event(Event::Quarantined {
+                    owner: self.me,
+                    id: r.envelope.id,
+                    reason,
+                })
+            })
+            .collect();
+        let written = plan.writes.len();
+        actions.push(Action::Commit {
+            batch: WriteBatch {
+                records: plan.writes,
+                ..WriteBatch::default()
+            },
+            then: vec![Message::Ack {
+                owner: self.me,
+                through: to,
+                ministry: 0,
+            }],
+        });
+        actions.push(Action::Event(Event::Repaired {
+            owner: self.me,
+            records: written,
+        }));
+        Ok(actions)
+    }
+
+    /// Restore complete: clear the marker and sync normally from now on.
+    fn restored(&mut self, store: &dyn Store, through: u64) -> Result<Vec<Action>, StoreError> {
+        self.restoring = false;
+        let watermarks = vec![(self.parent, self.me, through)];
+        Ok(vec![
+            Action::Commit {
+                batch: WriteBatch {
+                    restore_pending: Some(false),
+                    watermarks,
+                    ..WriteBatch::default()
+                },
+                then: Vec::new(),
+            },
+            Action::Send(self.offer(store)?),
+            Action::Send(self.digests(store)?),
+            Action::Send(documents_held(store)?),
+        ])
+    }
+
     /// The sync timer fired: offer what is new (the parent asks for what it lacks).
     pub fn on_tick(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
         // While an upload is under way its acks drive it; a new offer would only make the
@@ -62,15 +158,63 @@ impl ChildSession {
             .uploads
             .values()
             .any(|u| u.unacked > 0 || u.sent < u.upto);
-        if !self.welcomed || uploading {
+        if !self.welcomed || uploading || self.restoring {
             return Ok(Vec::new());
         }
-        Ok(vec![Action::Send(self.offer(store)?)])
+        Ok(vec![
+            Action::Send(self.offer(store)?),
+            Action::Send(documents_held(store)?),
+        ])
+    }
+
+    /// A document from above: store it only if an ancestor issued and signed it.
+    fn document(
+        &mut self,
+        store: &dyn Store,
+        doc: StoredDocument,
+    ) -> Result<Vec<Action>, StoreError> {
+        if !issued_above(doc.issuer, self.me) {
+            return Ok(close(
+                RefusalCode::Unauthorised,
+                format!("{} may not issue documents to {}", doc.issuer, self.me),
+            ));
+        }
+        if let Err(reason) = self.verifier.verify(&doc) {
+            return Ok(close(
+                RefusalCode::Unauthorised,
+                format!(
+                    "document {}/{} from {}: {reason}",
+                    doc.kind, doc.id, doc.issuer
+                ),
+            ));
+        }
+        let held = store
+            .get_document(&doc.kind, &doc.id)?
+            .map_or(0, |d| d.version);
+        if doc.version <= held {
+            return Ok(Vec::new());
+        }
+        let event = Event::DocumentStored {
+            kind: doc.kind.clone(),
+            id: doc.id.clone(),
+            issuer: doc.issuer,
+            version: doc.version,
+        };
+        Ok(vec![
+            Action::Commit {
+                batch: WriteBatch {
+                    documents: vec![doc],
+                    ..WriteBatch::default()
+                },
+                then: Vec::new(),
+            },
+            Action::Event(event),
+        ])
     }
 
     /// The anti-entropy timer fired: compare summaries with the parent.
     pub fn on_anti_entropy(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
-        if !self.welcomed {
+        if !self.welcomed || self.restoring {
             return Ok(Vec::new());
         }
         Ok(vec![Action::Send(self.digests(store)?)])
@@ -119,19 +263,39 @@ impl ChildSession {
             })]);
         }
         let mut leaves = Vec::new();
-        for leaf in differing.into_iter().take(MAX_LEAVES) {
-            leaves.push((leaf, store.leaf_items(owner, leaf)?));
+        for leaf in differing {
+            let fps = store
+                .leaf_items(owner, leaf)?
+                .into_iter()
+                .map(|(_, _, f)| f.to_le_bytes())
+                .collect();
+            leaves.push((leaf, fps));
         }
-        Ok(vec![Action::Send(Message::Leaves { owner, leaves })])
+        Ok(chunk_leaves(leaves)
+            .into_iter()
+            .map(|leaves| Action::Send(Message::Leaves { owner, leaves }))
+            .collect())
     }
 
-    /// Anti-entropy, step 6: send the records the parent asked for, in bounded messages.
+    /// Anti-entropy, step 6: send the records whose fingerprints the parent asked for, in
+    /// bounded messages.
     fn fetch(
         &mut self,
         store: &dyn Store,
         owner: NodeCode,
-        keys: &[RecordKey],
+        leaves: &[(u16, Vec<[u8; 8]>)],
     ) -> Result<Vec<Action>, StoreError> {
+        let mut keys: Vec<RecordKey> = Vec::new();
+        for (leaf, fps) in leaves {
+            let wanted: std::collections::BTreeSet<&[u8; 8]> = fps.iter().collect();
+            let items = store.leaf_items(owner, *leaf)?;
+            keys.extend(
+                items
+                    .into_iter()
+                    .filter(|(_, _, f)| wanted.contains(&f.to_le_bytes()))
+                    .map(|(k, _, _)| k),
+            );
+        }
         let mut actions = Vec::new();
         for chunk in keys.chunks(self.batch_records) {
             let mut records = Vec::with_capacity(chunk.len());
@@ -179,6 +343,19 @@ impl ChildSession {
                 },
             ) => self.ack(store, owner, through, ministry),
             (true, Message::Ping) => Ok(Vec::new()),
+            (true, Message::Document(doc)) => self.document(store, doc),
+            (
+                true,
+                Message::Batch {
+                    owner,
+                    from,
+                    to,
+                    records,
+                },
+            ) if self.restoring && owner == self.me => self.restore_batch(store, from, to, records),
+            (true, Message::Restored { owner, through }) if self.restoring && owner == self.me => {
+                self.restored(store, through)
+            }
             (
                 true,
                 Message::Buckets {
@@ -188,7 +365,7 @@ impl ChildSession {
                     buckets,
                 },
             ) => self.buckets(store, owner, depth, &parents, &buckets),
-            (true, Message::Fetch { owner, keys }) => self.fetch(store, owner, &keys),
+            (true, Message::Fetch { owner, leaves }) => self.fetch(store, owner, &leaves),
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
                 format!("a parent may not send {}", name(&other)),
@@ -217,9 +394,24 @@ impl ChildSession {
             ));
         }
         self.welcomed = true;
+        if store.restore_pending()? {
+            // Nothing is offered until the node's own records are back: an empty store
+            // must never look like the truth to the parent.
+            self.restoring = true;
+            let after = store.last_seq(self.me);
+            return Ok(vec![
+                Action::Event(Event::Connected { peer: self.parent }),
+                Action::Send(Message::Restore {
+                    owner: self.me,
+                    after,
+                }),
+            ]);
+        }
         Ok(vec![
             Action::Event(Event::Connected { peer: self.parent }),
             Action::Send(self.offer(store)?),
+            Action::Send(self.digests(store)?),
+            Action::Send(documents_held(store)?),
         ])
     }
 

@@ -86,6 +86,17 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A verified document from above was stored.
+    DocumentStored {
+        /// Kind.
+        kind: String,
+        /// Id.
+        id: String,
+        /// Issuer.
+        issuer: NodeCode,
+        /// Version.
+        version: u64,
+    },
     /// Anti-entropy stored records that were missing or older here.
     Repaired {
         /// Owner.

@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use super::merge::plan_replica;
 use super::{Action, Event, close};
-use crate::model::RecordKey;
-use crate::model::standards::Standards;
+use crate::model::document::issued_above;
+use crate::model::standards::StandardsCell;
 use crate::model::{MINISTRY, NodeCode, Record};
 use crate::recon::{Bucket, differing};
-use crate::storage::LeafItem;
 use crate::storage::{Store, StoreError, WriteBatch};
 use crate::wire::messages::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
 
@@ -18,18 +17,21 @@ use crate::wire::messages::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, Ref
 pub struct ParentSession {
     me: NodeCode,
     child: NodeCode,
-    standards: Arc<Standards>,
+    standards: Arc<StandardsCell>,
     greeted: bool,
+    /// A restore in progress: `(sent through, complete here)`.
+    restoring: Option<(u64, u64)>,
 }
 
 impl ParentSession {
     /// A session with the authenticated `child`.
-    pub fn new(me: NodeCode, child: NodeCode, standards: Arc<Standards>) -> Self {
+    pub fn new(me: NodeCode, child: NodeCode, standards: Arc<StandardsCell>) -> Self {
         ParentSession {
             me,
             child,
             standards,
             greeted: false,
+            restoring: None,
         }
     }
 
@@ -73,6 +75,11 @@ impl ParentSession {
             ) => self.buckets(store, owner, depth, &parents, &buckets),
             (true, Message::Leaves { owner, leaves }) => self.leaves(store, owner, leaves),
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
+            (true, Message::Documents { have }) => self.documents(store, &have),
+            (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
+            (true, Message::Ack { owner, through, .. }) => {
+                self.restore_acked(store, owner, through)
+            }
             (true, Message::Refuse { code, reason }) => Ok(vec![Action::Close {
                 code,
                 reason: format!("the child refused: {reason}"),
@@ -209,7 +216,7 @@ impl ParentSession {
         if from != held + 1 {
             return Ok(vec![Action::Send(Message::Want { owner, after: held })]);
         }
-        let plan = plan_replica(store, &self.standards, records)?;
+        let plan = plan_replica(store, &self.standards.current(), records)?;
         let mut actions: Vec<Action> = plan
             .conflicts
             .into_iter()
@@ -311,41 +318,111 @@ impl ParentSession {
         })])
     }
 
-    /// Anti-entropy, step 5: the child's records in differing leaves; fetch those that are
-    /// missing here or newer there.
+    /// Anti-entropy, step 5: the child's fingerprints in differing leaves; fetch those
+    /// this node lacks (missing records, other versions). Which version wins is decided
+    /// when the records arrive.
     fn leaves(
         &mut self,
         store: &dyn Store,
         owner: NodeCode,
-        leaves: Vec<(u16, Vec<LeafItem>)>,
+        leaves: Vec<(u16, Vec<[u8; 8]>)>,
     ) -> Result<Vec<Action>, StoreError> {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
         }
         let mut wanted = Vec::new();
-        let mut actions = Vec::new();
-        for (leaf, items) in leaves {
-            let mine: BTreeMap<RecordKey, (u64, u64)> = store
+        for (leaf, theirs) in leaves {
+            let mine: BTreeSet<[u8; 8]> = store
                 .leaf_items(owner, leaf)?
                 .into_iter()
-                .map(|(k, v, f)| (k, (v, f)))
+                .map(|(_, _, f)| f.to_le_bytes())
                 .collect();
-            for (key, version, fp) in items {
-                match mine.get(&key) {
-                    Some((v, _)) if *v > version => {}
-                    Some((v, f)) if *v == version && *f == fp => {}
-                    Some((v, _)) if *v == version => actions.push(Action::Event(Event::Conflict {
-                        detail: format!("{owner} record key {key:?} version {version} differs between {} and {}", self.child, self.me),
-                    })),
-                    _ => wanted.push(key),
-                }
+            let missing: Vec<[u8; 8]> = theirs.into_iter().filter(|f| !mine.contains(f)).collect();
+            if !missing.is_empty() {
+                wanted.push((leaf, missing));
             }
         }
-        if !wanted.is_empty() {
-            actions.push(Action::Send(Message::Fetch {
-                owner,
-                keys: wanted,
-            }));
+        Ok(chunk_leaves(wanted)
+            .into_iter()
+            .map(|leaves| Action::Send(Message::Fetch { owner, leaves }))
+            .collect())
+    }
+
+    /// The child lost its store: stream its own records back, one acknowledged batch at a
+    /// time. Only a node's own records are restored to it, never a sibling's.
+    fn restore(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        after: u64,
+    ) -> Result<Vec<Action>, StoreError> {
+        if owner != self.child {
+            return Ok(close(
+                RefusalCode::Unauthorised,
+                format!(
+                    "{} may restore only its own records, not {owner}'s",
+                    self.child
+                ),
+            ));
+        }
+        self.restoring = Some((after, store.complete_through(owner)?));
+        self.restore_next(store)
+    }
+
+    fn restore_acked(
+        &mut self,
+        store: &dyn Store,
+        owner: NodeCode,
+        through: u64,
+    ) -> Result<Vec<Action>, StoreError> {
+        match self.restoring {
+            Some((sent, _)) if owner == self.child && through == sent => self.restore_next(store),
+            _ => Ok(close(
+                RefusalCode::Protocol,
+                "an Ack from a child outside a restore".to_string(),
+            )),
+        }
+    }
+
+    fn restore_next(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
+        let Some((sent, upto)) = self.restoring else {
+            return Ok(Vec::new());
+        };
+        if sent >= upto {
+            self.restoring = None;
+            return Ok(vec![Action::Send(Message::Restored {
+                owner: self.child,
+                through: upto,
+            })]);
+        }
+        let (to, records) = store.changes(self.child, sent, upto, RESTORE_BATCH)?;
+        self.restoring = Some((to, upto));
+        Ok(vec![Action::Send(Message::Batch {
+            owner: self.child,
+            from: sent + 1,
+            to,
+            records,
+        })])
+    }
+
+    /// Sends the child every document issued above it that it lacks or holds older.
+    fn documents(
+        &mut self,
+        store: &dyn Store,
+        have: &[(String, String, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut actions = Vec::new();
+        for doc in store.documents()? {
+            if !issued_above(doc.issuer, self.child) {
+                continue;
+            }
+            let held = have
+                .iter()
+                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
+                .map_or(0, |h| h.2);
+            if doc.version > held {
+                actions.push(Action::Send(Message::Document(doc)));
+            }
         }
         Ok(actions)
     }
@@ -366,7 +443,7 @@ impl ParentSession {
                 format!("a repair of {owner} holds another owner's record"),
             ));
         }
-        let plan = plan_replica(store, &self.standards, records)?;
+        let plan = plan_replica(store, &self.standards.current(), records)?;
         let mut actions: Vec<Action> = plan
             .conflicts
             .into_iter()
@@ -394,6 +471,32 @@ impl ParentSession {
         Ok(actions)
     }
 }
+
+/// Fingerprints per anti-entropy message (8 bytes each: about 2 MiB, well under a frame).
+pub(super) const FINGERPRINTS_PER_MESSAGE: usize = 256 * 1024;
+
+/// Splits per-leaf fingerprint lists into messages of bounded size.
+pub(super) fn chunk_leaves(leaves: Vec<(u16, Vec<[u8; 8]>)>) -> Vec<Vec<(u16, Vec<[u8; 8]>)>> {
+    let mut out = vec![Vec::new()];
+    let mut size = 0;
+    for (leaf, fps) in leaves {
+        for part in fps.chunks(FINGERPRINTS_PER_MESSAGE) {
+            if size + part.len() > FINGERPRINTS_PER_MESSAGE && size > 0 {
+                out.push(Vec::new());
+                size = 0;
+            }
+            size += part.len();
+            if let Some(last) = out.last_mut() {
+                last.push((leaf, part.to_vec()));
+            }
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+/// Records per restore batch.
+const RESTORE_BATCH: usize = 1000;
 
 /// Buckets as they travel.
 pub(super) fn wire_buckets(buckets: &[Bucket]) -> Vec<(u32, u64)> {
@@ -425,5 +528,8 @@ pub(super) fn name(m: &Message) -> &'static str {
         Message::Leaves { .. } => "Leaves",
         Message::Fetch { .. } => "Fetch",
         Message::Repair { .. } => "Repair",
+        Message::Documents { .. } => "Documents",
+        Message::Restore { .. } => "Restore",
+        Message::Restored { .. } => "Restored",
     }
 }

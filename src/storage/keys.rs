@@ -11,6 +11,7 @@
 //! | `l`    | `l` owner:u32 first-seq:u64 batch:u64   | packed change-log entries    |
 //! | `d`    | `d` kind NUL id                         | document                     |
 //! | `w`    | `w` peer:u32 owner:u32                  | peer watermark (seq)         |
+//! | `x`    | `x`                                     | restore from parent pending  |
 //!
 //! Integers are big-endian so that byte order is numeric order: an owner's records sit in
 //! record-key (hash) order, its log in seq order.
@@ -27,6 +28,8 @@ pub const LOG: u8 = b'l';
 pub const DOCUMENT: u8 = b'd';
 /// Prefix of watermark keys.
 pub const WATERMARK: u8 = b'w';
+/// Set while the node's own records are being restored from its parent.
+pub const RESTORE_PENDING: &[u8] = b"x";
 
 /// Key of one record.
 pub fn record(owner: NodeCode, key: RecordKey) -> [u8; 21] {

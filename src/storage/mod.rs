@@ -109,7 +109,9 @@ pub struct StoredDocument {
     pub version: u64,
     /// The document body, canonical JSON text.
     pub body: String,
-    /// The issuer's signature over the document.
+    /// The issuer's certificate (DER), so every hop can verify without a directory.
+    pub certificate: Vec<u8>,
+    /// The issuer's signature over kind, id, issuer, version and body.
     pub signature: Vec<u8>,
 }
 
@@ -124,6 +126,8 @@ pub struct WriteBatch {
     pub watermarks: Vec<(NodeCode, NodeCode, u64)>,
     /// Corrupted records to remove.
     pub removals: Vec<Removal>,
+    /// Set or clear "restore my records from my parent" (a node that lost its disk).
+    pub restore_pending: Option<bool>,
 }
 
 impl WriteBatch {
@@ -133,6 +137,7 @@ impl WriteBatch {
             && self.documents.is_empty()
             && self.watermarks.is_empty()
             && self.removals.is_empty()
+            && self.restore_pending.is_none()
     }
 }
 
@@ -257,6 +262,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(u64, Vec<Record>), StoreError>;
     /// Bytes on disk.
     fn size_on_disk(&self) -> u64;
+    /// True while the node's own records are to be restored from its parent.
+    fn restore_pending(&self) -> Result<bool, StoreError>;
     /// The error that poisoned this store, if any.
     fn fault(&self) -> Option<String>;
 }

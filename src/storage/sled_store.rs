@@ -265,6 +265,11 @@ impl SledStore {
         for d in &batch.documents {
             sled_batch.insert(keys::document(&d.kind, &d.id), codec::encode(d)?);
         }
+        match batch.restore_pending {
+            Some(true) => sled_batch.insert(keys::RESTORE_PENDING, &[1u8][..]),
+            Some(false) => sled_batch.remove(keys::RESTORE_PENDING),
+            None => {}
+        }
         for (peer, owner, seq) in &batch.watermarks {
             sled_batch.insert(&keys::watermark(*peer, *owner)[..], &seq.to_be_bytes()[..]);
         }
@@ -546,6 +551,12 @@ impl Store for SledStore {
             .try_into()
             .map_err(|_| StoreError::Storage("watermark value is not 8 bytes".into()))?;
         Ok(u64::from_be_bytes(arr))
+    }
+
+    fn restore_pending(&self) -> Result<bool, StoreError> {
+        self.db
+            .contains_key(keys::RESTORE_PENDING)
+            .map_err(storage_error)
     }
 
     fn size_on_disk(&self) -> u64 {

@@ -50,6 +50,10 @@ impl Links {
                 l.last_sync_ms = Some(now_ms);
                 l.records_received += *records as u64;
             }
+            Event::DocumentStored { kind, id, issuer, version } => {
+                l.last_sync_ms = Some(now_ms);
+                tracing::info!(%peer, %kind, %id, %issuer, version, "Stored a document from above");
+            }
             Event::Repaired { owner, records } => {
                 l.last_sync_ms = Some(now_ms);
                 l.records_repaired += *records as u64;

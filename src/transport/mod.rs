@@ -17,9 +17,10 @@ use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 pub use link::{LinkInfo, Links};
 
 use crate::clock::Clock;
-use crate::model::standards::Standards;
+use crate::model::standards::StandardsCell;
 use crate::model::{NodeCode, Tier};
 use crate::pki;
+use crate::pki::documents::DocumentVerifier;
 use crate::protocol::{Action, ChildSession, Event, ParentSession};
 use crate::storage::{Store, StoreError};
 use crate::wire::messages::{self, FrameError, Message, RefusalCode};
@@ -63,7 +64,7 @@ pub struct SyncContext {
     /// The store.
     pub store: Arc<dyn Store>,
     /// Standards in force.
-    pub standards: Arc<Standards>,
+    pub standards: Arc<StandardsCell>,
     /// Link state for status.
     pub links: Arc<Links>,
     /// Wall clock, for "last sync" only.
@@ -74,6 +75,8 @@ pub struct SyncContext {
     pub anti_entropy: Duration,
     /// Records per batch.
     pub batch_records: usize,
+    /// Checks documents from above against the network CA.
+    pub verifier: DocumentVerifier,
     /// Children allowed (`None`: every node one tier below in the subtree).
     pub children: Option<Vec<NodeCode>>,
 }
@@ -133,7 +136,21 @@ async fn perform(
                 let _ = send.finish();
                 return Err(TransportError::Refused { code, reason });
             }
-            Action::Event(e) => ctx.links.record(peer, &e, ctx.clock.now_ms()),
+            Action::Event(e) => {
+                if let Event::DocumentStored { kind, .. } = &e
+                    && kind == crate::model::document::CLASSIFICATION
+                {
+                    let store = ctx.store.clone();
+                    let standards = tokio::task::spawn_blocking(move || {
+                        crate::node::standards_in_force(store.as_ref())
+                    })
+                    .await
+                    .map_err(|e| TransportError::Connection(e.to_string()))?;
+                    tracing::info!(standards = ?standards.code_refs(), "New classification in force");
+                    ctx.standards.replace(standards);
+                }
+                ctx.links.record(peer, &e, ctx.clock.now_ms());
+            }
         }
     }
     Ok(())
@@ -261,7 +278,13 @@ async fn run_parent_session(
         .open_bi()
         .await
         .map_err(|e| TransportError::Connection(e.to_string()))?;
-    let mut session = ChildSession::new(ctx.me, parent, ctx.batch_records);
+    let mut session = ChildSession::new(
+        ctx.me,
+        parent,
+        ctx.batch_records,
+        ctx.verifier.clone(),
+        ctx.standards.clone(),
+    );
     let result = child_loop(ctx, parent, &mut session, &mut send, &mut recv).await;
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CodecError};
-use crate::model::{NodeCode, Record, RecordKey};
-use crate::storage::{LeafItem, StoredDocument};
+use crate::model::{NodeCode, Record};
+use crate::storage::StoredDocument;
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -118,19 +118,20 @@ pub enum Message {
         /// `(count, fingerprint)` per bucket, 16 per parent.
         buckets: Vec<(u32, u64)>,
     },
-    /// Child → parent, anti-entropy: the child's records in leaves that differ.
+    /// Child → parent, anti-entropy: the fingerprints (low 64 bits, in key order) of the
+    /// child's records in leaves that differ.
     Leaves {
         /// Owner.
         owner: NodeCode,
-        /// `(leaf, [(record key, version, fingerprint)])`.
-        leaves: Vec<(u16, Vec<LeafItem>)>,
+        /// `(leaf, fingerprints)`.
+        leaves: Vec<(u16, Vec<[u8; 8]>)>,
     },
-    /// Parent → child, anti-entropy: send these records.
+    /// Parent → child, anti-entropy: send the records with these fingerprints.
     Fetch {
         /// Owner.
         owner: NodeCode,
-        /// Record keys.
-        keys: Vec<RecordKey>,
+        /// `(leaf, fingerprints)`.
+        leaves: Vec<(u16, Vec<[u8; 8]>)>,
     },
     /// Child → parent, anti-entropy: the records asked for.
     Repair {
@@ -138,6 +139,27 @@ pub enum Message {
         owner: NodeCode,
         /// Records.
         records: Vec<Record>,
+    },
+    /// Child → parent: the documents the child holds, `(kind, id, version)`; the parent
+    /// answers with a `Document` for each newer one it should have.
+    Documents {
+        /// What the child holds.
+        have: Vec<(String, String, u64)>,
+    },
+    /// Child → parent: the child lost its store; send its own records back, after `after`.
+    /// Records then flow down as `Batch`es, each acknowledged by the child with `Ack`.
+    Restore {
+        /// The child itself.
+        owner: NodeCode,
+        /// The child holds its records through this seq.
+        after: u64,
+    },
+    /// Parent → child: the restore is complete through `through`.
+    Restored {
+        /// The child itself.
+        owner: NodeCode,
+        /// Last seq sent.
+        through: u64,
     },
 }
 

@@ -1,0 +1,168 @@
+//! Documents flow down: a classification version published at the ministry reaches the
+//! city through the province and takes effect for validation there; a province's policy
+//! reaches its cities; cities cannot publish; a forged document is refused at the hop.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Http, Network, RunningNode, lmsync, lmsync_ok, vacancy};
+use lmsync::model::NodeCode;
+use lmsync::protocol::{Action, ChildSession};
+use lmsync::storage::{SledStore, Store, StoredDocument, sled_options};
+use lmsync::wire::messages::{Message, RefusalCode};
+use serde_json::json;
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_classification_published_at_the_ministry_is_enforced_at_the_city() {
+    let net = Network::new();
+    let m = net.init("100000", None);
+    let mr = RunningNode::start(&m);
+    let p = net.init(
+        "440000",
+        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
+    );
+    let pr = RunningNode::start(&p);
+    let c = net.init(
+        "440100",
+        Some(&format!("440000@{}", pr.quic.clone().unwrap())),
+    );
+    let cr = RunningNode::start(&c);
+    let http = Http::new();
+    let mut care = vacancy("V-care", 3);
+    care["data"]["occupation"] = json!("4-07-99");
+    let (status, answer) = http.post(&cr.url("/v1/records"), &c.token, &json!([care.clone()]));
+    assert_eq!(status, 422, "unknown before the new version: {answer}");
+    assert_eq!(answer["rejected"][0]["error"], "unknown_code");
+
+    let doc = json!({"kind": "classification_version", "id": "CN-OCC@1999+2005", "body": {
+        "scheme": "CN-OCC", "version": "1999+2005", "supersedes": "1999", "add": [["4-07-99", "养老护理员"]]}});
+    let path = net.path().join("occ.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let out = lmsync_ok(&[
+        "publish",
+        "--config",
+        m.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.contains("published"), "{out}");
+    eventually("the classification at the city", || {
+        http.get(&cr.url("/v1/documents/classification_version/CN-OCC@1999+2005"))
+            .0
+            == 200
+    });
+    let s = http.get(&cr.url("/v1/status")).1;
+    assert!(
+        s["standards"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("CN-OCC@1999+2005")),
+        "{s}"
+    );
+    let (status, answer) = http.post(&cr.url("/v1/records"), &c.token, &json!([care]));
+    assert_eq!(
+        status, 200,
+        "accepted once the version is in force: {answer}"
+    );
+    let (_, d) = http.get(&pr.url("/v1/documents/classification_version/CN-OCC@1999+2005"));
+    assert_eq!(
+        (d["issuer"].as_str(), d["signature"].as_str()),
+        (Some("100000"), Some("verified"))
+    );
+
+    // A province's policy reaches its cities; a city cannot publish.
+    let policy = json!({"kind": "policy", "id": "粤劳社〔1999〕12号", "body": {"title": "试点城市工作方案"}});
+    std::fs::write(&path, policy.to_string()).unwrap();
+    lmsync_ok(&[
+        "publish",
+        "--config",
+        p.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    eventually("the province's policy at the city", || {
+        http.get(&cr.url("/v1/documents/policy/粤劳社〔1999〕12号"))
+            .0
+            == 200
+    });
+    assert_eq!(
+        http.get(&mr.url("/v1/documents/policy/粤劳社〔1999〕12号"))
+            .0,
+        404,
+        "documents never flow up"
+    );
+    let out = lmsync(&[
+        "publish",
+        "--config",
+        c.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only the ministry and provinces publish")
+    );
+}
+
+#[test]
+fn a_forged_ministry_document_is_refused_and_not_stored() {
+    let net = Network::new();
+    let c = net.init("440100", None);
+    net.init("440000", None);
+    let pki = net.path();
+    let read = |p: &str| std::fs::read_to_string(pki.join(p)).unwrap();
+    let city: NodeCode = "440100".parse().unwrap();
+    let province: NodeCode = "440000".parse().unwrap();
+    let store = SledStore::open(&c.data, city, sled_options(8 << 20)).unwrap();
+    let verifier = lmsync::pki::documents::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
+    let standards = std::sync::Arc::new(lmsync::model::standards::StandardsCell::new(
+        lmsync::model::standards::Standards::builtin(),
+    ));
+    let mut session = ChildSession::new(city, province, 100, verifier, standards);
+    session.start(&store);
+    let welcome = Message::Welcome {
+        protocol: 1,
+        node: province,
+        store_id: [0; 16],
+    };
+    session.handle(&store, welcome).unwrap();
+    // The province signs a document that claims to come from the ministry.
+    let mut forged = StoredDocument {
+        kind: "policy".into(),
+        id: "forged".into(),
+        issuer: lmsync::model::MINISTRY,
+        version: 1,
+        body: "{}".into(),
+        certificate: Vec::new(),
+        signature: Vec::new(),
+    };
+    lmsync::pki::documents::sign(
+        &mut forged,
+        &read("pki-440000/node.crt"),
+        &read("pki-440000/node.key"),
+    )
+    .unwrap();
+    let actions = session.handle(&store, Message::Document(forged)).unwrap();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Close {
+                code: RefusalCode::Unauthorised,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    assert!(store.documents().unwrap().is_empty(), "nothing stored");
+}
