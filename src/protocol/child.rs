@@ -9,7 +9,7 @@ use crate::pki::documents::DocumentVerifier;
 use crate::storage::StoredDocument;
 use std::sync::Arc;
 
-use super::merge::plan_replica;
+use super::merge::{leaf_fingerprints, plan_replica};
 use crate::model::Record;
 use crate::model::standards::StandardsCell;
 
@@ -100,18 +100,8 @@ impl ChildSession {
                 "a restore batch holds records it should not".to_string(),
             ));
         }
-        let plan = plan_replica(store, &self.standards.current(), records)?;
-        let mut actions: Vec<Action> = plan
-            .quarantined
-            .into_iter()
-            .map(|(r, reason)| {
-                Action::Event(Event::Quarantined {
-                    owner: self.me,
-                    id: r.envelope.id,
-                    reason,
-                })
-            })
-            .collect();
+        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut actions = plan.alerts(self.me);
         let written = plan.writes.len();
         actions.push(Action::Commit {
             batch: WriteBatch {
@@ -264,12 +254,7 @@ impl ChildSession {
         }
         let mut leaves = Vec::new();
         for leaf in differing {
-            let fps = store
-                .leaf_items(owner, leaf)?
-                .into_iter()
-                .map(|(_, _, f)| f.to_le_bytes())
-                .collect();
-            leaves.push((leaf, fps));
+            leaves.push((leaf, leaf_fingerprints(store, owner, leaf)?));
         }
         Ok(chunk_leaves(leaves)
             .into_iter()

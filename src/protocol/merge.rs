@@ -24,6 +24,39 @@ pub struct ReplicaPlan {
     pub unchanged: usize,
 }
 
+impl ReplicaPlan {
+    /// The events an operator should see about this batch (conflicts, quarantines).
+    pub fn alerts(&mut self, owner: crate::model::NodeCode) -> Vec<super::Action> {
+        let conflicts = std::mem::take(&mut self.conflicts)
+            .into_iter()
+            .map(|detail| super::Action::Event(super::Event::Conflict { detail }));
+        let quarantined = std::mem::take(&mut self.quarantined)
+            .into_iter()
+            .map(|(r, reason)| {
+                super::Action::Event(super::Event::Quarantined {
+                    owner,
+                    id: r.envelope.id,
+                    reason,
+                })
+            });
+        conflicts.chain(quarantined).collect()
+    }
+}
+
+/// The low 64 bits of each record's fingerprint in one leaf of `owner`, in key order: what
+/// anti-entropy compares below the bucket tree.
+pub fn leaf_fingerprints(
+    store: &dyn Store,
+    owner: crate::model::NodeCode,
+    leaf: u16,
+) -> Result<Vec<[u8; 8]>, StoreError> {
+    Ok(store
+        .leaf_items(owner, leaf)?
+        .into_iter()
+        .map(|(_, _, f)| f.to_le_bytes())
+        .collect())
+}
+
 /// Plans the writes for records received from a peer.
 pub fn plan_replica(
     store: &dyn Store,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use std::collections::BTreeSet;
 
-use super::merge::plan_replica;
+use super::merge::{leaf_fingerprints, plan_replica};
 use super::{Action, Event, close};
 use crate::model::document::issued_above;
 use crate::model::standards::StandardsCell;
@@ -216,19 +216,8 @@ impl ParentSession {
         if from != held + 1 {
             return Ok(vec![Action::Send(Message::Want { owner, after: held })]);
         }
-        let plan = plan_replica(store, &self.standards.current(), records)?;
-        let mut actions: Vec<Action> = plan
-            .conflicts
-            .into_iter()
-            .map(|detail| Action::Event(Event::Conflict { detail }))
-            .collect();
-        for (r, reason) in plan.quarantined {
-            actions.push(Action::Event(Event::Quarantined {
-                owner,
-                id: r.envelope.id,
-                reason,
-            }));
-        }
+        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut actions = plan.alerts(owner);
         let written = plan.writes.len();
         let ministry = self.ministry_mark(store, owner, to)?;
         actions.push(Action::Commit {
@@ -332,11 +321,8 @@ impl ParentSession {
         }
         let mut wanted = Vec::new();
         for (leaf, theirs) in leaves {
-            let mine: BTreeSet<[u8; 8]> = store
-                .leaf_items(owner, leaf)?
-                .into_iter()
-                .map(|(_, _, f)| f.to_le_bytes())
-                .collect();
+            let mine: BTreeSet<[u8; 8]> =
+                leaf_fingerprints(store, owner, leaf)?.into_iter().collect();
             let missing: Vec<[u8; 8]> = theirs.into_iter().filter(|f| !mine.contains(f)).collect();
             if !missing.is_empty() {
                 wanted.push((leaf, missing));
@@ -443,19 +429,8 @@ impl ParentSession {
                 format!("a repair of {owner} holds another owner's record"),
             ));
         }
-        let plan = plan_replica(store, &self.standards.current(), records)?;
-        let mut actions: Vec<Action> = plan
-            .conflicts
-            .into_iter()
-            .map(|detail| Action::Event(Event::Conflict { detail }))
-            .collect();
-        for (r, reason) in plan.quarantined {
-            actions.push(Action::Event(Event::Quarantined {
-                owner,
-                id: r.envelope.id,
-                reason,
-            }));
-        }
+        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut actions = plan.alerts(owner);
         let repaired = plan.writes.len();
         actions.push(Action::Commit {
             batch: WriteBatch {
