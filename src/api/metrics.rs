@@ -111,6 +111,81 @@ fn ingest_metrics(registry: &mut Registry, app: &AppState) {
     );
 }
 
+fn link_metrics(registry: &mut Registry, app: &AppState) {
+    let now_ms = app.clock.now_ms();
+    let connected: Family<Labels, Gauge> = Family::default();
+    let since_sync: Family<Labels, Gauge> = Family::default();
+    let received: Family<Labels, Counter> = Family::default();
+    let repaired: Family<Labels, Counter> = Family::default();
+    let quarantined: Family<Labels, Counter> = Family::default();
+    let alerts: Family<Labels, Gauge> = Family::default();
+    for (peer, info) in app.links.snapshot() {
+        let labels = vec![
+            ("peer", peer.to_string()),
+            ("tier", peer.tier().to_string()),
+        ];
+        connected
+            .get_or_create(&labels)
+            .set(i64::from(info.connected));
+        if let Some(t) = info.last_sync_ms {
+            since_sync.get_or_create(&labels).set((now_ms - t) / 1000);
+        }
+        received
+            .get_or_create(&labels)
+            .inc_by(info.records_received);
+        repaired
+            .get_or_create(&labels)
+            .inc_by(info.records_repaired);
+        quarantined.get_or_create(&labels).inc_by(info.quarantined);
+        alerts
+            .get_or_create(&labels)
+            .set(i64::try_from(info.alerts.len()).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "peer_connected",
+        "1 while a sync session with the peer is up",
+        connected,
+    );
+    registry.register(
+        "sync_seconds_since_last",
+        "Seconds since records or acks last moved on the link",
+        since_sync,
+    );
+    registry.register(
+        "sync_records_received",
+        "Records received from the peer",
+        received,
+    );
+    registry.register(
+        "sync_records_repaired",
+        "Records anti-entropy repaired from the peer",
+        repaired,
+    );
+    registry.register(
+        "sync_records_quarantined",
+        "Received records refused by validation or hash",
+        quarantined,
+    );
+    registry.register(
+        "sync_alerts",
+        "Conflicts and regressions seen on the link (recent)",
+        alerts,
+    );
+    if let Some(parent) = &app.config.parent {
+        let mut pending = 0u64;
+        for owner in app.store.owner_counts().into_keys() {
+            let here = app.store.complete_through(owner).unwrap_or(0);
+            pending += here.saturating_sub(app.store.watermark(parent.code, owner).unwrap_or(0));
+        }
+        gauge(
+            registry,
+            "sync_records_pending",
+            "Record versions held here and not yet acknowledged by the parent",
+            as_i64(pending),
+        );
+    }
+}
+
 fn node_metrics(registry: &mut Registry, app: &AppState) {
     let info: Family<Labels, Gauge> = Family::default();
     info.get_or_create(&vec![
@@ -146,6 +221,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<impl IntoResp
     node_metrics(&mut registry, &app);
     store_metrics(&mut registry, &app);
     ingest_metrics(&mut registry, &app);
+    link_metrics(&mut registry, &app);
     let mut text = String::new();
     encode(&mut text, &registry).map_err(|e| {
         ApiError::new(
