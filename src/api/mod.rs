@@ -4,6 +4,7 @@
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
 //! token from anywhere else. Every error is `{"error", "message"}` JSON.
 
+mod dashboard;
 mod documents;
 mod error;
 mod metrics;
@@ -74,6 +75,7 @@ pub struct AppState {
 /// The router with every endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::dashboard))
         .route("/v1/records", post(records::post_records))
         .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
         .route("/v1/digest", get(status::digest))

@@ -84,12 +84,12 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         };
         summary(&demo, &digests, started.elapsed());
         if !args.exit_when_converged {
-            println!("\nThe network keeps running; press Ctrl-C to stop it. Status pages:");
+            println!("\nThe network keeps running; press Ctrl-C to stop it. Dashboards:");
             for n in std::iter::once(&demo.ministry)
                 .chain(&demo.provinces)
                 .chain(&demo.cities)
             {
-                println!("  {} {:<10} http://{}/v1/status", n.code, n.name, n.api);
+                println!("  {} http://{}/  {}", n.code, n.api, n.name);
             }
             crate::daemon::termination_signal().await;
         }

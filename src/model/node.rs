@@ -130,7 +130,7 @@ impl NodeCode {
     /// A human name from the built-in list, if this code is known.
     pub fn builtin_name(self) -> Option<&'static str> {
         if self == MINISTRY {
-            return Some("人力资源和社会保障部信息中心");
+            return Some("劳动和社会保障部信息中心");
         }
         PROVINCES
             .iter()

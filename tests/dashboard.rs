@@ -1,0 +1,135 @@
+//! The dashboard: served at `/` by every node, showing the tree below a province or the
+//! ministry; loaded in a real headless Chromium, which also takes a screenshot.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Http, Network, RunningNode, lmsync_ok};
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs headless Chromium (bounded by `timeout`) with the flags this machine needs.
+fn headless(browser: &PathBuf, profile: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(browser).args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]);
+    cmd.arg(format!("--user-data-dir={}", profile.display()));
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn the_ministry_dashboard_shows_every_city_under_its_province() {
+    let net = Network::new();
+    let m = net.init("100000", None);
+    let mr = RunningNode::start(&m);
+    let mut provinces = Vec::new();
+    for p in ["440000", "320000"] {
+        let files = net.init(p, Some(&format!("100000@{}", mr.quic.clone().unwrap())));
+        provinces.push(RunningNode::start(&files));
+    }
+    let mut cities = Vec::new();
+    for (c, p) in [("440100", 0), ("440300", 0), ("320581", 1)] {
+        let files = net.init(
+            c,
+            Some(&format!(
+                "{}@{}",
+                ["440000", "320000"][p],
+                provinces[p].quic.clone().unwrap()
+            )),
+        );
+        let run = RunningNode::start(&files);
+        let text = lmsync_ok(&["gen", "--node", c, "--records", "100", "--seed", "1"]);
+        let path = net.path().join(format!("{c}.jsonl"));
+        std::fs::write(&path, text).unwrap();
+        lmsync_ok(&[
+            "import",
+            "--config",
+            files.config.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        cities.push((c, run));
+    }
+    let http = Http::new();
+    let start = Instant::now();
+    for (c, run) in &cities {
+        let want = http.get(&run.url(&format!("/v1/digest?owner={c}"))).1;
+        while http.get(&mr.url(&format!("/v1/digest?owner={c}"))).1 != want {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{c} never reached the ministry"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let (status, page) = http.get_text(&mr.url("/"));
+    assert_eq!(status, 200);
+    for (c, p) in [
+        ("440100", "440000"),
+        ("440300", "440000"),
+        ("320581", "320000"),
+    ] {
+        assert!(
+            page.contains(&format!("data-node=\"{c}\" data-parent=\"{p}\"")),
+            "{c} under {p}:\n{page}"
+        );
+    }
+    assert!(
+        page.contains("connected, in sync") && page.contains("广东省"),
+        "{page}"
+    );
+    let (_, city_page) = http.get_text(&cities[0].1.url("/"));
+    assert!(
+        city_page.contains("id=\"parent\"") && city_page.contains("acked by ministry"),
+        "{city_page}"
+    );
+
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install Chromium (.ci/run does)"
+        );
+        println!("SKIPPED the browser part: no Chromium here (apt-get install chromium)");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let dom = headless(&browser, profile.path(), &["--dump-dom", &mr.url("/")]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for c in ["440100", "440300", "320581"] {
+        assert!(
+            dom.contains(&format!("data-node=\"{c}\"")),
+            "the browser shows {c}:\n{dom}"
+        );
+    }
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ministry-dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &browser,
+        profile.path(),
+        &[
+            "--window-size=1280,1000",
+            &format!("--screenshot={}", shot.display()),
+            &mr.url("/"),
+        ],
+    );
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "no screenshot at {}", shot.display());
+    println!("dashboard screenshot: {}", shot.display());
+}
