@@ -34,6 +34,9 @@ const BATCH: usize = 1000;
 /// delta adding two occupations).
 pub const DEMO_CLASSIFICATION: &str = "CN-OCC@1999+2005";
 
+/// The service-standard target the ministry publishes during the demo (M01 ≥ 0.60).
+pub const DEMO_TARGET: &str = "M01-online-rate";
+
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -293,11 +296,23 @@ impl Demo {
         Ok(out)
     }
 
-    /// The ministry publishes the demo's classification version (two added occupations).
+    /// The ministry publishes the demo's documents: a classification version (two added
+    /// occupations) and the notice's online-rate target.
     pub async fn publish_standard(&self, client: &reqwest::Client) -> Result<(), DemoError> {
-        let body = json!({"kind": "classification_version", "id": DEMO_CLASSIFICATION, "body": {
+        let classification = json!({"kind": "classification_version", "id": DEMO_CLASSIFICATION, "body": {
             "scheme": "CN-OCC", "version": "1999+2005", "supersedes": "1999",
             "add": [["4-07-99", "养老护理员"], ["6-24-99", "快递员"]]}});
+        let target = json!({"kind": "service_standard_target", "id": DEMO_TARGET, "body": {
+            "metric": "M01", "comparator": ">=", "threshold": 0.6, "unit": "share of reports",
+            "period": "quarter", "scope": "national", "applies_to": "pilot cities",
+            "source_doc": "劳社部发〔1999〕1号"}});
+        for body in [classification, target] {
+            self.publish(client, &body).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, client: &reqwest::Client, body: &Value) -> Result<(), DemoError> {
         let err = |e: reqwest::Error| DemoError::Api {
             node: MINISTRY,
             message: e.to_string(),
@@ -305,7 +320,7 @@ impl Demo {
         let response = client
             .post(format!("http://{}/v1/documents", self.ministry.api))
             .bearer_auth(&self.ministry.token)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(err)?;
@@ -319,7 +334,7 @@ impl Demo {
         Ok(())
     }
 
-    /// How many cities have the demo's classification version in force.
+    /// How many cities hold both demo documents, with the classification version in force.
     pub async fn cities_with_standard(&self, client: &reqwest::Client) -> Result<usize, DemoError> {
         let mut n = 0;
         for city in &self.cities {
@@ -327,7 +342,13 @@ impl Demo {
             let in_force = status["standards"]
                 .as_array()
                 .is_some_and(|s| s.iter().any(|v| v == "CN-OCC@1999+2005"));
-            n += usize::from(in_force);
+            let target = city
+                .get(
+                    client,
+                    &format!("/v1/documents/service_standard_target/{DEMO_TARGET}"),
+                )
+                .await?;
+            n += usize::from(in_force && target["issuer"] == "100000");
         }
         Ok(n)
     }

@@ -133,3 +133,96 @@ fn the_ministry_dashboard_shows_every_city_under_its_province() {
     assert!(size > 10_000, "no screenshot at {}", shot.display());
     println!("dashboard screenshot: {}", shot.display());
 }
+
+#[test]
+fn the_demo_converges_and_exits_zero() {
+    let out = common::lmsync(&[
+        "demo",
+        "--cities",
+        "4",
+        "--records",
+        "300",
+        "--exit-when-converged",
+        "--timeout",
+        "120s",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("converged: every owner's digest is equal"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.ends_with("市") || l.contains(" yes "))
+        .collect();
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" yes ")).count(),
+        4,
+        "{stdout}"
+    );
+    assert!(!stdout.contains(" NO "), "{rows:?}");
+    assert!(stdout.contains("320581"), "a county-level city takes part");
+}
+
+#[test]
+fn the_running_demo_serves_a_ministry_dashboard_with_every_city() {
+    use std::io::{BufRead, BufReader};
+    let mut child = common::bin()
+        .args(["demo", "--cities", "4", "--records", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Read until the dashboard list; the ministry's comes first.
+    let mut ministry = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("100000 http://") {
+            ministry = line.split_whitespace().nth(1).map(String::from);
+            break;
+        }
+    }
+    let url = ministry.expect("the demo printed the ministry's dashboard");
+    let (status, page) = Http::new().get_text(&url);
+    assert_eq!(status, 200);
+    for (c, p) in [
+        ("440100", "440000"),
+        ("440300", "440000"),
+        ("320200", "320000"),
+        ("320581", "320000"),
+    ] {
+        assert!(
+            page.contains(&format!("data-node=\"{c}\" data-parent=\"{p}\"")),
+            "{c} under {p}"
+        );
+    }
+    if let Some(browser) = chromium() {
+        let profile = tempfile::tempdir().unwrap();
+        let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-ministry-dashboard.png");
+        headless(
+            &browser,
+            profile.path(),
+            &[
+                "--window-size=1280,1000",
+                &format!("--screenshot={}", shot.display()),
+                &url,
+            ],
+        );
+        assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000);
+        println!("demo dashboard screenshot: {}", shot.display());
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "Ctrl-C stops the demo cleanly"
+    );
+}

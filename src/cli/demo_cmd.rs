@@ -11,7 +11,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::http;
-use crate::demo::{DEMO_CLASSIFICATION, Demo, OwnerDigests};
+use crate::demo::{DEMO_CLASSIFICATION, DEMO_TARGET, Demo, OwnerDigests};
 
 /// Start a local demo network on loopback: the ministry, the provinces and pilot cities,
 /// each a real node (its own certificate from a fresh network CA, its own sled store and
@@ -195,7 +195,7 @@ fn summary(demo: &Demo, digests: &[OwnerDigests], elapsed: Duration) {
         .sum();
     let secs = elapsed.as_secs_f64();
     println!(
-        "\nconverged: every owner's digest is equal at city, province and ministry, and {DEMO_CLASSIFICATION} is in force at all {} cities",
+        "\nconverged: every owner's digest is equal at city, province and ministry, {DEMO_CLASSIFICATION} is in force and target {DEMO_TARGET} held at all {} cities",
         demo.cities.len()
     );
     println!(
