@@ -325,3 +325,73 @@ fn a_city_that_lost_its_disk_rebuilds_from_its_province() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["accepted"][0]["seq"].as_u64().unwrap(), last_seq + 1);
 }
+
+#[test]
+fn a_city_with_a_new_store_that_does_not_restore_is_refused() {
+    let mut t = tree(&["440100"]);
+    let http = Http::new();
+    import(&t.net, &t.cities[0].0, 500, 6);
+    let before = digest(&http, &t.cities[0].1, "440100");
+    eventually(
+        "the records at the province",
+        Duration::from_secs(60),
+        || digest(&http, &t.province.1, "440100") == before,
+    );
+    // A new, empty store for the same node (say, a disk swapped without a restore).
+    let (old, run) = t.cities.pop().unwrap();
+    assert_eq!(run.terminate(), Some(0));
+    std::fs::remove_dir_all(&old.data).unwrap();
+    let config = t.net.path().join("440100-new.toml");
+    let parent = format!("440000@{}", t.province.1.quic.clone().unwrap());
+    let pki = t.net.path().join("pki-440100");
+    lmsync_ok(&[
+        "init",
+        "--node",
+        "440100",
+        "--pki",
+        pki.to_str().unwrap(),
+        "--data",
+        old.data.to_str().unwrap(),
+        "--parent",
+        &parent,
+        "--api",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let token = std::fs::read_to_string(t.net.path().join("440100-new.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let files = NodeFiles {
+        code: "440100".into(),
+        config,
+        data: old.data.clone(),
+        token,
+    };
+    let city = RunningNode::start(&files);
+    eventually("the refusal at the city", Duration::from_secs(30), || {
+        let s = http.get(&city.url("/v1/status")).1;
+        s["parent"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("store of 440100 changed"))
+    });
+    let province = http.get(&t.province.1.url("/v1/status")).1;
+    let child = province["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "440100")
+        .unwrap();
+    assert!(
+        child["alerts"]
+            .to_string()
+            .contains("store identity changed"),
+        "{province}"
+    );
+    assert_eq!(
+        digest(&http, &t.province.1, "440100"),
+        before,
+        "the province kept the city's records"
+    );
+}

@@ -86,6 +86,16 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A child presented another store id than before: a restored backup, a re-initialised
+    /// or a cloned node. Its records are refused until it restores from here.
+    IdentityChanged {
+        /// The child.
+        peer: NodeCode,
+        /// The store id known here.
+        old: [u8; 16],
+        /// The one presented.
+        new: [u8; 16],
+    },
     /// A verified document from above was stored.
     DocumentStored {
         /// Kind.

@@ -21,6 +21,8 @@ pub struct ParentSession {
     greeted: bool,
     /// A restore in progress: `(sent through, complete here)`.
     restoring: Option<(u64, u64)>,
+    /// The child's store id differs from the one it had: `(known, presented)`.
+    identity_changed: Option<([u8; 16], [u8; 16])>,
 }
 
 impl ParentSession {
@@ -32,6 +34,7 @@ impl ParentSession {
             standards,
             greeted: false,
             restoring: None,
+            identity_changed: None,
         }
     }
 
@@ -46,8 +49,18 @@ impl ParentSession {
         store: &dyn Store,
         message: Message,
     ) -> Result<Vec<Action>, StoreError> {
+        if let Some(refusal) = self.identity_gate(&message) {
+            return Ok(refusal);
+        }
         match (self.greeted, message) {
-            (false, Message::Hello { protocol, node, .. }) => Ok(self.hello(store, protocol, node)),
+            (
+                false,
+                Message::Hello {
+                    protocol,
+                    node,
+                    store_id,
+                },
+            ) => self.hello(store, protocol, node, store_id),
             (false, other) => Ok(close(
                 RefusalCode::Protocol,
                 format!("expected Hello, got {}", name(&other)),
@@ -91,7 +104,39 @@ impl ParentSession {
         }
     }
 
-    fn hello(&mut self, store: &dyn Store, (min, max): (u16, u16), node: NodeCode) -> Vec<Action> {
+    /// While a child's store identity has changed, only a restore, documents and pings
+    /// are accepted from it: its records would be those of another store.
+    fn identity_gate(&self, message: &Message) -> Option<Vec<Action>> {
+        let (old, new) = self.identity_changed?;
+        let allowed = matches!(
+            message,
+            Message::Restore { .. }
+                | Message::Documents { .. }
+                | Message::Ping
+                | Message::Refuse { .. }
+        );
+        (!allowed).then(|| {
+            close(
+                RefusalCode::Identity,
+                format!(
+                    "the store of {} changed from {} to {} (restored backup, re-initialised or cloned node?); \
+                     nothing from it is accepted until it restores its records from here (`lmsync init --restore`)",
+                    self.child,
+                    hex::encode(old),
+                    hex::encode(new)
+                ),
+            )
+        })
+    }
+
+    fn hello(
+        &mut self,
+        store: &dyn Store,
+        (min, max): (u16, u16),
+        node: NodeCode,
+        store_id: [u8; 16],
+    ) -> Result<Vec<Action>, StoreError> {
+        let close = |code, reason| Ok(close(code, reason));
         if !(min..=max).contains(&PROTOCOL_VERSION) {
             return close(
                 RefusalCode::Version,
@@ -110,15 +155,32 @@ impl ParentSession {
             );
         }
         self.greeted = true;
-        let identity = store.identity();
-        vec![
-            Action::Send(Message::Welcome {
-                protocol: PROTOCOL_VERSION,
-                node: self.me,
-                store_id: identity.store_id,
+        let mut actions = Vec::new();
+        match store.peer_store_id(self.child)? {
+            Some(known) if known != store_id => {
+                self.identity_changed = Some((known, store_id));
+                actions.push(Action::Event(Event::IdentityChanged {
+                    peer: self.child,
+                    old: known,
+                    new: store_id,
+                }));
+            }
+            Some(_) => {}
+            None => actions.push(Action::Commit {
+                batch: WriteBatch {
+                    peer_store_ids: vec![(self.child, store_id)],
+                    ..WriteBatch::default()
+                },
+                then: Vec::new(),
             }),
-            Action::Event(Event::Connected { peer: self.child }),
-        ]
+        }
+        actions.push(Action::Send(Message::Welcome {
+            protocol: PROTOCOL_VERSION,
+            node: self.me,
+            store_id: store.identity().store_id,
+        }));
+        actions.push(Action::Event(Event::Connected { peer: self.child }));
+        Ok(actions)
     }
 
     fn unauthorised_owner(&self, owner: NodeCode) -> Option<Vec<Action>> {
@@ -352,7 +414,19 @@ impl ParentSession {
             ));
         }
         self.restoring = Some((after, store.complete_through(owner)?));
-        self.restore_next(store)
+        let mut actions = Vec::new();
+        if let Some((_, new)) = self.identity_changed.take() {
+            // A node rebuilding from here is the legitimate owner of its new store.
+            actions.push(Action::Commit {
+                batch: WriteBatch {
+                    peer_store_ids: vec![(self.child, new)],
+                    ..WriteBatch::default()
+                },
+                then: Vec::new(),
+            });
+        }
+        actions.extend(self.restore_next(store)?);
+        Ok(actions)
     }
 
     fn restore_acked(

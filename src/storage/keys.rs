@@ -12,6 +12,7 @@
 //! | `d`    | `d` kind NUL id                         | document                     |
 //! | `w`    | `w` peer:u32 owner:u32                  | peer watermark (seq)         |
 //! | `x`    | `x`                                     | restore from parent pending  |
+//! | `c`    | `c` child:u32                           | child's store id (16 bytes)  |
 //!
 //! Integers are big-endian so that byte order is numeric order: an owner's records sit in
 //! record-key (hash) order, its log in seq order.
@@ -30,6 +31,16 @@ pub const DOCUMENT: u8 = b'd';
 pub const WATERMARK: u8 = b'w';
 /// Set while the node's own records are being restored from its parent.
 pub const RESTORE_PENDING: &[u8] = b"x";
+/// Prefix of the store id last seen from each child.
+pub const PEER_STORE: u8 = b'c';
+
+/// Key of the store id last seen from `peer`.
+pub fn peer_store(peer: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = PEER_STORE;
+    k[1..].copy_from_slice(&peer.get().to_be_bytes());
+    k
+}
 
 /// Key of one record.
 pub fn record(owner: NodeCode, key: RecordKey) -> [u8; 21] {

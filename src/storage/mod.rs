@@ -128,6 +128,8 @@ pub struct WriteBatch {
     pub removals: Vec<Removal>,
     /// Set or clear "restore my records from my parent" (a node that lost its disk).
     pub restore_pending: Option<bool>,
+    /// The store id a child presented `(child, store id)`.
+    pub peer_store_ids: Vec<(NodeCode, [u8; 16])>,
 }
 
 impl WriteBatch {
@@ -138,6 +140,7 @@ impl WriteBatch {
             && self.watermarks.is_empty()
             && self.removals.is_empty()
             && self.restore_pending.is_none()
+            && self.peer_store_ids.is_empty()
     }
 }
 
@@ -264,6 +267,8 @@ pub trait Store: Send + Sync {
     fn size_on_disk(&self) -> u64;
     /// True while the node's own records are to be restored from its parent.
     fn restore_pending(&self) -> Result<bool, StoreError>;
+    /// The store id `peer` presented last time, if it ever connected.
+    fn peer_store_id(&self, peer: NodeCode) -> Result<Option<[u8; 16]>, StoreError>;
     /// The error that poisoned this store, if any.
     fn fault(&self) -> Option<String>;
 }

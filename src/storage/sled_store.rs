@@ -265,6 +265,9 @@ impl SledStore {
         for d in &batch.documents {
             sled_batch.insert(keys::document(&d.kind, &d.id), codec::encode(d)?);
         }
+        for (peer, id) in &batch.peer_store_ids {
+            sled_batch.insert(&keys::peer_store(*peer)[..], &id[..]);
+        }
         match batch.restore_pending {
             Some(true) => sled_batch.insert(keys::RESTORE_PENDING, &[1u8][..]),
             Some(false) => sled_batch.remove(keys::RESTORE_PENDING),
@@ -551,6 +554,17 @@ impl Store for SledStore {
             .try_into()
             .map_err(|_| StoreError::Storage("watermark value is not 8 bytes".into()))?;
         Ok(u64::from_be_bytes(arr))
+    }
+
+    fn peer_store_id(&self, peer: NodeCode) -> Result<Option<[u8; 16]>, StoreError> {
+        let Some(bytes) = self.db.get(keys::peer_store(peer)).map_err(storage_error)? else {
+            return Ok(None);
+        };
+        let id: [u8; 16] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Storage("a peer store id is not 16 bytes".into()))?;
+        Ok(Some(id))
     }
 
     fn restore_pending(&self) -> Result<bool, StoreError> {

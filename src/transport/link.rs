@@ -54,6 +54,11 @@ impl Links {
                 l.last_sync_ms = Some(now_ms);
                 tracing::info!(%peer, %kind, %id, %issuer, version, "Stored a document from above");
             }
+            Event::IdentityChanged { old, new, .. } => {
+                let (old, new) = (hex::encode(old), hex::encode(new));
+                tracing::error!(%peer, %old, %new, "Child's store identity changed; refusing its records");
+                push_alert(l, format!("store identity changed from {old} to {new}"));
+            }
             Event::Repaired { owner, records } => {
                 l.last_sync_ms = Some(now_ms);
                 l.records_repaired += *records as u64;
