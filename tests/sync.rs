@@ -81,6 +81,57 @@ fn import(net: &Network, city: &NodeFiles, records: usize, seed: u64) {
     ]);
 }
 
+/// Replaces the city's lost disk: stops it, deletes its data directory and runs
+/// `lmsync init` again under config `stem` (with `--restore` when asked), keeping the
+/// backed-up pseudonym key.
+fn reinit_city(t: &mut Tree, stem: &str, restore: bool) -> NodeFiles {
+    let (old, run) = t.cities.pop().unwrap();
+    assert_eq!(run.terminate(), Some(0));
+    std::fs::remove_dir_all(&old.data).unwrap();
+    let dir = t.net.path();
+    let config = dir.join(format!("{stem}.toml"));
+    let parent = format!("440000@{}", t.province.1.quic.clone().unwrap());
+    let pki = dir.join("pki-440100");
+    let mut args = vec![
+        "init",
+        "--node",
+        "440100",
+        "--pki",
+        pki.to_str().unwrap(),
+        "--data",
+        old.data.to_str().unwrap(),
+        "--parent",
+        &parent,
+        "--api",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    if restore {
+        args.push("--restore");
+    }
+    lmsync_ok(&args);
+    std::fs::copy(
+        dir.join("440100.pidkey"),
+        dir.join(format!("{stem}.pidkey")),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("interval = \"5s\"", "interval = \"100ms\"");
+    std::fs::write(&config, text).unwrap();
+    let token = std::fs::read_to_string(dir.join(format!("{stem}.token")))
+        .unwrap()
+        .trim()
+        .to_string();
+    NodeFiles {
+        code: "440100".into(),
+        config,
+        data: old.data.clone(),
+        token,
+    }
+}
+
 #[test]
 fn records_reach_the_ministry_with_identical_digests() {
     let t = tree(&["440100", "440300"]);
@@ -264,47 +315,7 @@ fn a_city_that_lost_its_disk_rebuilds_from_its_province() {
         .as_u64()
         .unwrap();
     // The disk is gone: a new data directory, a new config, the backed-up pseudonym key.
-    let (old, run) = t.cities.pop().unwrap();
-    assert_eq!(run.terminate(), Some(0));
-    std::fs::remove_dir_all(&old.data).unwrap();
-    let config = t.net.path().join("440100-rebuilt.toml");
-    let parent = format!("440000@{}", t.province.1.quic.clone().unwrap());
-    let pki = t.net.path().join("pki-440100");
-    lmsync_ok(&[
-        "init",
-        "--node",
-        "440100",
-        "--pki",
-        pki.to_str().unwrap(),
-        "--data",
-        old.data.to_str().unwrap(),
-        "--parent",
-        &parent,
-        "--api",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-        "--restore",
-    ]);
-    std::fs::copy(
-        t.net.path().join("440100.pidkey"),
-        t.net.path().join("440100-rebuilt.pidkey"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("interval = \"5s\"", "interval = \"100ms\"");
-    std::fs::write(&config, text).unwrap();
-    let token = std::fs::read_to_string(t.net.path().join("440100-rebuilt.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let files = NodeFiles {
-        code: "440100".into(),
-        config,
-        data: old.data.clone(),
-        token,
-    };
+    let files = reinit_city(&mut t, "440100-rebuilt", true);
     let city = RunningNode::start(&files);
     eventually(
         "the city's records back at the city",
@@ -338,37 +349,7 @@ fn a_city_with_a_new_store_that_does_not_restore_is_refused() {
         || digest(&http, &t.province.1, "440100") == before,
     );
     // A new, empty store for the same node (say, a disk swapped without a restore).
-    let (old, run) = t.cities.pop().unwrap();
-    assert_eq!(run.terminate(), Some(0));
-    std::fs::remove_dir_all(&old.data).unwrap();
-    let config = t.net.path().join("440100-new.toml");
-    let parent = format!("440000@{}", t.province.1.quic.clone().unwrap());
-    let pki = t.net.path().join("pki-440100");
-    lmsync_ok(&[
-        "init",
-        "--node",
-        "440100",
-        "--pki",
-        pki.to_str().unwrap(),
-        "--data",
-        old.data.to_str().unwrap(),
-        "--parent",
-        &parent,
-        "--api",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    let token = std::fs::read_to_string(t.net.path().join("440100-new.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let files = NodeFiles {
-        code: "440100".into(),
-        config,
-        data: old.data.clone(),
-        token,
-    };
+    let files = reinit_city(&mut t, "440100-new", false);
     let city = RunningNode::start(&files);
     eventually("the refusal at the city", Duration::from_secs(30), || {
         let s = http.get(&city.url("/v1/status")).1;
