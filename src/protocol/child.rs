@@ -9,7 +9,7 @@ use crate::pki::documents::DocumentVerifier;
 use crate::storage::StoredDocument;
 use std::sync::Arc;
 
-use super::merge::{leaf_fingerprints, plan_replica};
+use super::merge::{leaf_entries, leaf_fingerprints, plan_replica};
 use crate::model::Record;
 use crate::model::standards::StandardsCell;
 
@@ -27,7 +27,7 @@ use crate::recon::differing;
 use super::{Action, Event, WINDOW, close};
 use crate::model::{MINISTRY, NodeCode};
 use crate::storage::{Store, StoreError, WriteBatch};
-use crate::wire::messages::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
+use crate::wire::messages::{LeafFp, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
 
 /// Where the upload of one owner's records stands.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +50,8 @@ pub struct ChildSession {
     uploads: BTreeMap<NodeCode, Upload>,
     standards: Arc<StandardsCell>,
     restoring: bool,
+    /// Counts anti-entropy rounds; salts the leaf fingerprints of each round.
+    anti_entropy_round: u64,
 }
 
 impl ChildSession {
@@ -70,6 +72,7 @@ impl ChildSession {
             uploads: BTreeMap::new(),
             standards,
             restoring: false,
+            anti_entropy_round: 0,
         }
     }
 
@@ -210,7 +213,8 @@ impl ChildSession {
         Ok(vec![Action::Send(self.digests(store)?)])
     }
 
-    fn digests(&self, store: &dyn Store) -> Result<Message, StoreError> {
+    fn digests(&mut self, store: &dyn Store) -> Result<Message, StoreError> {
+        self.anti_entropy_round += 1;
         let mut owners = Vec::new();
         for owner in store.owner_counts().into_keys() {
             let d = store.digest(Some(owner), None);
@@ -252,13 +256,20 @@ impl ChildSession {
                 buckets,
             })]);
         }
+        let salt = self.anti_entropy_round;
         let mut leaves = Vec::new();
         for leaf in differing {
-            leaves.push((leaf, leaf_fingerprints(store, owner, leaf)?));
+            leaves.push((leaf, leaf_fingerprints(store, owner, leaf, salt)?));
         }
         Ok(chunk_leaves(leaves)
             .into_iter()
-            .map(|leaves| Action::Send(Message::Leaves { owner, leaves }))
+            .map(|leaves| {
+                Action::Send(Message::Leaves {
+                    owner,
+                    salt,
+                    leaves,
+                })
+            })
             .collect())
     }
 
@@ -268,17 +279,18 @@ impl ChildSession {
         &mut self,
         store: &dyn Store,
         owner: NodeCode,
-        leaves: &[(u16, Vec<[u8; 8]>)],
+        salt: u64,
+        leaves: &[(u16, Vec<LeafFp>)],
     ) -> Result<Vec<Action>, StoreError> {
         let mut keys: Vec<RecordKey> = Vec::new();
         for (leaf, fps) in leaves {
-            let wanted: std::collections::BTreeSet<&[u8; 8]> = fps.iter().collect();
-            let items = store.leaf_items(owner, *leaf)?;
+            let wanted: std::collections::BTreeSet<&LeafFp> = fps.iter().collect();
+            let entries = leaf_entries(store, owner, *leaf, salt)?;
             keys.extend(
-                items
+                entries
                     .into_iter()
-                    .filter(|(_, _, f)| wanted.contains(&f.to_le_bytes()))
-                    .map(|(k, _, _)| k),
+                    .filter(|(_, f)| wanted.contains(f))
+                    .map(|(k, _)| k),
             );
         }
         let mut actions = Vec::new();
@@ -350,7 +362,14 @@ impl ChildSession {
                     buckets,
                 },
             ) => self.buckets(store, owner, depth, &parents, &buckets),
-            (true, Message::Fetch { owner, leaves }) => self.fetch(store, owner, &leaves),
+            (
+                true,
+                Message::Fetch {
+                    owner,
+                    salt,
+                    leaves,
+                },
+            ) => self.fetch(store, owner, salt, &leaves),
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
                 format!("a parent may not send {}", name(&other)),

@@ -10,6 +10,7 @@ use crate::model::Record;
 use crate::model::standards::Standards;
 use crate::model::validate::Checker;
 use crate::storage::{RecordWrite, Store, StoreError};
+use crate::wire::messages::LeafFp;
 
 /// What to do with one received batch.
 #[derive(Debug, Default)]
@@ -43,17 +44,41 @@ impl ReplicaPlan {
     }
 }
 
-/// The low 64 bits of each record's fingerprint in one leaf of `owner`, in key order: what
-/// anti-entropy compares below the bucket tree.
+/// The salted 48-bit fingerprint of each record in one leaf of `owner`, with its key, in
+/// key order: what anti-entropy compares below the bucket tree. 48 bits keep a leaf's list
+/// short; the salt changes every round, so a rare collision that hides a difference in
+/// one round does not hide it in the next.
+pub fn leaf_entries(
+    store: &dyn Store,
+    owner: crate::model::NodeCode,
+    leaf: u16,
+    salt: u64,
+) -> Result<Vec<(crate::model::RecordKey, LeafFp)>, StoreError> {
+    let mut base = blake3::Hasher::new_derive_key("lmsync leaf fingerprint v1");
+    base.update(&salt.to_le_bytes());
+    Ok(store
+        .leaf_items(owner, leaf)?
+        .into_iter()
+        .map(|(key, _, fp)| {
+            let mut h = base.clone();
+            h.update(&fp.to_le_bytes());
+            let mut out = [0u8; 6];
+            out.copy_from_slice(&h.finalize().as_bytes()[..6]);
+            (key, out)
+        })
+        .collect())
+}
+
+/// [`leaf_entries`] without the keys: what travels.
 pub fn leaf_fingerprints(
     store: &dyn Store,
     owner: crate::model::NodeCode,
     leaf: u16,
-) -> Result<Vec<[u8; 8]>, StoreError> {
-    Ok(store
-        .leaf_items(owner, leaf)?
+    salt: u64,
+) -> Result<Vec<LeafFp>, StoreError> {
+    Ok(leaf_entries(store, owner, leaf, salt)?
         .into_iter()
-        .map(|(_, _, f)| f.to_le_bytes())
+        .map(|(_, f)| f)
         .collect())
 }
 

@@ -11,7 +11,7 @@ use crate::model::standards::StandardsCell;
 use crate::model::{MINISTRY, NodeCode, Record};
 use crate::recon::{Bucket, differing};
 use crate::storage::{Store, StoreError, WriteBatch};
-use crate::wire::messages::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
+use crate::wire::messages::{LeafFp, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
 
 /// One child's session at the parent. The child's node code comes from its certificate.
 pub struct ParentSession {
@@ -86,7 +86,14 @@ impl ParentSession {
                     buckets,
                 },
             ) => self.buckets(store, owner, depth, &parents, &buckets),
-            (true, Message::Leaves { owner, leaves }) => self.leaves(store, owner, leaves),
+            (
+                true,
+                Message::Leaves {
+                    owner,
+                    salt,
+                    leaves,
+                },
+            ) => self.leaves(store, owner, salt, leaves),
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
             (true, Message::Documents { have }) => self.documents(store, &have),
             (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
@@ -376,23 +383,31 @@ impl ParentSession {
         &mut self,
         store: &dyn Store,
         owner: NodeCode,
-        leaves: Vec<(u16, Vec<[u8; 8]>)>,
+        salt: u64,
+        leaves: Vec<(u16, Vec<LeafFp>)>,
     ) -> Result<Vec<Action>, StoreError> {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
         }
         let mut wanted = Vec::new();
         for (leaf, theirs) in leaves {
-            let mine: BTreeSet<[u8; 8]> =
-                leaf_fingerprints(store, owner, leaf)?.into_iter().collect();
-            let missing: Vec<[u8; 8]> = theirs.into_iter().filter(|f| !mine.contains(f)).collect();
+            let mine: BTreeSet<LeafFp> = leaf_fingerprints(store, owner, leaf, salt)?
+                .into_iter()
+                .collect();
+            let missing: Vec<LeafFp> = theirs.into_iter().filter(|f| !mine.contains(f)).collect();
             if !missing.is_empty() {
                 wanted.push((leaf, missing));
             }
         }
         Ok(chunk_leaves(wanted)
             .into_iter()
-            .map(|leaves| Action::Send(Message::Fetch { owner, leaves }))
+            .map(|leaves| {
+                Action::Send(Message::Fetch {
+                    owner,
+                    salt,
+                    leaves,
+                })
+            })
             .collect())
     }
 
@@ -525,7 +540,7 @@ impl ParentSession {
 pub(super) const FINGERPRINTS_PER_MESSAGE: usize = 256 * 1024;
 
 /// Splits per-leaf fingerprint lists into messages of bounded size.
-pub(super) fn chunk_leaves(leaves: Vec<(u16, Vec<[u8; 8]>)>) -> Vec<Vec<(u16, Vec<[u8; 8]>)>> {
+pub(super) fn chunk_leaves(leaves: Vec<(u16, Vec<LeafFp>)>) -> Vec<Vec<(u16, Vec<LeafFp>)>> {
     let mut out = vec![Vec::new()];
     let mut size = 0;
     for (leaf, fps) in leaves {

@@ -12,6 +12,9 @@ use super::codec::{self, CodecError};
 use crate::model::{NodeCode, Record};
 use crate::storage::StoredDocument;
 
+/// A record's fingerprint as listed in a leaf: 48 bits of a salted hash.
+pub type LeafFp = [u8; 6];
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
 /// The oldest protocol version this build accepts.
@@ -118,20 +121,25 @@ pub enum Message {
         /// `(count, fingerprint)` per bucket, 16 per parent.
         buckets: Vec<(u32, u64)>,
     },
-    /// Child → parent, anti-entropy: the fingerprints (low 64 bits, in key order) of the
+    /// Child → parent, anti-entropy: short salted fingerprints (in key order) of the
     /// child's records in leaves that differ.
     Leaves {
         /// Owner.
         owner: NodeCode,
+        /// Salt of this round's fingerprints (changes every round, so that a collision
+        /// cannot hide a difference twice).
+        salt: u64,
         /// `(leaf, fingerprints)`.
-        leaves: Vec<(u16, Vec<[u8; 8]>)>,
+        leaves: Vec<(u16, Vec<LeafFp>)>,
     },
     /// Parent → child, anti-entropy: send the records with these fingerprints.
     Fetch {
         /// Owner.
         owner: NodeCode,
+        /// The salt the fingerprints were made with.
+        salt: u64,
         /// `(leaf, fingerprints)`.
-        leaves: Vec<(u16, Vec<[u8; 8]>)>,
+        leaves: Vec<(u16, Vec<LeafFp>)>,
     },
     /// Child → parent, anti-entropy: the records asked for.
     Repair {
