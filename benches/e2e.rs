@@ -28,100 +28,23 @@
     clippy::cast_precision_loss
 )]
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lmsync::model::ingest::{Draft, IngestContext};
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::content_hash;
-use lmsync::model::standards::Standards;
-use lmsync::model::validate::Checker;
-use lmsync::model::{Envelope, NodeCode, Record};
-use lmsync::storage::keys;
-use lmsync::wire::codec;
+use lmsync::model::NodeCode;
 use serde_json::Value;
 
-const BATCH: usize = 1000;
+mod common;
+
+use common::{BATCH, city, encoded, env_usize, raw_sled};
+
 const CACHE: u64 = 256 << 20;
 const CLIENTS: usize = 4;
 const POLL: Duration = Duration::from_millis(50);
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn code(c: u32) -> NodeCode {
     NodeCode::new(c).unwrap()
-}
-
-fn city() -> NodeCode {
-    code(440_100)
-}
-
-/// The records as a city store would hold them, for the raw sled baseline.
-fn encoded(json: &[Value]) -> Vec<([u8; 21], Vec<u8>)> {
-    let standards = Standards::builtin();
-    let key = Pseudonymiser::new([7; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city(),
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
-    let drafts: Vec<Draft> = json
-        .iter()
-        .map(|v| cx.draft(v.clone()).expect("generated records are valid"))
-        .collect();
-    drafts
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let envelope = Envelope {
-                owner: city(),
-                kind: d.data.kind(),
-                id: d.id.clone(),
-                version: 1,
-                seq: i as u64 + 1,
-                status: d.status,
-                recorded_at_ms: 0,
-                code_refs: standards.code_refs(),
-                hash: content_hash(city(), &d.id, d.status, &d.data).unwrap(),
-            };
-            let key = keys::record(city(), envelope.key());
-            let record = Record {
-                envelope,
-                data: d.data.clone(),
-            };
-            (key, codec::encode(&record).unwrap())
-        })
-        .collect()
-}
-
-fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)]) -> f64 {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE)
-        .flush_every_ms(None)
-        .open()
-        .unwrap();
-    let file = File::open(dir.join("db")).unwrap();
-    let start = Instant::now();
-    for chunk in records.chunks(BATCH) {
-        let mut batch = sled::Batch::default();
-        for (k, v) in chunk {
-            batch.insert(&k[..], v.as_slice());
-        }
-        db.apply_batch(batch).unwrap();
-        db.flush().unwrap();
-        file.sync_data().unwrap();
-    }
-    records.len() as f64 / start.elapsed().as_secs_f64()
 }
 
 /// One started node of the three.
@@ -278,7 +201,10 @@ fn main() {
     let rounds = env_usize("LMSYNC_E2E_ROUNDS", 3).max(1);
     let base = std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into());
     let json = lmsync::synth::generate(city(), n, 42);
-    let encoded = encoded(&json);
+    let encoded = encoded(&common::drafts(
+        &json,
+        &lmsync::model::person::Pseudonymiser::new([7; 32], 1),
+    ));
     let bytes: usize = encoded.iter().map(|(_, v)| v.len()).sum();
     let bodies: Vec<Vec<u8>> = json
         .chunks(BATCH)
@@ -300,7 +226,7 @@ fn main() {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in 0..rounds {
         let tmp = tempfile::tempdir_in(&base).unwrap();
-        let limit = raw_sled(&tmp.path().join("raw"), &encoded);
+        let limit = raw_sled(&tmp.path().join("raw"), &encoded, CACHE);
         raw.push(limit);
         std::fs::remove_dir_all(tmp.path().join("raw")).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()

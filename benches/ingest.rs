@@ -13,102 +13,24 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use lmsync::clock::{Clock, SystemClock};
 use lmsync::config::{self, Config};
-use lmsync::model::ingest::{Draft, IngestContext};
+use lmsync::model::ingest::Draft;
 use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::content_hash;
 use lmsync::model::standards::Standards;
-use lmsync::model::validate::Checker;
-use lmsync::model::{Envelope, NodeCode, Record};
 use lmsync::node::{Planner, Writer};
-use lmsync::storage::{SledStore, Store, WriteBatch, keys, sled_options};
-use lmsync::wire::codec;
+use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
 use serde_json::Value;
 
-const BATCH: usize = 1000;
+mod common;
+
+use common::{BATCH, city, drafts, encoded, env_usize, raw_sled};
+
 const CACHE: u64 = 256 << 20;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn city() -> NodeCode {
-    "440100".parse().unwrap()
-}
-
-fn drafts(json: &[Value], key: &Pseudonymiser) -> Vec<Draft> {
-    let standards = Standards::builtin();
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city(),
-            standards: &standards,
-        },
-        pseudonymiser: Some(key),
-    };
-    json.iter()
-        .map(|v| cx.draft(v.clone()).expect("generated records are valid"))
-        .collect()
-}
-
-/// The records as the store would hold them, for the raw sled baseline.
-fn encoded(drafts: &[Draft]) -> Vec<([u8; 21], Vec<u8>)> {
-    drafts
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let envelope = Envelope {
-                owner: city(),
-                kind: d.data.kind(),
-                id: d.id.clone(),
-                version: 1,
-                seq: i as u64 + 1,
-                status: d.status,
-                recorded_at_ms: 0,
-                code_refs: Standards::builtin().code_refs(),
-                hash: content_hash(city(), &d.id, d.status, &d.data).unwrap(),
-            };
-            let key = keys::record(city(), envelope.key());
-            (
-                key,
-                codec::encode(&Record {
-                    envelope,
-                    data: d.data.clone(),
-                })
-                .unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)]) -> f64 {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE)
-        .flush_every_ms(None)
-        .open()
-        .unwrap();
-    let file = File::open(dir.join("db")).unwrap();
-    let start = Instant::now();
-    for chunk in records.chunks(BATCH) {
-        let mut batch = sled::Batch::default();
-        for (k, v) in chunk {
-            batch.insert(&k[..], v.as_slice());
-        }
-        db.apply_batch(batch).unwrap();
-        db.flush().unwrap();
-        file.sync_data().unwrap();
-    }
-    records.len() as f64 / start.elapsed().as_secs_f64()
-}
 
 /// Planner + commit in one thread, batch after batch: no overlap of CPU and IO.
 fn store_sequential(dir: &Path, drafts: &[Draft]) -> f64 {
@@ -255,7 +177,7 @@ fn main() {
         let tmp =
             tempfile::tempdir_in(std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into()))
                 .unwrap();
-        raw.push(raw_sled(&tmp.path().join("raw"), &encoded));
+        raw.push(raw_sled(&tmp.path().join("raw"), &encoded, CACHE));
         seq.push(store_sequential(&tmp.path().join("seq"), &drafts));
         st.push(store_writer(&tmp.path().join("store"), &drafts));
         ap.push(api(&tmp.path().join("api"), &json));

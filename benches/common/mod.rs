@@ -1,0 +1,103 @@
+//! What the benchmarks share: generated city records, their stored encoding, and the raw
+//! sled limit every ratio is measured against in the same run.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::path::Path;
+use std::time::Instant;
+
+use lmsync::model::ingest::{Draft, IngestContext};
+use lmsync::model::person::Pseudonymiser;
+use lmsync::model::record::content_hash;
+use lmsync::model::standards::Standards;
+use lmsync::model::validate::Checker;
+use lmsync::model::{Envelope, NodeCode, Record};
+use lmsync::storage::keys;
+use lmsync::wire::codec;
+use serde_json::Value;
+
+/// Records per durable batch, everywhere.
+pub const BATCH: usize = 1000;
+
+/// An environment variable as a number, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The city every benchmark feeds.
+pub fn city() -> NodeCode {
+    "440100".parse().unwrap()
+}
+
+/// Generated records as validated drafts, pseudonymised with `key`.
+pub fn drafts(json: &[Value], key: &Pseudonymiser) -> Vec<Draft> {
+    let standards = Standards::builtin();
+    let cx = IngestContext {
+        checker: Checker {
+            owner: city(),
+            standards: &standards,
+        },
+        pseudonymiser: Some(key),
+    };
+    json.iter()
+        .map(|v| cx.draft(v.clone()).expect("generated records are valid"))
+        .collect()
+}
+
+/// The records as the store would hold them (key and value), for the raw sled baseline.
+pub fn encoded(drafts: &[Draft]) -> Vec<([u8; 21], Vec<u8>)> {
+    let refs = Standards::builtin().code_refs();
+    drafts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let envelope = Envelope {
+                owner: city(),
+                kind: d.data.kind(),
+                id: d.id.clone(),
+                version: 1,
+                seq: i as u64 + 1,
+                status: d.status,
+                recorded_at_ms: 0,
+                code_refs: refs.clone(),
+                hash: content_hash(city(), &d.id, d.status, &d.data).unwrap(),
+            };
+            let key = keys::record(city(), envelope.key());
+            (
+                key,
+                codec::encode(&Record {
+                    envelope,
+                    data: d.data.clone(),
+                })
+                .unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The limit: the same records and keys, `apply_batch` of [`BATCH`] + flush + fdatasync of
+/// the data file, in records per second.
+pub fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)], cache: u64) -> f64 {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache)
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
+    let file = File::open(dir.join("db")).unwrap();
+    let start = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        let mut batch = sled::Batch::default();
+        for (k, v) in chunk {
+            batch.insert(&k[..], v.as_slice());
+        }
+        db.apply_batch(batch).unwrap();
+        db.flush().unwrap();
+        file.sync_data().unwrap();
+    }
+    records.len() as f64 / start.elapsed().as_secs_f64()
+}
