@@ -209,6 +209,14 @@ fn reposting_is_a_no_op_and_changes_make_new_versions() {
     );
     let other = http.get(&node.url("/v1/digest?kind=office")).1;
     assert_eq!(other["records"], 0);
+
+    // Nothing was refused: the quarantine is empty; a bad owner is the caller's mistake.
+    let (status, q) = http.get(&node.url("/v1/quarantine?owner=440100"));
+    assert_eq!(
+        (status, &q["total"], &q["records"]),
+        (200, &json!(0), &json!([]))
+    );
+    assert_eq!(http.get(&node.url("/v1/quarantine?owner=44")).0, 400);
 }
 
 #[test]

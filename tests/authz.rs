@@ -107,7 +107,8 @@ fn closed_by_province(net: &Network, code: &str, province: &RunningNode) -> Stri
         cert: &pki.join("node.crt"),
         key: &pki.join("node.key"),
     };
-    let config = lmsync::transport::tls::client_config(&files).unwrap();
+    let material = lmsync::transport::tls::TlsMaterial::load(&files).unwrap();
+    let config = lmsync::transport::tls::client_config(&material).unwrap();
     let addr: std::net::SocketAddr = province.quic.clone().unwrap().parse().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -173,6 +173,13 @@ fn records_reach_the_ministry_with_identical_digests() {
         2,
         "{province}"
     );
+    // Converged: each child's last offer names its own records and nothing is behind.
+    for child in province["children"].as_array().unwrap() {
+        let code = child["code"].as_str().unwrap();
+        assert_eq!(child["lag_by_owner"][code], 0, "{child}");
+        assert_eq!(child["lag_records"], 0, "{child}");
+        assert!(child["lag_seconds"].as_i64().is_some(), "{child}");
+    }
     let whole = digest(&http, &t.ministry.1, "440100");
     assert_eq!(whole, digest(&http, &t.cities[0].1, "440100"));
     let (_, province_run) = t.province;

@@ -34,6 +34,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
+    /// 500 for a failure of this node.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -119,6 +119,7 @@ fn link_metrics(registry: &mut Registry, app: &AppState) {
     let repaired: Family<Labels, Counter> = Family::default();
     let quarantined: Family<Labels, Counter> = Family::default();
     let alerts: Family<Labels, Gauge> = Family::default();
+    let lag: Family<Labels, Gauge> = Family::default();
     for (peer, info) in app.links.snapshot() {
         let labels = vec![
             ("peer", peer.to_string()),
@@ -140,7 +141,18 @@ fn link_metrics(registry: &mut Registry, app: &AppState) {
         alerts
             .get_or_create(&labels)
             .set(i64::try_from(info.alerts.len()).unwrap_or(i64::MAX));
+        if !info.offered.is_empty()
+            && let Ok(by_owner) = super::status::child_lag(app.store.as_ref(), &info)
+        {
+            lag.get_or_create(&labels)
+                .set(as_i64(by_owner.values().sum::<u64>()));
+        }
     }
+    registry.register(
+        "sync_child_lag_records",
+        "Record versions a child holds (by its last offer) that are not here yet",
+        lag,
+    );
     registry.register(
         "peer_connected",
         "1 while a sync session with the peer is up",

@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::dashboard))
         .route("/v1/records", post(records::post_records))
         .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
+        .route("/v1/quarantine", get(records::quarantine))
         .route("/v1/digest", get(status::digest))
         .route("/v1/status", get(status::status))
         .route(

@@ -2,9 +2,10 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -171,4 +172,51 @@ pub(super) async fn get_record(
             "no {kind} record {id:?} from owner {owner} here"
         ))),
     }
+}
+
+/// Query of `GET /v1/quarantine`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QuarantineQuery {
+    owner: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Entries listed at most per request.
+const QUARANTINE_PAGE: usize = 1000;
+
+/// `GET /v1/quarantine[?owner=CODE][&limit=N]`: received records refused here, with why.
+pub(super) async fn quarantine(
+    State(app): State<AppState>,
+    Query(q): Query<QuarantineQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = q
+        .owner
+        .as_deref()
+        .map(|o| {
+            o.parse::<NodeCode>()
+                .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100).min(QUARANTINE_PAGE);
+    let store = app.store.clone();
+    let entries = tokio::task::spawn_blocking(move || store.quarantined(owner, limit))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let counts = app.store.quarantine_counts();
+    let listed: Vec<Value> = entries
+        .iter()
+        .map(|q| {
+            let mut v = record_json(&q.record);
+            v["reason"] = json!(q.reason);
+            v["from"] = json!(q.from);
+            v["received_at"] = json!(rfc3339(q.received_at_ms));
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "total": counts.values().sum::<u64>(),
+        "by_owner": counts,
+        "records": listed,
+    })))
 }

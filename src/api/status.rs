@@ -132,6 +132,11 @@ fn parent_json(app: &AppState) -> Result<Value, ApiError> {
     m.insert("code".into(), json!(parent.code));
     m.insert("address".into(), json!(parent.address));
     m.insert("pending".into(), json!(pending));
+    m.insert("lag_records".into(), json!(pending));
+    m.insert(
+        "lag_seconds".into(),
+        json!(lag_seconds(links.get(&parent.code), app.clock.now_ms())),
+    );
     m.insert("own_last_seq".into(), json!(app.store.last_seq(app.node)));
     m.insert(
         "acked_by_parent".into(),
@@ -145,21 +150,44 @@ fn parent_json(app: &AppState) -> Result<Value, ApiError> {
     Ok(Value::Object(m))
 }
 
-fn children_json(app: &AppState) -> Value {
+/// Records a child holds (by its last offer) that this node does not yet hold, per owner.
+pub(crate) fn child_lag(
+    store: &dyn Store,
+    info: &crate::transport::LinkInfo,
+) -> Result<BTreeMap<crate::model::NodeCode, u64>, ApiError> {
+    let mut lag = BTreeMap::new();
+    for (owner, offered) in &info.offered {
+        lag.insert(
+            *owner,
+            offered.saturating_sub(store.complete_through(*owner)?),
+        );
+    }
+    Ok(lag)
+}
+
+/// Seconds since the link last moved records or acks.
+fn lag_seconds(info: Option<&crate::transport::LinkInfo>, now_ms: i64) -> Option<i64> {
+    info?.last_sync_ms.map(|t| (now_ms - t).max(0) / 1000)
+}
+
+fn children_json(app: &AppState) -> Result<Value, ApiError> {
     let parent = app.config.parent.as_ref().map(|p| p.code);
-    let list: Vec<Value> = app
-        .links
-        .snapshot()
-        .iter()
-        .filter(|(code, _)| Some(**code) != parent)
-        .map(|(code, info)| {
-            let mut m = link_json(Some(info));
-            m.insert("code".into(), json!(code));
-            m.insert("name".into(), json!(code.builtin_name()));
-            Value::Object(m)
-        })
-        .collect();
-    Value::Array(list)
+    let now = app.clock.now_ms();
+    let mut list = Vec::new();
+    for (code, info) in app.links.snapshot() {
+        if Some(code) == parent {
+            continue;
+        }
+        let lag = child_lag(app.store.as_ref(), &info)?;
+        let mut m = link_json(Some(&info));
+        m.insert("code".into(), json!(code));
+        m.insert("name".into(), json!(code.builtin_name()));
+        m.insert("lag_records".into(), json!(lag.values().sum::<u64>()));
+        m.insert("lag_seconds".into(), json!(lag_seconds(Some(&info), now)));
+        m.insert("lag_by_owner".into(), json!(lag));
+        list.push(Value::Object(m));
+    }
+    Ok(Value::Array(list))
 }
 
 fn certificate_json(app: &AppState, now_ms: i64) -> Value {
@@ -191,7 +219,7 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
         "started_at": rfc3339(app.started_at_ms),
         "uptime_seconds": (now - app.started_at_ms) / 1000,
         "parent": parent_json(app)?,
-        "children": children_json(app),
+        "children": children_json(app)?,
         "records": {"total": total, "by_kind": by_kind},
         "owners": owners,
         "documents": documents,

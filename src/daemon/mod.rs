@@ -15,7 +15,8 @@ use crate::node::Writer;
 use crate::pki;
 use crate::pki::documents::DocumentVerifier;
 use crate::storage::{ScrubCursor, SledStore, Store, StoreError, WriteBatch, sled_options};
-use crate::transport::{self, Links, SyncContext, SyncHandle, tls::TlsFiles};
+use crate::transport::tls::{TlsFiles, TlsMaterial};
+use crate::transport::{self, Links, Socket, StorageCalls, SyncContext, SyncHandle};
 
 /// Why the node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -240,9 +241,12 @@ fn start_sync(
         anti_entropy: config.anti_entropy_interval,
         batch_records: config.batch_records as usize,
         children: config.children.clone(),
+        storage_calls: StorageCalls::BlockingPool,
     };
     let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
-    transport::start(config.listen, &files, parent, ctx).map_err(|e| {
+    let started = TlsMaterial::load(&files)
+        .and_then(|tls| transport::start(Socket::Udp(config.listen), &tls, parent, ctx));
+    started.map_err(|e| {
         file_error(
             &config.tls_cert,
             format!("starting QUIC on {}: {e}", config.listen),

@@ -108,6 +108,7 @@ impl ChildSession {
         let written = plan.writes.len();
         actions.push(Action::Commit {
             batch: WriteBatch {
+                quarantine: plan.take_quarantine(self.parent),
                 records: plan.writes,
                 ..WriteBatch::default()
             },

@@ -4,12 +4,12 @@
 //! one it holds, keeps its own if that is newer, and surfaces two different copies of the
 //! same version as a conflict (corruption or a cloned node), never resolving it. A record
 //! whose hash does not verify or whose fields fail validation here is quarantined: not
-//! stored, reported, and the rest of the batch goes on.
+//! applied, kept aside for inspection, reported, and the rest of the batch goes on.
 
 use crate::model::Record;
 use crate::model::standards::Standards;
 use crate::model::validate::Checker;
-use crate::storage::{RecordWrite, Store, StoreError};
+use crate::storage::{QuarantinedRecord, RecordWrite, Store, StoreError};
 use crate::wire::messages::LeafFp;
 
 /// What to do with one received batch.
@@ -31,16 +31,28 @@ impl ReplicaPlan {
         let conflicts = std::mem::take(&mut self.conflicts)
             .into_iter()
             .map(|detail| super::Action::Event(super::Event::Conflict { detail }));
-        let quarantined = std::mem::take(&mut self.quarantined)
-            .into_iter()
-            .map(|(r, reason)| {
-                super::Action::Event(super::Event::Quarantined {
-                    owner,
-                    id: r.envelope.id,
-                    reason,
-                })
-            });
+        let quarantined = self.quarantined.iter().map(|(r, reason)| {
+            super::Action::Event(super::Event::Quarantined {
+                owner,
+                id: r.envelope.id.clone(),
+                reason: reason.clone(),
+            })
+        });
         conflicts.chain(quarantined).collect()
+    }
+
+    /// The refused records, to keep for inspection. The receive time is left at zero for
+    /// the shell to stamp: the sessions read no clock.
+    pub fn take_quarantine(&mut self, from: crate::model::NodeCode) -> Vec<QuarantinedRecord> {
+        std::mem::take(&mut self.quarantined)
+            .into_iter()
+            .map(|(record, reason)| QuarantinedRecord {
+                record,
+                reason,
+                from,
+                received_at_ms: 0,
+            })
+            .collect()
     }
 }
 

@@ -68,6 +68,12 @@ pub enum Event {
         /// At the ministry.
         ministry: u64,
     },
+    /// The child said how far it holds each owner's records `(owner, complete through)`:
+    /// with this node's own position, the lag of the link in records.
+    Offered {
+        /// Per owner.
+        owners: Vec<(NodeCode, u64)>,
+    },
     /// Records of `owner` were stored from a child, up to `through`.
     Received {
         /// Owner.

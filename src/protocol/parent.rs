@@ -224,7 +224,9 @@ impl ParentSession {
         if let Some(refusal) = owners.iter().find_map(|(o, _)| self.unauthorised_owner(*o)) {
             return Ok(refusal);
         }
-        let mut actions = Vec::new();
+        let mut actions = vec![Action::Event(Event::Offered {
+            owners: owners.to_vec(),
+        })];
         for &(owner, offered) in owners {
             let held = store.complete_through(owner)?;
             if offered < held {
@@ -291,6 +293,7 @@ impl ParentSession {
         let ministry = self.ministry_mark(store, owner, to)?;
         actions.push(Action::Commit {
             batch: WriteBatch {
+                quarantine: plan.take_quarantine(self.child),
                 records: plan.writes,
                 watermarks: vec![(self.me, owner, to)],
                 ..WriteBatch::default()
@@ -523,6 +526,7 @@ impl ParentSession {
         let repaired = plan.writes.len();
         actions.push(Action::Commit {
             batch: WriteBatch {
+                quarantine: plan.take_quarantine(self.child),
                 records: plan.writes,
                 ..WriteBatch::default()
             },

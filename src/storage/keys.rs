@@ -13,6 +13,7 @@
 //! | `w`    | `w` peer:u32 owner:u32                  | peer watermark (seq)         |
 //! | `x`    | `x`                                     | restore from parent pending  |
 //! | `c`    | `c` child:u32                           | child's store id (16 bytes)  |
+//! | `q`    | `q` owner:u32 record-key:[u8;16]        | quarantined received record  |
 //!
 //! Integers are big-endian so that byte order is numeric order: an owner's records sit in
 //! record-key (hash) order, its log in seq order.
@@ -34,6 +35,9 @@ pub const RESTORE_PENDING: &[u8] = b"x";
 /// Prefix of the store id last seen from each child.
 pub const PEER_STORE: u8 = b'c';
 
+/// Prefix of quarantined records.
+pub const QUARANTINE: u8 = b'q';
+
 /// Key of the store id last seen from `peer`.
 pub fn peer_store(peer: NodeCode) -> [u8; 5] {
     let mut k = [0u8; 5];
@@ -49,6 +53,22 @@ pub fn record(owner: NodeCode, key: RecordKey) -> [u8; 21] {
     k[1..5].copy_from_slice(&owner.get().to_be_bytes());
     k[5..].copy_from_slice(&key.0);
     k
+}
+
+/// Key of a quarantined record: the same layout as [`record`] under its own prefix.
+pub fn quarantine(owner: NodeCode, key: RecordKey) -> [u8; 21] {
+    let mut k = record(owner, key);
+    k[0] = QUARANTINE;
+    k
+}
+
+/// Parses a quarantine key into `(owner, record key)`.
+pub fn parse_quarantine(key: &[u8]) -> Option<(u32, RecordKey)> {
+    if key.len() != 21 || key[0] != QUARANTINE {
+        return None;
+    }
+    let owner = u32::from_be_bytes(key[1..5].try_into().ok()?);
+    Some((owner, RecordKey(key[5..].try_into().ok()?)))
 }
 
 /// Prefix of every record of `owner`.

@@ -130,7 +130,28 @@ pub struct WriteBatch {
     pub restore_pending: Option<bool>,
     /// The store id a child presented `(child, store id)`.
     pub peer_store_ids: Vec<(NodeCode, [u8; 16])>,
+    /// Received records refused by validation, kept for an operator to inspect.
+    pub quarantine: Vec<QuarantinedRecord>,
 }
+
+/// A received record that failed the hash check or validation here: not applied, kept
+/// (one entry per owner and record key, the latest wins) until a valid version of the
+/// same record replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedRecord {
+    /// The record as received.
+    pub record: Record,
+    /// Why it was refused.
+    pub reason: String,
+    /// The peer it came from.
+    pub from: NodeCode,
+    /// When it arrived (this node's clock, ms since the epoch).
+    pub received_at_ms: i64,
+}
+
+/// Quarantined records kept per owner at most; beyond this they are reported, not kept,
+/// so a misbehaving child cannot fill the disk with refused records.
+pub const MAX_QUARANTINED_PER_OWNER: u64 = 10_000;
 
 impl WriteBatch {
     /// True when there is nothing to write.
@@ -141,6 +162,7 @@ impl WriteBatch {
             && self.removals.is_empty()
             && self.restore_pending.is_none()
             && self.peer_store_ids.is_empty()
+            && self.quarantine.is_empty()
     }
 }
 
@@ -241,6 +263,14 @@ pub trait Store: Send + Sync {
     fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError>;
     /// Every stored document.
     fn documents(&self) -> Result<Vec<StoredDocument>, StoreError>;
+    /// Quarantined records, of one owner or all, at most `limit` of them.
+    fn quarantined(
+        &self,
+        owner: Option<NodeCode>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedRecord>, StoreError>;
+    /// How many quarantined records each owner has here.
+    fn quarantine_counts(&self) -> BTreeMap<NodeCode, u64>;
     /// The seq up to which `peer` has acknowledged `owner`'s records.
     fn watermark(&self, peer: NodeCode, owner: NodeCode) -> Result<u64, StoreError>;
     /// How far this node holds `owner`'s records without gaps: every record version with

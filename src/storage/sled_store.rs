@@ -4,14 +4,14 @@
 //! crash but not a power cut, so every commit also `fdatasync`s the data file before it
 //! returns. Summaries live in memory and are rebuilt on open from the packed change log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use super::{
-    FORMAT_VERSION, LogEntry, MAX_RECORD_BYTES, NodeIdentity, OwnerCounts, OwnerState, Store,
-    StoreError, StoredDocument, WriteBatch, keys,
+    FORMAT_VERSION, LogEntry, MAX_RECORD_BYTES, NodeIdentity, OwnerCounts, OwnerState,
+    QuarantinedRecord, Store, StoreError, StoredDocument, WriteBatch, keys,
 };
 use crate::model::{Kind, NodeCode, Record, RecordKey};
 use crate::recon::{Change, Digest};
@@ -41,6 +41,9 @@ pub struct SledStore {
     /// Next change-log batch number; also serialises commits.
     next_batch: Mutex<u64>,
     fault: RwLock<Option<String>>,
+    /// Keys under quarantine (bounded per owner), so that a valid version can clear its
+    /// entry without a read on every write.
+    quarantined: RwLock<BTreeSet<(NodeCode, RecordKey)>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -129,6 +132,7 @@ impl SledStore {
         }
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
         let (owners, next_batch) = rebuild_summaries(&db)?;
+        let quarantined = quarantined_keys(&db)?;
         Ok(SledStore {
             db,
             data_file,
@@ -136,6 +140,7 @@ impl SledStore {
             owners: RwLock::new(owners),
             next_batch: Mutex::new(next_batch),
             fault: RwLock::new(None),
+            quarantined: RwLock::new(quarantined),
         })
     }
 
@@ -214,12 +219,9 @@ impl SledStore {
         }
     }
 
-    fn build_batch(
-        &self,
-        batch: &WriteBatch,
-        batch_no: u64,
-    ) -> Result<(sled::Batch, Vec<(NodeCode, LogEntry)>), StoreError> {
+    fn build_batch(&self, batch: &WriteBatch, batch_no: u64) -> Result<BuiltBatch, StoreError> {
         let mut sled_batch = sled::Batch::default();
+        let quarantine = self.quarantine_changes(batch, &mut sled_batch)?;
         let mut logs: BTreeMap<NodeCode, Vec<LogEntry>> = BTreeMap::new();
         for w in &batch.records {
             let e = &w.record.envelope;
@@ -276,7 +278,44 @@ impl SledStore {
         for (peer, owner, seq) in &batch.watermarks {
             sled_batch.insert(&keys::watermark(*peer, *owner)[..], &seq.to_be_bytes()[..]);
         }
-        Ok((sled_batch, applied))
+        Ok((sled_batch, applied, quarantine))
+    }
+
+    /// Adds new quarantine entries (within the per-owner cap) and removes those that a
+    /// record in this batch supersedes. Returns the change to apply to the in-memory set
+    /// once the batch is durable.
+    fn quarantine_changes(
+        &self,
+        batch: &WriteBatch,
+        sled_batch: &mut sled::Batch,
+    ) -> Result<QuarantineChange, StoreError> {
+        let held = self.quarantined.read().unwrap_or_else(|p| p.into_inner());
+        let mut change = QuarantineChange::default();
+        for w in &batch.records {
+            let entry = (w.record.envelope.owner, w.record.envelope.key());
+            if held.contains(&entry) {
+                sled_batch.remove(&keys::quarantine(entry.0, entry.1)[..]);
+                change.cleared.push(entry);
+            }
+        }
+        let mut per_owner: BTreeMap<NodeCode, u64> = BTreeMap::new();
+        for q in &batch.quarantine {
+            let entry = (q.record.envelope.owner, q.record.envelope.key());
+            let count = per_owner.entry(entry.0).or_insert_with(|| {
+                let all = (entry.0, RecordKey([0; 16]))..=(entry.0, RecordKey([0xff; 16]));
+                held.range(all).count() as u64
+            });
+            let known = held.contains(&entry) || change.added.contains(&entry);
+            if !known && *count >= super::MAX_QUARANTINED_PER_OWNER {
+                continue;
+            }
+            if !known {
+                *count += 1;
+                change.added.insert(entry);
+            }
+            sled_batch.insert(&keys::quarantine(entry.0, entry.1)[..], codec::encode(q)?);
+        }
+        Ok(change)
     }
 
     fn write_durably(&self, sled_batch: sled::Batch) -> Result<(), StoreError> {
@@ -319,6 +358,34 @@ fn apply_entry(owners: &mut BTreeMap<NodeCode, OwnerState>, owner: NodeCode, e: 
 }
 
 /// Rebuilds every owner's summary from the packed change log (no record reads).
+/// A sled batch ready to apply, the change-log entries it adds (to move the summaries)
+/// and its change to the quarantine set, both applied once it is durable.
+type BuiltBatch = (sled::Batch, Vec<(NodeCode, LogEntry)>, QuarantineChange);
+
+/// How one batch changes the set of quarantined keys.
+#[derive(Default)]
+struct QuarantineChange {
+    added: BTreeSet<(NodeCode, RecordKey)>,
+    cleared: Vec<(NodeCode, RecordKey)>,
+}
+
+/// The keys under quarantine, read once at open.
+fn quarantined_keys(db: &sled::Db) -> Result<BTreeSet<(NodeCode, RecordKey)>, StoreError> {
+    let mut keys_held = BTreeSet::new();
+    for item in db.scan_prefix([keys::QUARANTINE]) {
+        let (k, _) = item.map_err(storage_error)?;
+        let parsed =
+            keys::parse_quarantine(&k).and_then(|(o, key)| Some((NodeCode::new(o).ok()?, key)));
+        match parsed {
+            Some(entry) => {
+                keys_held.insert(entry);
+            }
+            None => return Err(StoreError::Storage(format!("bad quarantine key {k:?}"))),
+        }
+    }
+    Ok(keys_held)
+}
+
 fn rebuild_summaries(db: &sled::Db) -> Result<(BTreeMap<NodeCode, OwnerState>, u64), StoreError> {
     let mut owners = BTreeMap::new();
     let mut next_batch = 0u64;
@@ -469,12 +536,19 @@ impl Store for SledStore {
             return Ok(());
         }
         let mut next_batch = self.next_batch.lock().unwrap_or_else(|p| p.into_inner());
-        let (sled_batch, applied) = self.build_batch(&batch, *next_batch)?;
+        let (sled_batch, applied, quarantine) = self.build_batch(&batch, *next_batch)?;
         if let Err(e) = self.write_durably(sled_batch) {
             self.poison(&e);
             return Err(e);
         }
         *next_batch += 1;
+        if !(quarantine.added.is_empty() && quarantine.cleared.is_empty()) {
+            let mut held = self.quarantined.write().unwrap_or_else(|p| p.into_inner());
+            quarantine.cleared.iter().for_each(|e| {
+                held.remove(e);
+            });
+            held.extend(quarantine.added);
+        }
         let mut owners = self.owners.write().unwrap_or_else(|p| p.into_inner());
         for (owner, e) in &applied {
             apply_entry(&mut owners, *owner, e);
@@ -518,6 +592,38 @@ impl Store for SledStore {
                 )
             })
             .collect()
+    }
+
+    fn quarantined(
+        &self,
+        owner: Option<NodeCode>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedRecord>, StoreError> {
+        let prefix = match owner {
+            Some(o) => {
+                let mut p = keys::record_prefix(o).to_vec();
+                p[0] = keys::QUARANTINE;
+                p
+            }
+            None => vec![keys::QUARANTINE],
+        };
+        self.db
+            .scan_prefix(prefix)
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item.map_err(storage_error)?;
+                Ok(codec::decode::<QuarantinedRecord>(&v)?)
+            })
+            .collect()
+    }
+
+    fn quarantine_counts(&self) -> BTreeMap<NodeCode, u64> {
+        let held = self.quarantined.read().unwrap_or_else(|p| p.into_inner());
+        let mut counts = BTreeMap::new();
+        for (owner, _) in held.iter() {
+            *counts.entry(*owner).or_insert(0) += 1;
+        }
+        counts
     }
 
     fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError> {

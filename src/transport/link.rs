@@ -23,6 +23,8 @@ pub struct LinkInfo {
     pub quarantined: u64,
     /// Conflicts and regressions seen on this link since start.
     pub alerts: Vec<String>,
+    /// A child's last offer: how far it holds each owner's records.
+    pub offered: BTreeMap<NodeCode, u64>,
 }
 
 /// All links of a node.
@@ -46,6 +48,7 @@ impl Links {
                 l.last_sync_ms.get_or_insert(now_ms);
             }
             Event::Acknowledged { .. } => l.last_sync_ms = Some(now_ms),
+            Event::Offered { owners } => l.offered.extend(owners.iter().copied()),
             Event::Received { records, .. } => {
                 l.last_sync_ms = Some(now_ms);
                 l.records_received += *records as u64;

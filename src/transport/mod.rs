@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use quinn::{AsyncUdpSocket, Connection, Endpoint, EndpointConfig, RecvStream, SendStream, VarInt};
 
 pub use link::{LinkInfo, Links};
 
@@ -79,6 +79,46 @@ pub struct SyncContext {
     pub verifier: DocumentVerifier,
     /// Children allowed (`None`: every node one tier below in the subtree).
     pub children: Option<Vec<NodeCode>>,
+    /// Where store calls run.
+    pub storage_calls: StorageCalls,
+}
+
+/// Where a session runs its store calls (commits, re-reading the standards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageCalls {
+    /// On tokio's blocking pool, so that a commit's fsync never stalls other sessions.
+    BlockingPool,
+    /// On the session's own task. Only for a single-threaded deterministic simulation,
+    /// where a thread pool would let real time decide the order of events.
+    Inline,
+}
+
+impl StorageCalls {
+    async fn run<T: Send + 'static>(
+        self,
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, TransportError> {
+        match self {
+            StorageCalls::Inline => Ok(call()),
+            StorageCalls::BlockingPool => tokio::task::spawn_blocking(call)
+                .await
+                .map_err(|e| TransportError::Connection(e.to_string())),
+        }
+    }
+}
+
+/// The UDP socket a node's QUIC endpoint uses.
+pub enum Socket {
+    /// A real UDP socket bound to this address.
+    Udp(SocketAddr),
+    /// A socket supplied by the caller (a simulated network, a fault-injecting wrapper),
+    /// with the endpoint settings to use on it (e.g. a seeded random generator).
+    Custom {
+        /// The socket.
+        socket: Arc<dyn AsyncUdpSocket>,
+        /// Endpoint settings.
+        config: EndpointConfig,
+    },
 }
 
 /// Reads one frame: a checked length prefix, then exactly that many bytes.
@@ -114,11 +154,14 @@ async fn perform(
     for action in actions {
         match action {
             Action::Send(m) => write_frame(send, &m).await?,
-            Action::Commit { batch, then } => {
+            Action::Commit { mut batch, then } => {
+                let now_ms = ctx.clock.now_ms();
+                batch
+                    .quarantine
+                    .iter_mut()
+                    .for_each(|q| q.received_at_ms = now_ms);
                 let store = ctx.store.clone();
-                tokio::task::spawn_blocking(move || store.commit(batch))
-                    .await
-                    .map_err(|e| TransportError::Connection(e.to_string()))??;
+                ctx.storage_calls.run(move || store.commit(batch)).await??;
                 for m in &then {
                     write_frame(send, m).await?;
                 }
@@ -141,11 +184,10 @@ async fn perform(
                     && kind == crate::model::document::CLASSIFICATION
                 {
                     let store = ctx.store.clone();
-                    let standards = tokio::task::spawn_blocking(move || {
-                        crate::node::standards_in_force(store.as_ref())
-                    })
-                    .await
-                    .map_err(|e| TransportError::Connection(e.to_string()))?;
+                    let standards = ctx
+                        .storage_calls
+                        .run(move || crate::node::standards_in_force(store.as_ref()))
+                        .await?;
                     tracing::info!(standards = ?standards.code_refs(), "New classification in force");
                     ctx.standards.replace(standards);
                 }
@@ -274,7 +316,7 @@ async fn run_parent_session(
             "the server at {address} is not node {parent}"
         )));
     }
-    let (mut send, mut recv) = conn
+    let (mut send, recv) = conn
         .open_bi()
         .await
         .map_err(|e| TransportError::Connection(e.to_string()))?;
@@ -285,7 +327,7 @@ async fn run_parent_session(
         ctx.verifier.clone(),
         ctx.standards.clone(),
     );
-    let result = child_loop(ctx, parent, &mut session, &mut send, &mut recv).await;
+    let result = child_loop(ctx, parent, &mut session, &mut send, recv).await;
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {
         (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
@@ -303,16 +345,19 @@ async fn child_loop(
     parent: NodeCode,
     session: &mut ChildSession,
     send: &mut SendStream,
-    recv: &mut RecvStream,
+    recv: RecvStream,
 ) -> Result<(), TransportError> {
     perform(ctx, parent, send, session.start(ctx.store.as_ref())).await?;
+    let mut frames = FrameReader::spawn(recv);
     let mut tick = tokio::time::interval(ctx.interval);
     let mut anti_entropy = tokio::time::interval(ctx.anti_entropy);
     // The first tick of an interval fires at once; the handshake already compared digests.
     anti_entropy.tick().await;
     loop {
+        // Biased: a fixed order of readiness checks keeps a simulation deterministic.
         tokio::select! {
-            frame = read_frame(recv) => {
+            biased;
+            frame = frames.next() => {
                 let Some(message) = frame? else { return Ok(()) };
                 let actions = session.handle(ctx.store.as_ref(), message)?;
                 perform(ctx, parent, send, actions).await?;
@@ -326,6 +371,42 @@ async fn child_loop(
                 perform(ctx, parent, send, actions).await?;
             }
         }
+    }
+}
+
+/// Frames read by a task of their own. Reading a frame takes several awaits; inside a
+/// `select!` a timer firing half-way would drop the bytes already read and break the
+/// framing, so the read runs to completion elsewhere and hands over whole messages.
+struct FrameReader {
+    frames: tokio::sync::mpsc::Receiver<Result<Option<Message>, TransportError>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FrameReader {
+    fn spawn(mut recv: RecvStream) -> FrameReader {
+        // Two frames in hand at most: the stream's flow control does the rest.
+        let (tx, frames) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            loop {
+                let frame = read_frame(&mut recv).await;
+                let last = !matches!(frame, Ok(Some(_)));
+                if tx.send(frame).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        FrameReader { frames, task }
+    }
+
+    /// The next frame; `Ok(None)` when the peer finished the stream. Cancel-safe.
+    async fn next(&mut self) -> Result<Option<Message>, TransportError> {
+        self.frames.recv().await.unwrap_or(Ok(None))
+    }
+}
+
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -351,19 +432,27 @@ impl SyncHandle {
 /// Binds QUIC (a server for children unless this is a city; a client towards the parent
 /// unless this is the ministry) and starts the sessions.
 pub fn start(
-    listen: SocketAddr,
-    files: &tls::TlsFiles<'_>,
+    socket: Socket,
+    tls: &tls::TlsMaterial,
     parent: Option<(NodeCode, String)>,
     ctx: SyncContext,
 ) -> Result<SyncHandle, TransportError> {
     let tier = ctx.me.tier();
-    let mut endpoint = if tier == Tier::City {
-        Endpoint::client(SocketAddr::new(listen.ip(), 0))?
-    } else {
-        Endpoint::server(tls::server_config(files)?, listen)?
+    let server = match tier {
+        Tier::City => None,
+        _ => Some(tls::server_config(tls)?),
+    };
+    let mut endpoint = match (socket, server) {
+        // A city only dials out: an ephemeral port on the configured address.
+        (Socket::Udp(listen), None) => Endpoint::client(SocketAddr::new(listen.ip(), 0))?,
+        (Socket::Udp(listen), Some(server)) => Endpoint::server(server, listen)?,
+        (Socket::Custom { socket, config }, server) => {
+            let runtime = Arc::new(quinn::TokioRuntime);
+            Endpoint::new_with_abstract_socket(config, server, socket, runtime)?
+        }
     };
     if tier != Tier::Ministry {
-        endpoint.set_default_client_config(tls::client_config(files)?);
+        endpoint.set_default_client_config(tls::client_config(tls)?);
     }
     let mut tasks = Vec::new();
     let mut quic_addr = None;

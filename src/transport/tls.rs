@@ -35,29 +35,41 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn load(
-    files: &TlsFiles<'_>,
-) -> Result<
-    (
-        RootCertStore,
-        Vec<CertificateDer<'static>>,
-        PrivateKeyDer<'static>,
-    ),
-    TransportError,
-> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(files.ca).map_err(|e| tls_err("reading the CA", e))? {
-        roots
-            .add(cert.map_err(|e| tls_err("parsing the CA", e))?)
-            .map_err(|e| tls_err("the CA", e))?;
+/// A node's TLS material in memory: the roots it trusts and its own chain and key.
+pub struct TlsMaterial {
+    roots: RootCertStore,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl TlsMaterial {
+    /// Reads the CA, node certificate and key files.
+    pub fn load(files: &TlsFiles<'_>) -> Result<Self, TransportError> {
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path).map_err(|e| tls_err(&format!("reading {what}"), e))
+        };
+        Self::from_pem(
+            &read(files.ca, "the CA")?,
+            &read(files.cert, "the node certificate")?,
+            &read(files.key, "the node key")?,
+        )
     }
-    let certs = CertificateDer::pem_file_iter(files.cert)
-        .map_err(|e| tls_err("reading the node certificate", e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tls_err("parsing the node certificate", e))?;
-    let key =
-        PrivateKeyDer::from_pem_file(files.key).map_err(|e| tls_err("reading the node key", e))?;
-    Ok((roots, certs, key))
+
+    /// Parses PEM text: the CA certificate(s), the node certificate chain and its key.
+    pub fn from_pem(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<Self, TransportError> {
+        let mut roots = RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca) {
+            roots
+                .add(c.map_err(|e| tls_err("parsing the CA", e))?)
+                .map_err(|e| tls_err("the CA", e))?;
+        }
+        let certs = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| tls_err("parsing the node certificate", e))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key).map_err(|e| tls_err("reading the node key", e))?;
+        Ok(TlsMaterial { roots, certs, key })
+    }
 }
 
 /// Limits that hold for every connection.
@@ -77,16 +89,16 @@ pub fn transport_config() -> Arc<TransportConfig> {
 }
 
 /// The server side (parents): client certificates required, signed by the CA.
-pub fn server_config(files: &TlsFiles<'_>) -> Result<quinn::ServerConfig, TransportError> {
-    let (roots, certs, key) = load(files)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| tls_err("client verifier", e))?;
+pub fn server_config(material: &TlsMaterial) -> Result<quinn::ServerConfig, TransportError> {
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(material.roots.clone()), provider())
+            .build()
+            .map_err(|e| tls_err("client verifier", e))?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_err("TLS versions", e))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
+        .with_single_cert(material.certs.clone(), material.key.clone_key())
         .map_err(|e| tls_err("node certificate", e))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.max_early_data_size = 0;
@@ -102,13 +114,12 @@ pub fn server_config(files: &TlsFiles<'_>) -> Result<quinn::ServerConfig, Transp
 }
 
 /// The client side (children): trusts only the CA, presents the node certificate.
-pub fn client_config(files: &TlsFiles<'_>) -> Result<quinn::ClientConfig, TransportError> {
-    let (roots, certs, key) = load(files)?;
+pub fn client_config(material: &TlsMaterial) -> Result<quinn::ClientConfig, TransportError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_err("TLS versions", e))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
+        .with_root_certificates(material.roots.clone())
+        .with_client_auth_cert(material.certs.clone(), material.key.clone_key())
         .map_err(|e| tls_err("node certificate", e))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.enable_early_data = false;
