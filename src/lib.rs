@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP API;
 //! - [`pki`], [`config`], [`daemon`], [`demo`], [`synth`], [`cli`], [`clock`], [`telemetry`]: the edge.
 
+pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod clock;

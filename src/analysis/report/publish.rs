@@ -1,0 +1,425 @@
+//! The published form of a report: tables of labelled rows and typed cells, with
+//! small-cell suppression applied. Every renderer (text, CSV, JSON, HTML) renders this
+//! one structure, so they carry the same numbers.
+//!
+//! Suppression: a count from 1 to `suppress_below − 1` becomes [`Cell::Suppressed`];
+//! a derived cell (share, ratio, gap, allocated seekers) is suppressed too when a count
+//! it derives from in the same row is ([`Column::derived_from`]), so it cannot give the
+//! count away. Totals are not
+//! protected by complementary suppression. Ratios and shares are rounded to four
+//! decimals, allocated seekers to two.
+
+use serde::{Serialize, Serializer};
+
+use super::CountBasis;
+use super::labels::{self, Label};
+use super::tables::{CategoryRow, DemandRow, GapRow, QuarterlyReport, ratio};
+
+/// One published cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    /// A count.
+    Count(u64),
+    /// A ratio, share or allocated number (rounded).
+    Number(f64),
+    /// A small count withheld (or a number derived from one).
+    Suppressed,
+    /// Nothing to show (no denominator, or not applicable to the row).
+    Empty,
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Marker {
+            suppressed: bool,
+        }
+        match *self {
+            Cell::Count(n) => s.serialize_u64(n),
+            Cell::Number(x) => s.serialize_f64(x),
+            Cell::Suppressed => Marker { suppressed: true }.serialize(s),
+            Cell::Empty => s.serialize_none(),
+        }
+    }
+}
+
+/// A column of a published table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    /// Stable key (the CSV header).
+    pub key: &'static str,
+    /// Heading.
+    pub label: Label,
+    /// The count columns this one is computed from (empty for a count); a derived cell
+    /// is suppressed with any of them.
+    pub derived_from: Vec<&'static str>,
+}
+
+/// A row of a published table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedRow {
+    /// Stable key (code).
+    pub key: String,
+    /// Label.
+    pub label: Label,
+    /// One cell per column.
+    pub cells: Vec<Cell>,
+}
+
+/// A published table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedTable {
+    /// `table_1` … `table_8`.
+    pub id: &'static str,
+    /// Title.
+    pub title: Label,
+    /// Columns.
+    pub columns: Vec<Column>,
+    /// Rows.
+    pub rows: Vec<PublishedRow>,
+}
+
+/// A report as published: suppressed, rounded, labelled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedReport {
+    /// Scope (`national` or a code).
+    pub scope: String,
+    /// Scope label.
+    pub scope_label: String,
+    /// Quarter, `YYYYQn`.
+    pub period: String,
+    /// Counting basis.
+    pub count_basis: CountBasis,
+    /// Counts below this (and above 0) are suppressed.
+    pub suppress_below: u64,
+    /// Number of cities counted.
+    pub cities: u64,
+    /// Tables 1–8.
+    pub tables: Vec<PublishedTable>,
+    /// Caveats.
+    pub notes: Vec<String>,
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+fn num(x: Option<f64>) -> Cell {
+    x.map_or(Cell::Empty, |v| Cell::Number(round(v, 4)))
+}
+
+fn col(key: &'static str, zh: &str, en: &str, derived_from: &[&'static str]) -> Column {
+    Column {
+        key,
+        label: Label::new(zh, en),
+        derived_from: derived_from.to_vec(),
+    }
+}
+
+fn row(key: &str, label: Label, cells: Vec<Cell>) -> PublishedRow {
+    PublishedRow {
+        key: key.to_string(),
+        label,
+        cells,
+    }
+}
+
+fn table(
+    id: &'static str,
+    zh: &str,
+    en: &str,
+    columns: Vec<Column>,
+    rows: Vec<PublishedRow>,
+) -> PublishedTable {
+    PublishedTable {
+        id,
+        title: Label::new(zh, en),
+        columns,
+        rows,
+    }
+}
+
+fn overall(r: &QuarterlyReport) -> PublishedTable {
+    let o = &r.overall;
+    let [rc, rn, rt] = o.ratios();
+    let line = |key, zh, en, d: u64, s: u64, q| {
+        row(
+            key,
+            Label::new(zh, en),
+            vec![Cell::Count(d), Cell::Count(s), num(q)],
+        )
+    };
+    let rows = vec![
+        line(
+            "carried_over",
+            "上期结转",
+            "Carried over",
+            o.demand.carried_over,
+            o.seekers.carried_over,
+            rc,
+        ),
+        line(
+            "new_in_period",
+            "本期新增",
+            "New in period",
+            o.demand.new_in_period,
+            o.seekers.new_in_period,
+            rn,
+        ),
+        line(
+            "total",
+            "合计",
+            "Total",
+            o.demand.total(),
+            o.seekers.total(),
+            rt,
+        ),
+    ];
+    let cols = vec![
+        col("demand", "需求人数", "Demand", &[]),
+        col("seekers", "求职人数", "Job seekers", &[]),
+        col(
+            "ratio",
+            "求人倍率",
+            "Demand/supply ratio",
+            &["demand", "seekers"],
+        ),
+    ];
+    table(
+        "table_1",
+        "总体供求状况",
+        "Overall supply and demand",
+        cols,
+        rows,
+    )
+}
+
+fn demand_table(
+    id: &'static str,
+    zh: &str,
+    en: &str,
+    rows: &[DemandRow],
+    total: u64,
+) -> PublishedTable {
+    let mut out: Vec<PublishedRow> = rows
+        .iter()
+        .map(|d| {
+            row(
+                &d.code,
+                d.label.clone(),
+                vec![Cell::Count(d.demand), num(d.share)],
+            )
+        })
+        .collect();
+    let all = if total > 0 { Some(1.0) } else { None };
+    out.push(row(
+        "total",
+        labels::total(),
+        vec![Cell::Count(total), num(all)],
+    ));
+    let cols = vec![
+        col("demand", "需求人数", "Demand", &[]),
+        col("share", "所占比重", "Share", &["demand"]),
+    ];
+    table(id, zh, en, cols, out)
+}
+
+fn occupation(r: &QuarterlyReport) -> PublishedTable {
+    let t = &r.by_occupation;
+    let mut rows: Vec<PublishedRow> = t
+        .rows
+        .iter()
+        .map(|o| {
+            let cells = vec![
+                Cell::Count(o.demand),
+                num(o.demand_share),
+                Cell::Count(o.seekers),
+                Cell::Number(round(o.allocated, 2)),
+                num(o.ratio),
+            ];
+            row(&o.code, o.label.clone(), cells)
+        })
+        .collect();
+    let no_pref = vec![
+        Cell::Empty,
+        Cell::Empty,
+        Cell::Count(t.no_preference),
+        Cell::Empty,
+        Cell::Empty,
+    ];
+    rows.push(row(
+        "no_preference",
+        Label::new("无要求", "No preference"),
+        no_pref,
+    ));
+    let (demand, seekers) = (r.overall.demand.total(), r.overall.seekers.total());
+    let share = if demand > 0 { Some(1.0) } else { None };
+    let totals = vec![
+        Cell::Count(demand),
+        num(share),
+        Cell::Count(seekers),
+        Cell::Empty,
+        num(ratio(demand as f64, seekers as f64)),
+    ];
+    rows.push(row("total", labels::total(), totals));
+    let cols = vec![
+        col("demand", "需求人数", "Demand", &[]),
+        col("demand_share", "所占比重", "Share of demand", &["demand"]),
+        col("seekers", "求职人数", "Job seekers (first preference)", &[]),
+        col(
+            "allocated",
+            "无要求分摊",
+            "No-preference seekers allocated",
+            &["demand"],
+        ),
+        col(
+            "ratio",
+            "求人倍率",
+            "Demand/supply ratio",
+            &["demand", "seekers"],
+        ),
+    ];
+    table(
+        "table_5",
+        "按职业分组的供求状况",
+        "Supply and demand by occupation major group",
+        cols,
+        rows,
+    )
+}
+
+fn gaps(id: &'static str, zh: &str, en: &str, rows: &[GapRow]) -> PublishedTable {
+    let rows = rows
+        .iter()
+        .map(|g| {
+            let cells = vec![
+                Cell::Count(g.demand),
+                Cell::Count(g.seekers),
+                Cell::Count(g.gap),
+                num(g.ratio),
+            ];
+            row(&g.code, g.label.clone(), cells)
+        })
+        .collect();
+    let cols = vec![
+        col("demand", "需求人数", "Demand", &[]),
+        col("seekers", "求职人数", "Job seekers", &[]),
+        col("gap", "差额", "Gap", &["demand", "seekers"]),
+        col(
+            "ratio",
+            "求人倍率",
+            "Demand/supply ratio",
+            &["demand", "seekers"],
+        ),
+    ];
+    table(id, zh, en, cols, rows)
+}
+
+fn categories(rows: &[CategoryRow], total: u64) -> PublishedTable {
+    let mut out: Vec<PublishedRow> = rows
+        .iter()
+        .map(|c| {
+            row(
+                &c.code,
+                c.label.clone(),
+                vec![Cell::Count(c.seekers), num(c.share)],
+            )
+        })
+        .collect();
+    let all = if total > 0 { Some(1.0) } else { None };
+    out.push(row(
+        "total",
+        labels::total(),
+        vec![Cell::Count(total), num(all)],
+    ));
+    let cols = vec![
+        col("seekers", "求职人数", "Job seekers", &[]),
+        col("share", "所占比重", "Share", &["seekers"]),
+    ];
+    table(
+        "table_8",
+        "求职人员类别构成",
+        "Job seekers by category",
+        cols,
+        out,
+    )
+}
+
+/// Applies small-cell suppression to every row of `t`.
+fn suppress(t: &mut PublishedTable, below: u64) {
+    let small = |c: &Cell| matches!(c, Cell::Count(n) if *n > 0 && *n < below);
+    for r in &mut t.rows {
+        let mut hidden: Vec<&str> = Vec::new();
+        for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
+            if column.derived_from.is_empty() && small(cell) {
+                *cell = Cell::Suppressed;
+                hidden.push(column.key);
+            }
+        }
+        for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
+            let from_hidden = column.derived_from.iter().any(|k| hidden.contains(k));
+            if from_hidden && *cell != Cell::Empty {
+                *cell = Cell::Suppressed;
+            }
+        }
+    }
+}
+
+impl QuarterlyReport {
+    /// The published form, counts from 1 to `suppress_below − 1` suppressed.
+    pub fn publish(&self, suppress_below: u64) -> PublishedReport {
+        let demand = self.overall.demand.total();
+        let mut tables = vec![
+            overall(self),
+            demand_table(
+                "table_2",
+                "按产业分组的需求",
+                "Demand by sector",
+                &self.by_sector,
+                demand,
+            ),
+            demand_table(
+                "table_3",
+                "按行业分组的需求",
+                "Demand by industry",
+                &self.by_industry,
+                demand,
+            ),
+            demand_table(
+                "table_4",
+                "按用人单位性质分组的需求",
+                "Demand by employer type",
+                &self.by_employer_type,
+                demand,
+            ),
+            occupation(self),
+            gaps(
+                "table_6",
+                "需求大于供给的职业（小类）前十",
+                "Top 10 minor groups where demand exceeds supply",
+                &self.shortages,
+            ),
+            gaps(
+                "table_7",
+                "供给大于需求的职业（小类）前十",
+                "Top 10 minor groups where supply exceeds demand",
+                &self.surpluses,
+            ),
+            categories(&self.by_category, self.overall.seekers.total()),
+        ];
+        for t in &mut tables {
+            suppress(t, suppress_below);
+        }
+        PublishedReport {
+            scope: self.scope.to_string(),
+            scope_label: self.scope_label.clone(),
+            period: self.period.to_string(),
+            count_basis: self.count_basis,
+            suppress_below,
+            cities: u64::try_from(self.cities.len()).unwrap_or(u64::MAX),
+            tables,
+            notes: self.notes.clone(),
+        }
+    }
+}
