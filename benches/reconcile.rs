@@ -389,7 +389,7 @@ impl<'a> Link<'a> {
                 world.verifier.clone(),
                 standards.clone(),
             ),
-            parent: ParentSession::new(province(), city(), standards),
+            parent: ParentSession::new(province(), city(), standards, world.verifier.clone()),
             to_parent: VecDeque::new(),
             to_child: VecDeque::new(),
             traffic: Traffic::default(),

@@ -81,8 +81,8 @@ fn sync_once(city: &SledStore, province: &SledStore) -> Vec<Event> {
         DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap())
             .unwrap();
     let standards = Arc::new(StandardsCell::new(Standards::builtin()));
-    let mut child = ChildSession::new(c, p, 100, verifier, standards.clone());
-    let mut parent = ParentSession::new(p, c, standards);
+    let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());
+    let mut parent = ParentSession::new(p, c, standards, verifier);
     let mut queue: VecDeque<(bool, Message)> = VecDeque::new();
     let mut events = Vec::new();
     let apply = |actions: Vec<Action>,

@@ -131,7 +131,12 @@ impl World {
         link.to_parent.clear();
         link.to_child.clear();
         link.child_end = Some(child_end);
-        link.parent_end = Some(ParentSession::new(parent, child, self.standards.clone()));
+        link.parent_end = Some(ParentSession::new(
+            parent,
+            child,
+            self.standards.clone(),
+            self.verifier.clone(),
+        ));
         self.apply(i, true, opening);
     }
 

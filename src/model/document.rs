@@ -2,6 +2,8 @@
 //!
 //! Issuers are the ministry (national documents) and provinces (their own subtree). A node
 //! accepts a document only from an ancestor's signature: the ministry, or its own province.
+//! A province also reports its own pilot designations and targets up to the ministry,
+//! which monitors pilot counts and targets nationally; nothing else flows up.
 
 use super::node::{MINISTRY, NodeCode, Tier};
 
@@ -16,6 +18,11 @@ pub const PILOT: &str = "pilot_designation";
 
 /// Every document kind.
 pub const KINDS: [&str; 4] = [CLASSIFICATION, POLICY, TARGET, PILOT];
+
+/// True when documents of `kind` issued by a province also travel up to the ministry.
+pub fn reported_up(kind: &str) -> bool {
+    kind == PILOT || kind == TARGET
+}
 
 /// True when `node` may publish documents (the ministry and provinces).
 pub fn may_publish(node: NodeCode) -> bool {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::parent::{chunk_leaves, from_wire, name, wire_buckets};
 use crate::model::RecordKey;
-use crate::model::document::issued_above;
+use crate::model::document::{issued_above, reported_up};
 use crate::pki::documents::DocumentVerifier;
 use crate::storage::StoredDocument;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ fn documents_held(store: &dyn Store) -> Result<Message, StoreError> {
 }
 use crate::recon::differing;
 
-use super::{Action, Event, WINDOW, close};
+use super::{Action, Event, WINDOW, close, store_document};
 use crate::model::{MINISTRY, NodeCode};
 use crate::storage::{Store, StoreError, WriteBatch};
 use crate::wire::messages::{LeafFp, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
@@ -188,22 +188,29 @@ impl ChildSession {
         if doc.version <= held {
             return Ok(Vec::new());
         }
-        let event = Event::DocumentStored {
-            kind: doc.kind.clone(),
-            id: doc.id.clone(),
-            issuer: doc.issuer,
-            version: doc.version,
-        };
-        Ok(vec![
-            Action::Commit {
-                batch: WriteBatch {
-                    documents: vec![doc],
-                    ..WriteBatch::default()
-                },
-                then: Vec::new(),
-            },
-            Action::Event(event),
-        ])
+        Ok(store_document(doc))
+    }
+
+    /// The parent lists what this province reported up: send what is newer here.
+    fn reported_held(
+        &mut self,
+        store: &dyn Store,
+        at_parent: &[(String, String, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut actions = Vec::new();
+        for doc in store.documents()? {
+            if doc.issuer != self.me || !reported_up(&doc.kind) {
+                continue;
+            }
+            let held = at_parent
+                .iter()
+                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
+                .map_or(0, |h| h.2);
+            if doc.version > held {
+                actions.push(Action::Send(Message::Document(doc)));
+            }
+        }
+        Ok(actions)
     }
 
     /// The anti-entropy timer fired: compare summaries with the parent.
@@ -342,6 +349,7 @@ impl ChildSession {
             ) => self.ack(store, owner, through, ministry),
             (true, Message::Ping) => Ok(Vec::new()),
             (true, Message::Document(doc)) => self.document(store, doc),
+            (true, Message::Documents { have }) => self.reported_held(store, &have),
             (
                 true,
                 Message::Batch {

@@ -143,3 +143,23 @@ fn close(code: RefusalCode, reason: impl Into<String>) -> Vec<Action> {
         reason: reason.into(),
     }]
 }
+
+/// Stores a verified, newer document and reports it.
+fn store_document(doc: crate::storage::StoredDocument) -> Vec<Action> {
+    let event = Event::DocumentStored {
+        kind: doc.kind.clone(),
+        id: doc.id.clone(),
+        issuer: doc.issuer,
+        version: doc.version,
+    };
+    vec![
+        Action::Commit {
+            batch: WriteBatch {
+                documents: vec![doc],
+                ..WriteBatch::default()
+            },
+            then: Vec::new(),
+        },
+        Action::Event(event),
+    ]
+}

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::collections::BTreeSet;
 
 use super::merge::{leaf_fingerprints, plan_replica};
-use super::{Action, Event, close};
-use crate::model::document::issued_above;
+use super::{Action, Event, close, store_document};
+use crate::model::document::{issued_above, may_publish, reported_up};
 use crate::model::standards::StandardsCell;
 use crate::model::{MINISTRY, NodeCode, Record};
+use crate::pki::documents::DocumentVerifier;
 use crate::recon::{Bucket, differing};
-use crate::storage::{Store, StoreError, WriteBatch};
+use crate::storage::{Store, StoreError, StoredDocument, WriteBatch};
 use crate::wire::messages::{LeafFp, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
 
 /// One child's session at the parent. The child's node code comes from its certificate.
@@ -18,6 +19,7 @@ pub struct ParentSession {
     me: NodeCode,
     child: NodeCode,
     standards: Arc<StandardsCell>,
+    verifier: DocumentVerifier,
     greeted: bool,
     /// A restore in progress: `(sent through, complete here)`.
     restoring: Option<(u64, u64)>,
@@ -26,12 +28,19 @@ pub struct ParentSession {
 }
 
 impl ParentSession {
-    /// A session with the authenticated `child`.
-    pub fn new(me: NodeCode, child: NodeCode, standards: Arc<StandardsCell>) -> Self {
+    /// A session with the authenticated `child`; `verifier` checks the documents a
+    /// province reports up.
+    pub fn new(
+        me: NodeCode,
+        child: NodeCode,
+        standards: Arc<StandardsCell>,
+        verifier: DocumentVerifier,
+    ) -> Self {
         ParentSession {
             me,
             child,
             standards,
+            verifier,
             greeted: false,
             restoring: None,
             identity_changed: None,
@@ -96,6 +105,7 @@ impl ParentSession {
             ) => self.leaves(store, owner, salt, leaves),
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
             (true, Message::Documents { have }) => self.documents(store, &have),
+            (true, Message::Document(doc)) => self.reported_document(store, doc),
             (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
             (true, Message::Ack { owner, through, .. }) => {
                 self.restore_acked(store, owner, through)
@@ -483,14 +493,24 @@ impl ParentSession {
         })])
     }
 
-    /// Sends the child every document issued above it that it lacks or holds older.
+    /// Sends the child every document issued above it that it lacks or holds older. To a
+    /// province, also lists what it reported up and is held here, so that it sends newer.
     fn documents(
         &mut self,
         store: &dyn Store,
         have: &[(String, String, u64)],
     ) -> Result<Vec<Action>, StoreError> {
         let mut actions = Vec::new();
-        for doc in store.documents()? {
+        let held = store.documents()?;
+        if may_publish(self.child) {
+            let reported = held
+                .iter()
+                .filter(|d| d.issuer == self.child)
+                .map(|d| (d.kind.clone(), d.id.clone(), d.version))
+                .collect();
+            actions.push(Action::Send(Message::Documents { have: reported }));
+        }
+        for doc in held {
             if !issued_above(doc.issuer, self.child) {
                 continue;
             }
@@ -503,6 +523,44 @@ impl ParentSession {
             }
         }
         Ok(actions)
+    }
+
+    /// A document the child issued and reports up (pilot designations, targets): stored
+    /// only when the child issued it, may report that kind, and the signature verifies.
+    fn reported_document(
+        &mut self,
+        store: &dyn Store,
+        doc: StoredDocument,
+    ) -> Result<Vec<Action>, StoreError> {
+        let refused = if doc.issuer != self.child || !may_publish(self.child) {
+            Some(format!(
+                "{} may not report a document issued by {}",
+                self.child, doc.issuer
+            ))
+        } else if !reported_up(&doc.kind) {
+            Some(format!("{} documents are not reported up", doc.kind))
+        } else {
+            self.verifier.verify(&doc).err().map(|reason| {
+                format!(
+                    "document {}/{} from {}: {reason}",
+                    doc.kind, doc.id, doc.issuer
+                )
+            })
+        };
+        if let Some(reason) = refused {
+            return Ok(close(RefusalCode::Unauthorised, reason));
+        }
+        let held = store.get_document(&doc.kind, &doc.id)?;
+        match held {
+            Some(h) if h.issuer != doc.issuer => Ok(vec![Action::Event(Event::Conflict {
+                detail: format!(
+                    "document {}/{} is issued here by {}; {} reported its own under the same id",
+                    doc.kind, doc.id, h.issuer, doc.issuer
+                ),
+            })]),
+            Some(h) if h.version >= doc.version => Ok(Vec::new()),
+            _ => Ok(store_document(doc)),
+        }
     }
 
     /// Anti-entropy, step 7: store the repaired records (newer versions only).

@@ -160,6 +160,10 @@ async fn perform(
                     .quarantine
                     .iter_mut()
                     .for_each(|q| q.received_at_ms = now_ms);
+                if !batch.records.is_empty() {
+                    batch.received_at_ms = Some(now_ms);
+                    ctx.links.record_lags(&batch.records, now_ms);
+                }
                 let store = ctx.store.clone();
                 ctx.storage_calls.run(move || store.commit(batch)).await??;
                 for m in &then {
@@ -253,7 +257,8 @@ async fn serve_child(conn: Connection, ctx: SyncContext) {
             .accept_bi()
             .await
             .map_err(|e| TransportError::Connection(e.to_string()))?;
-        let mut session = ParentSession::new(ctx.me, child, ctx.standards.clone());
+        let mut session =
+            ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone());
         while let Some(message) = read_frame(&mut recv).await? {
             let actions = session.handle(ctx.store.as_ref(), message)?;
             perform(&ctx, child, &mut send, actions).await?;
