@@ -307,29 +307,25 @@ impl Demo {
             "period": "quarter", "scope": "national", "applies_to": "pilot cities",
             "source_doc": "劳社部发〔1999〕1号"}});
         for body in [classification, target] {
-            self.publish(client, &body).await?;
+            publish(client, &self.ministry, &body).await?;
         }
         Ok(())
     }
 
-    async fn publish(&self, client: &reqwest::Client, body: &Value) -> Result<(), DemoError> {
-        let err = |e: reqwest::Error| DemoError::Api {
-            node: MINISTRY,
-            message: e.to_string(),
-        };
-        let response = client
-            .post(format!("http://{}/v1/documents", self.ministry.api))
-            .bearer_auth(&self.ministry.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(err)?;
-        if !response.status().is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(DemoError::Api {
-                node: MINISTRY,
-                message: format!("publishing refused: {text}"),
-            });
+    /// Each province designates its demo cities as pilots (the designations flow down to
+    /// the cities and up to the ministry, where the coverage pages use them).
+    pub async fn designate_pilots(&self, client: &reqwest::Client) -> Result<(), DemoError> {
+        for province in &self.provinces {
+            for city in self
+                .cities
+                .iter()
+                .filter(|c| c.code.is_within(province.code))
+            {
+                let body = json!({"kind": "pilot_designation", "id": format!("P-{}", city.code), "body": {
+                    "city": city.code, "province": province.code, "designated_on": "1999-07-01",
+                    "batch": 1, "status": "active"}});
+                publish(client, province, &body).await?;
+            }
         }
         Ok(())
     }
@@ -397,6 +393,29 @@ async fn feed_city(
         }
         left -= batch.len();
         stored.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Publishes a document at `node` through its API.
+async fn publish(client: &reqwest::Client, node: &DemoNode, body: &Value) -> Result<(), DemoError> {
+    let err = |e: reqwest::Error| DemoError::Api {
+        node: node.code,
+        message: e.to_string(),
+    };
+    let response = client
+        .post(format!("http://{}/v1/documents", node.api))
+        .bearer_auth(&node.token)
+        .json(body)
+        .send()
+        .await
+        .map_err(err)?;
+    if !response.status().is_success() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(DemoError::Api {
+            node: node.code,
+            message: format!("publishing refused: {text}"),
+        });
     }
     Ok(())
 }

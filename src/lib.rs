@@ -7,7 +7,10 @@
 //! - [`wire`]: the one binary codec;
 //! - [`recon`]: additive fingerprints behind the digest and the reconciliation buckets;
 //! - [`storage`]: the `Store` trait and its sled implementation;
+//! - [`protocol`], [`transport`]: the sans-IO sync sessions and the QUIC shell;
 //! - [`node`]: the write path (group commit of validated records);
+//! - [`analysis`]: coverage metrics and the quarterly report (no IO);
+//! - [`monitor`]: feeds [`analysis`] from the store and the links;
 //! - [`api`]: the HTTP API;
 //! - [`pki`], [`config`], [`daemon`], [`demo`], [`synth`], [`cli`], [`clock`], [`telemetry`]: the edge.
 
@@ -19,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod model;
+pub mod monitor;
 pub mod node;
 pub mod pki;
 pub mod protocol;

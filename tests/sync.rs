@@ -6,60 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Http, Network, NodeFiles, RunningNode, lmsync_ok};
-use serde_json::Value;
-
-struct Tree {
-    net: Network,
-    ministry: (NodeFiles, RunningNode),
-    province: (NodeFiles, RunningNode),
-    cities: Vec<(NodeFiles, RunningNode)>,
-}
-
-fn tree(cities: &[&str]) -> Tree {
-    let net = Network::new();
-    let m = net.init("100000", None);
-    let mr = RunningNode::start(&m);
-    let listen = format!("127.0.0.1:{}", common::free_udp_port());
-    let p = net.init_at(
-        "440000",
-        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
-        &listen,
-    );
-    let pr = RunningNode::start(&p);
-    let cities = cities
-        .iter()
-        .map(|c| {
-            let f = net.init(c, Some(&format!("440000@{}", pr.quic.clone().unwrap())));
-            let r = RunningNode::start(&f);
-            (f, r)
-        })
-        .collect();
-    Tree {
-        net,
-        ministry: (m, mr),
-        province: (p, pr),
-        cities,
-    }
-}
-
-fn digest(http: &Http, node: &RunningNode, owner: &str) -> Value {
-    http.get(&node.url(&format!("/v1/digest?owner={owner}"))).1
-}
-
-/// Waits (bounded) until `check` holds, polling the nodes' APIs.
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{Http, Network, NodeFiles, RunningNode, Tree, digest, eventually, lmsync_ok, tree};
 
 fn import(net: &Network, city: &NodeFiles, records: usize, seed: u64) {
     let text = lmsync_ok(&[

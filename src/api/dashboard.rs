@@ -2,12 +2,13 @@
 //!
 //! It answers "is this node in sync?" first: its own health and its parent link, then, at
 //! a province or the ministry, the tree below it — each child link with its state in
-//! colour and words, and under each child the owners whose records are held here. The
-//! page refreshes itself every 5 seconds and reads the same state as `/v1/status`.
+//! colour and words, and under each child the owners whose records are held here; then
+//! the coverage of the subtree (`dashboard_coverage`). The page refreshes itself every
+//! 5 seconds and reads the same state as `/v1/status` and `/v1/coverage`.
 
 use std::fmt::Write;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Html;
 
 use super::AppState;
@@ -20,7 +21,7 @@ use crate::transport::LinkInfo;
 /// A link is stale when nothing moved on it for this long.
 const STALE_MS: i64 = 60_000;
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -61,8 +62,19 @@ th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}\
 .ok{color:#176c2c}.warn{color:#8a5a00}.bad{color:#b00020}.dot::before{content:'● '}\
 tr.owner td:first-child{padding-left:2em}footer{margin-top:2em;color:#777}";
 
-/// `GET /`.
-pub(super) async fn dashboard(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
+/// Query of `GET /`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DashboardQuery {
+    period: Option<String>,
+}
+
+/// `GET /[?period=YYYYQn]`.
+pub(super) async fn dashboard(
+    State(app): State<AppState>,
+    Query(q): Query<DashboardQuery>,
+) -> Result<Html<String>, ApiError> {
+    let period = super::coverage::period_or_now(&app, q.period.as_deref())?;
     let now = app.clock.now_ms();
     let links = app.links.snapshot();
     let mut html = String::new();
@@ -84,6 +96,10 @@ pub(super) async fn dashboard(State(app): State<AppState>) -> Result<Html<String
     if tier != crate::model::Tier::City {
         tree_section(&mut html, &app, &links, now)?;
     }
+    // A city sees its own standing; a province or the ministry its subtree.
+    let scope = crate::analysis::Scope::of(app.node);
+    let coverage = super::coverage::cached_coverage(&app, period, scope).await?;
+    super::dashboard_coverage::coverage_section(&mut html, &coverage);
     records_section(&mut html, app.store.as_ref());
     documents_section(&mut html, app.store.as_ref())?;
     let _ = write!(

@@ -69,6 +69,15 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
             e.to_string(),
         )
     })?;
+    let text = p.body.to_string();
+    let invalid = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e);
+    if p.kind == document::TARGET {
+        crate::analysis::parse_target(&p.id, app.node, &text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if p.kind == document::PILOT {
+        crate::analysis::parse_pilot(app.node, &text).map_err(|e| invalid(e.to_string()))?;
+    }
     if p.kind == CLASSIFICATION {
         let body: ClassificationBody = serde_json::from_value(p.body.clone()).map_err(|e| {
             ApiError::new(
@@ -105,6 +114,16 @@ pub(super) async fn publish(
     check(&app, &p)?;
     let text = serde_json::to_string(&p.body).map_err(internal)?;
     let held = app.store.get_document(&p.kind, &p.id)?;
+    if let Some(h) = held.as_ref().filter(|h| h.issuer != app.node) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "id_taken",
+            format!(
+                "{} {:?} is issued by {} here; publish yours under another id",
+                h.kind, h.id, h.issuer
+            ),
+        ));
+    }
     if let Some(h) = held.as_ref().filter(|h| h.body == text) {
         return Ok(Json(
             json!({"kind": h.kind, "id": h.id, "version": h.version, "issuer": h.issuer, "changed": false}),

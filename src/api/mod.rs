@@ -4,7 +4,9 @@
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
 //! token from anywhere else. Every error is `{"error", "message"}` JSON.
 
+mod coverage;
 mod dashboard;
+mod dashboard_coverage;
 mod documents;
 mod error;
 mod metrics;
@@ -31,6 +33,7 @@ use crate::node::Writer;
 use crate::pki::CertInfo;
 use crate::storage::Store;
 
+pub use coverage::CoverageCache;
 pub use error::ApiError;
 pub use records::{MAX_RECORDS_PER_REQUEST, record_json};
 
@@ -70,6 +73,8 @@ pub struct AppState {
     pub certificate: Option<CertInfo>,
     /// API counters.
     pub stats: Arc<ApiStats>,
+    /// The dashboard's last coverage computation, reused for a while.
+    pub coverage_cache: Arc<coverage::CoverageCache>,
 }
 
 /// The router with every endpoint.
@@ -79,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/records", post(records::post_records))
         .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
         .route("/v1/quarantine", get(records::quarantine))
+        .route("/v1/coverage", get(coverage::coverage))
+        .route("/v1/reports/{period}", get(coverage::report))
         .route("/v1/digest", get(status::digest))
         .route("/v1/status", get(status::status))
         .route(

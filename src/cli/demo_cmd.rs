@@ -84,12 +84,14 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         };
         summary(&demo, &digests, started.elapsed());
         if !args.exit_when_converged {
-            println!("\nThe network keeps running; press Ctrl-C to stop it. Dashboards:");
+            println!(
+                "\nThe network keeps running; press Ctrl-C to stop it. Dashboards (coverage of {DEMO_QUARTER}, the demo's first quarter):"
+            );
             for n in std::iter::once(&demo.ministry)
                 .chain(&demo.provinces)
                 .chain(&demo.cities)
             {
-                println!("  {} http://{}/  {}", n.code, n.api, n.name);
+                println!("  {} http://{}/?period={DEMO_QUARTER}  {}", n.code, n.api, n.name);
             }
             crate::daemon::termination_signal().await;
         }
@@ -115,11 +117,15 @@ fn print_nodes(demo: &Demo, dir: &std::path::Path) {
     }
 }
 
+/// The quarter the demo's synthetic records start in.
+const DEMO_QUARTER: &str = "1999Q3";
+
 /// Feeds the cities, publishes the standard, and waits until everything matches.
 async fn converge(demo: &Demo) -> anyhow::Result<Vec<OwnerDigests>> {
     let client = http::client()?;
     demo.feed().await?;
     demo.publish_standard(&client).await?;
+    demo.designate_pilots(&client).await?;
     loop {
         let digests = demo.digests(&client).await?;
         let documents = demo.cities_with_standard(&client).await?;

@@ -50,3 +50,25 @@ pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Res
     }
     Ok(body)
 }
+
+/// GETs a text body (CSV, HTML, a table), turning API errors into their message.
+pub(crate) async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {url}; is `lmsync run` running?"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .with_context(|| format!("reading {url}"))?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        bail!("{url}: {message}");
+    }
+    Ok(body)
+}

@@ -249,6 +249,8 @@ body_limit = "16MiB"
 interval = "5s"
 anti_entropy_interval = "5m"
 batch_records = 1000
+# Coverage flags a city stale when its newest record arrived longer ago than this.
+stale_after = "1d"
 
 [storage]
 # sled page cache; the process may use several times this (see docs/OPERATIONS.md).

@@ -10,6 +10,7 @@ mod import;
 mod init;
 mod pki_cmd;
 mod publish;
+mod report;
 mod run;
 mod status;
 
@@ -61,6 +62,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Publish a document (ministry or province) that flows down the tree.
     Publish(publish::PublishArgs),
+    /// The quarterly supply/demand report and pilot target status of a scope.
+    Report(report::ReportArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
     Gen(gen_cmd::GenArgs),
     /// Work with config files.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(args),
         Command::Import(args) => import::run(args),
+        Command::Report(args) => report::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Config { command } => config_cmd::run(command),

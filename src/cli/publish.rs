@@ -65,12 +65,20 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     } else {
         "published"
     };
+    let kind = answer["kind"].as_str().unwrap_or("");
+    let issuer = answer["issuer"].as_str().unwrap_or("");
+    let by_province = issuer
+        .parse::<crate::model::NodeCode>()
+        .is_ok_and(|n| n.tier() == crate::model::Tier::Province);
+    let up = if by_province && crate::model::document::reported_up(kind) {
+        " and up to the ministry"
+    } else {
+        ""
+    };
     println!(
-        "{} {} version {} {verb} by {}; it flows down to every node below",
-        answer["kind"].as_str().unwrap_or(""),
+        "{kind} {} version {} {verb} by {issuer}; it flows down to every node below{up}",
         answer["id"].as_str().unwrap_or(""),
         answer["version"],
-        answer["issuer"].as_str().unwrap_or("")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -134,6 +134,8 @@ pub struct RawSync {
     pub anti_entropy_interval: String,
     #[serde(default = "default_batch")]
     pub batch_records: u32,
+    #[serde(default = "default_stale_after")]
+    pub stale_after: String,
 }
 
 impl Default for RawSync {
@@ -142,8 +144,13 @@ impl Default for RawSync {
             interval: default_interval(),
             anti_entropy_interval: default_anti_entropy(),
             batch_records: default_batch(),
+            stale_after: default_stale_after(),
         }
     }
+}
+
+fn default_stale_after() -> String {
+    "1d".into()
 }
 
 fn default_interval() -> String {
@@ -272,6 +279,8 @@ pub struct Config {
     pub sync_interval: Duration,
     /// Anti-entropy interval.
     pub anti_entropy_interval: Duration,
+    /// A city whose newest record arrived longer ago than this is stale (coverage, F02).
+    pub stale_after: Duration,
     /// Records per sync batch.
     pub batch_records: u32,
     /// sled cache budget, bytes.
@@ -336,6 +345,7 @@ impl Config {
                 "sync.anti_entropy_interval",
                 &raw.sync.anti_entropy_interval,
             )?,
+            stale_after: duration("sync.stale_after", &raw.sync.stale_after)?,
             batch_records: batch(raw.sync.batch_records)?,
             cache_capacity: parse_size(&raw.storage.cache_capacity)
                 .map_err(|m| ConfigError::at("storage.cache_capacity", m))?,

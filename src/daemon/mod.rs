@@ -190,6 +190,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         clock,
         certificate: Some(certificate),
         stats: Arc::new(ApiStats::default()),
+        coverage_cache: Arc::default(),
     };
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::serve(listener, state, async move {

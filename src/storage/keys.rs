@@ -14,6 +14,7 @@
 //! | `x`    | `x`                                     | restore from parent pending  |
 //! | `c`    | `c` child:u32                           | child's store id (16 bytes)  |
 //! | `q`    | `q` owner:u32 record-key:[u8;16]        | quarantined received record  |
+//! | `t`    | `t` owner:u32                           | last receipt of its records  |
 //!
 //! Integers are big-endian so that byte order is numeric order: an owner's records sit in
 //! record-key (hash) order, its log in seq order.
@@ -34,6 +35,17 @@ pub const WATERMARK: u8 = b'w';
 pub const RESTORE_PENDING: &[u8] = b"x";
 /// Prefix of the store id last seen from each child.
 pub const PEER_STORE: u8 = b'c';
+
+/// Prefix of the time an owner's records were last received here.
+pub const RECEIVED: u8 = b't';
+
+/// Key of the time `owner`'s records were last received.
+pub fn received(owner: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = RECEIVED;
+    k[1..].copy_from_slice(&owner.get().to_be_bytes());
+    k
+}
 
 /// Prefix of quarantined records.
 pub const QUARANTINE: u8 = b'q';

@@ -132,6 +132,9 @@ pub struct WriteBatch {
     pub peer_store_ids: Vec<(NodeCode, [u8; 16])>,
     /// Received records refused by validation, kept for an operator to inspect.
     pub quarantine: Vec<QuarantinedRecord>,
+    /// When the batch's records arrived from a peer (ms since the epoch): stored per owner
+    /// as the freshness of that owner's data here. `None` for local writes.
+    pub received_at_ms: Option<i64>,
 }
 
 /// A received record that failed the hash check or validation here: not applied, kept
@@ -271,6 +274,13 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<QuarantinedRecord>, StoreError>;
     /// How many quarantined records each owner has here.
     fn quarantine_counts(&self) -> BTreeMap<NodeCode, u64>;
+    /// When records of `owner` last arrived here from a peer (ms since the epoch).
+    fn last_received(&self, owner: NodeCode) -> Result<Option<i64>, StoreError>;
+    /// Every record of `owner`, in key order, read lazily (analysis, export).
+    fn records_of(
+        &self,
+        owner: NodeCode,
+    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + '_>;
     /// The seq up to which `peer` has acknowledged `owner`'s records.
     fn watermark(&self, peer: NodeCode, owner: NodeCode) -> Result<u64, StoreError>;
     /// How far this node holds `owner`'s records without gaps: every record version with

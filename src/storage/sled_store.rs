@@ -275,6 +275,16 @@ impl SledStore {
             Some(false) => sled_batch.remove(keys::RESTORE_PENDING),
             None => {}
         }
+        if let Some(at) = batch.received_at_ms {
+            let owners: BTreeSet<NodeCode> = batch
+                .records
+                .iter()
+                .map(|w| w.record.envelope.owner)
+                .collect();
+            for owner in owners {
+                sled_batch.insert(&keys::received(owner)[..], &at.to_be_bytes()[..]);
+            }
+        }
         for (peer, owner, seq) in &batch.watermarks {
             sled_batch.insert(&keys::watermark(*peer, *owner)[..], &seq.to_be_bytes()[..]);
         }
@@ -615,6 +625,24 @@ impl Store for SledStore {
                 Ok(codec::decode::<QuarantinedRecord>(&v)?)
             })
             .collect()
+    }
+
+    fn last_received(&self, owner: NodeCode) -> Result<Option<i64>, StoreError> {
+        let Some(bytes) = self.db.get(keys::received(owner)).map_err(storage_error)? else {
+            return Ok(None);
+        };
+        let raw: [u8; 8] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Storage(format!("bad receipt time for {owner}")))?;
+        Ok(Some(i64::from_be_bytes(raw)))
+    }
+
+    fn records_of(
+        &self,
+        owner: NodeCode,
+    ) -> Box<dyn Iterator<Item = Result<Record, StoreError>> + '_> {
+        Box::new(self.scan_owner(owner))
     }
 
     fn quarantine_counts(&self) -> BTreeMap<NodeCode, u64> {

@@ -31,6 +31,39 @@ pub struct LinkInfo {
 #[derive(Debug, Default)]
 pub struct Links {
     peers: Mutex<BTreeMap<NodeCode, LinkInfo>>,
+    lags: Mutex<BTreeMap<NodeCode, LagSamples>>,
+}
+
+/// Replication lags kept per owner: the most recent this many records.
+const LAG_SAMPLES: usize = 1024;
+
+/// Recent replication lags of one owner's records (received here − recorded by the
+/// owner, ms), kept in memory: a restart starts the window afresh.
+#[derive(Debug, Default, Clone)]
+struct LagSamples {
+    ring: Vec<u64>,
+    next: usize,
+}
+
+impl LagSamples {
+    fn push(&mut self, lag_ms: u64) {
+        if self.ring.len() < LAG_SAMPLES {
+            self.ring.push(lag_ms);
+        } else {
+            self.ring[self.next] = lag_ms;
+        }
+        self.next = (self.next + 1) % LAG_SAMPLES;
+    }
+
+    /// The `q`-quantile (0..=1) by nearest rank.
+    fn quantile(&self, q: f64) -> Option<u64> {
+        let mut sorted = self.ring.clone();
+        sorted.sort_unstable();
+        let last = sorted.len().checked_sub(1)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rank = ((last as f64) * q).round() as usize;
+        sorted.get(rank.min(last)).copied()
+    }
 }
 
 impl Links {
@@ -90,6 +123,23 @@ impl Links {
                 l.last_error = error;
             }
         });
+    }
+
+    /// Notes the replication lag of records just received.
+    pub fn record_lags(&self, records: &[crate::storage::RecordWrite], now_ms: i64) {
+        let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        for w in records {
+            let e = &w.record.envelope;
+            let lag = u64::try_from(now_ms - e.recorded_at_ms).unwrap_or(0);
+            lags.entry(e.owner).or_default().push(lag);
+        }
+    }
+
+    /// The median and 95th-percentile replication lag (ms) of `owner`'s recent records.
+    pub fn lag_quantiles(&self, owner: NodeCode) -> (Option<u64>, Option<u64>) {
+        let lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        lags.get(&owner)
+            .map_or((None, None), |s| (s.quantile(0.5), s.quantile(0.95)))
     }
 
     /// A snapshot of every link.

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -290,4 +291,81 @@ pub fn vacancy(id: &str, headcount: u32) -> Value {
             "fill_state": "open"
         }
     })
+}
+
+/// A ministry, province 440000 and some of its cities, running.
+pub struct Tree {
+    pub net: Network,
+    pub ministry: (NodeFiles, RunningNode),
+    pub province: (NodeFiles, RunningNode),
+    pub cities: Vec<(NodeFiles, RunningNode)>,
+}
+
+/// Starts a ministry, province 440000 and `cities` (in Guangdong) over loopback QUIC.
+pub fn tree(cities: &[&str]) -> Tree {
+    tree_with(cities, |_, config| config)
+}
+
+/// Like [`tree`], with each node's config text passed through `edit(code, text)` first.
+pub fn tree_with(cities: &[&str], edit: impl Fn(&str, String) -> String) -> Tree {
+    let net = Network::new();
+    let start = |f: &NodeFiles| {
+        let text = std::fs::read_to_string(&f.config).unwrap();
+        std::fs::write(&f.config, edit(&f.code, text)).unwrap();
+        RunningNode::start(f)
+    };
+    let m = net.init("100000", None);
+    let mr = start(&m);
+    let listen = format!("127.0.0.1:{}", free_udp_port());
+    let p = net.init_at(
+        "440000",
+        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
+        &listen,
+    );
+    let pr = start(&p);
+    let cities = cities
+        .iter()
+        .map(|c| {
+            let f = net.init(c, Some(&format!("440000@{}", pr.quic.clone().unwrap())));
+            let r = start(&f);
+            (f, r)
+        })
+        .collect();
+    Tree {
+        net,
+        ministry: (m, mr),
+        province: (p, pr),
+        cities,
+    }
+}
+
+/// Waits until every city's records are at the province and the ministry.
+pub fn converged(http: &Http, t: &Tree) {
+    for (files, city) in &t.cities {
+        eventually(
+            "the city's records at every tier",
+            Duration::from_secs(60),
+            || {
+                let at_city = digest(http, city, &files.code);
+                digest(http, &t.province.1, &files.code) == at_city
+                    && digest(http, &t.ministry.1, &files.code) == at_city
+            },
+        );
+    }
+}
+
+pub fn digest(http: &Http, node: &RunningNode, owner: &str) -> Value {
+    http.get(&node.url(&format!("/v1/digest?owner={owner}"))).1
+}
+
+/// Waits (bounded) until `check` holds, polling the nodes' APIs.
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -1,0 +1,198 @@
+//! `lmsync report`: the quarterly supply/demand report and the pilot target status of a
+//! scope, fetched from a running node and printed as a table, JSON, CSV or HTML.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::http;
+use crate::config::Config;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Plain-text tables.
+    Table,
+    /// One JSON document: `{"report", "target_status"}`.
+    Json,
+    /// CSV sections: the report's tables, then the target status.
+    Csv,
+    /// A self-contained HTML page with a chart of the ratio by occupation group.
+    Html,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// The quarterly supply/demand report and the pilot target status for a scope.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lmsync report --config 100000.toml --period 1999Q4\n  lmsync report --config 440000.toml --period 1999Q4 --scope 440100 --format csv > 440100-1999Q4.csv"
+)]
+pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    config: super::ConfigArg,
+    /// The quarter, YYYYQn.
+    #[arg(long, value_name = "YYYYQn")]
+    period: String,
+    /// A city or province within this node's subtree (default: the node's own).
+    #[arg(long, value_name = "CODE")]
+    scope: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
+
+pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config.config).context("invalid config")?;
+    let base = http::api_url(&config);
+    let scope = args
+        .scope
+        .as_deref()
+        .map(|s| format!("&scope={s}"))
+        .unwrap_or_default();
+    let report_url = format!(
+        "{base}/v1/reports/{}?format={}{scope}",
+        args.period,
+        args.format.as_str()
+    );
+    let coverage_url = format!("{base}/v1/coverage?period={}{scope}", args.period);
+    let (report, coverage) = super::runtime()?.block_on(async {
+        let client = http::client()?;
+        let report = http::get_text(&client, &report_url).await?;
+        let coverage = http::get_json(&client, &coverage_url).await?;
+        anyhow::Ok((report, coverage))
+    })?;
+    let values = coverage["summary"]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let out = match args.format {
+        Format::Table => format!("{report}\n{}", status_table(&values)),
+        Format::Csv => format!("{report}\n{}", status_csv(&values)),
+        Format::Html => with_status_html(&report, &values),
+        Format::Json => {
+            let report: Value = serde_json::from_str(&report).context("the report JSON")?;
+            serde_json::to_string_pretty(&json!({"report": report, "target_status": values}))?
+        }
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One metric value's cells: id, variant, numerator, denominator, value, target, status.
+fn cells(v: &Value) -> [String; 7] {
+    let text = |x: &Value| match x {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let value = v["value"]
+        .as_f64()
+        .map_or_else(|| "-".to_string(), |x| format!("{x:.4}"));
+    [
+        text(&v["id"]),
+        text(&v["variant"]),
+        text(&v["numerator"]),
+        text(&v["denominator"]),
+        value,
+        target_text(&v["target"]),
+        text(&v["status"]),
+    ]
+}
+
+/// A target's comparator as written: `>= 0.6`, `between [1, 5]`.
+fn target_text(t: &Value) -> String {
+    let c = &t["comparator"];
+    match (c["op"].as_str(), &c["threshold"]) {
+        (Some(op), Value::Array(range)) => {
+            let bounds: Vec<String> = range.iter().map(Value::to_string).collect();
+            format!("{op} [{}]", bounds.join(", "))
+        }
+        (Some(op), threshold) => format!("{op} {threshold}"),
+        (None, _) => "-".into(),
+    }
+}
+
+const HEAD: [&str; 7] = [
+    "metric",
+    "variant",
+    "numerator",
+    "denominator",
+    "value",
+    "target",
+    "status",
+];
+
+fn status_table(values: &[Value]) -> String {
+    let mut out = String::from("Target status\n");
+    let _ = writeln!(
+        out,
+        "{:<6} {:<28} {:>10} {:>11} {:>8} {:<24} {}",
+        HEAD[0], HEAD[1], HEAD[2], HEAD[3], HEAD[4], HEAD[5], HEAD[6]
+    );
+    for v in values {
+        let c = cells(v);
+        let _ = writeln!(
+            out,
+            "{:<6} {:<28} {:>10} {:>11} {:>8} {:<24} {}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        );
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn status_csv(values: &[Value]) -> String {
+    let mut out = format!("section,{}\n", HEAD.join(","));
+    for v in values {
+        let row: Vec<String> = cells(v).iter().map(|c| csv_field(c)).collect();
+        let _ = writeln!(out, "target_status,{}", row.join(","));
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn with_status_html(report: &str, values: &[Value]) -> String {
+    let mut table = String::from("<section><h2>Target status</h2><table><thead><tr>");
+    for h in HEAD {
+        let _ = write!(table, "<th>{h}</th>");
+    }
+    table.push_str("</tr></thead><tbody>");
+    for v in values {
+        table.push_str("<tr>");
+        for c in cells(v) {
+            let _ = write!(table, "<td>{}</td>", escape(&c));
+        }
+        table.push_str("</tr>");
+    }
+    table.push_str("</tbody></table></section>");
+    match report.rfind("</body>") {
+        Some(i) => format!("{}{table}{}", &report[..i], &report[i..]),
+        None => format!("{report}{table}"),
+    }
+}
