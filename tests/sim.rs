@@ -224,9 +224,14 @@ impl World {
         self.apply(i, true, actions);
     }
 
-    /// A city writes a few records (some new, some new versions).
+    /// A random city writes a few records (some new, some new versions).
     fn write(&mut self, rng: &mut ChaCha8Rng) {
         let city = code(CITIES[rng.random_range(0..CITIES.len())]);
+        self.write_at(city, rng);
+    }
+
+    /// `city` writes a few records (some new, some new versions).
+    fn write_at(&mut self, city: NodeCode, rng: &mut ChaCha8Rng) {
         let standards = Standards::builtin();
         let key = Pseudonymiser::new([5; 32], 1);
         let cx = IngestContext {
@@ -379,4 +384,90 @@ fn the_same_seed_gives_the_same_trace() {
     let a = run(7, 400);
     let b = run(7, 400);
     assert_eq!(a, b, "seed 7 is not deterministic");
+}
+
+/// A one-way partition holds the child's messages (QUIC retransmits them later, in
+/// order) while the child keeps ticking and writing; after it heals, the fast path must
+/// be acknowledged through the child's last seq without a reconnect.
+#[test]
+fn a_held_uplink_does_not_stall_the_fast_path() {
+    for seed in 0..20u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut w = World::new();
+        let i = w
+            .links
+            .iter()
+            .position(|l| l.child == code("440100"))
+            .unwrap();
+        w.connect(i);
+        for _ in 0..50 {
+            while w.deliver(i, true) || w.deliver(i, false) {}
+            w.tick(i, false);
+        }
+        // Hold the uplink: the child's messages queue up, the parent's still arrive.
+        for _ in 0..rng.random_range(5..60) {
+            if rng.random_bool(0.3) {
+                w.write_at(code("440100"), &mut rng);
+            }
+            w.tick(i, rng.random_bool(0.1));
+            if rng.random_bool(0.5) {
+                w.deliver(i, false);
+            }
+        }
+        // Heal: everything held arrives in order, interleaved with ticks.
+        for round in 0..400 {
+            if rng.random_bool(0.2) {
+                w.tick(i, round % 10 == 0);
+            }
+            let to_parent = rng.random_bool(0.5);
+            w.deliver(i, to_parent);
+        }
+        for _ in 0..200 {
+            w.tick(i, false);
+            while w.deliver(i, true) || w.deliver(i, false) {}
+        }
+        let city = code("440100");
+        let acked = w.store(city).watermark(code("440000"), city).unwrap();
+        assert_eq!(
+            acked,
+            w.store(city).last_seq(city),
+            "seed {seed}: the fast path stalled"
+        );
+    }
+}
+
+/// If the parent stops answering an upload (answers lost without the connection
+/// breaking), the child offers again after a bounded number of ticks and the fast path
+/// completes, instead of waiting forever.
+#[test]
+fn an_unanswered_upload_is_offered_again() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut w = World::new();
+    let city = code("440100");
+    let i = w.links.iter().position(|l| l.child == city).unwrap();
+    w.connect(i);
+    while w.deliver(i, true) || w.deliver(i, false) {}
+    w.write_at(city, &mut rng);
+    w.tick(i, false); // offer
+    w.deliver(i, true); // the parent wants the records
+    while w.deliver(i, false) {} // batches go out
+    // Every answer to the batches is lost.
+    while w.deliver(i, true) {}
+    w.links[i].to_child.clear();
+    let mut ticks = 0;
+    while w.links[i].to_parent.is_empty() {
+        ticks += 1;
+        assert!(ticks <= 100, "the child never offered again");
+        w.tick(i, false);
+    }
+    for _ in 0..50 {
+        while w.deliver(i, true) || w.deliver(i, false) {}
+        w.tick(i, false);
+    }
+    let acked = w.store(city).watermark(code("440000"), city).unwrap();
+    assert_eq!(
+        acked,
+        w.store(city).last_seq(city),
+        "acknowledged after {ticks} ticks"
+    );
 }

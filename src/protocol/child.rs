@@ -40,6 +40,10 @@ struct Upload {
     unacked: usize,
 }
 
+/// Ticks an upload may go unanswered before the child offers afresh (at the default
+/// 5 s interval, 200 s; a batch on a slow link is answered far sooner).
+const STALLED_AFTER_TICKS: u32 = 40;
+
 /// The session with the parent, at the child.
 pub struct ChildSession {
     verifier: DocumentVerifier,
@@ -48,6 +52,8 @@ pub struct ChildSession {
     batch_records: usize,
     welcomed: bool,
     uploads: BTreeMap<NodeCode, Upload>,
+    /// Ticks since the parent last answered an upload (an ack or a want).
+    ticks_without_answer: u32,
     standards: Arc<StandardsCell>,
     restoring: bool,
     /// Counts anti-entropy rounds; salts the leaf fingerprints of each round.
@@ -70,6 +76,7 @@ impl ChildSession {
             batch_records: batch_records.max(1),
             welcomed: false,
             uploads: BTreeMap::new(),
+            ticks_without_answer: 0,
             standards,
             restoring: false,
             anti_entropy_round: 0,
@@ -152,13 +159,26 @@ impl ChildSession {
             .uploads
             .values()
             .any(|u| u.unacked > 0 || u.sent < u.upto);
-        if !self.welcomed || uploading || self.restoring {
+        if !self.welcomed || self.restoring {
             return Ok(Vec::new());
         }
-        Ok(vec![
-            Action::Send(self.offer(store)?),
-            Action::Send(documents_held(store)?),
-        ])
+        let mut actions = Vec::new();
+        if uploading {
+            self.ticks_without_answer += 1;
+            if self.ticks_without_answer < STALLED_AFTER_TICKS {
+                return Ok(actions);
+            }
+            // Safety net: an upload the parent stopped answering would otherwise wait
+            // forever (and anti-entropy leaves owners on the fast path to it). Offering
+            // again is idempotent: the parent answers from its durable watermark.
+            let owners: Vec<NodeCode> = self.uploads.keys().copied().collect();
+            actions.push(Action::Event(Event::UploadRestarted { owners }));
+            self.uploads.clear();
+        }
+        self.ticks_without_answer = 0;
+        actions.push(Action::Send(self.offer(store)?));
+        actions.push(Action::Send(documents_held(store)?));
+        Ok(actions)
     }
 
     /// A document from above: store it only if an ancestor issued and signed it.
@@ -434,6 +454,7 @@ impl ChildSession {
         owner: NodeCode,
         after: u64,
     ) -> Result<Vec<Action>, StoreError> {
+        self.ticks_without_answer = 0;
         let upto = store.complete_through(owner)?;
         // A new request restarts the upload from the parent's watermark: after a lost
         // connection or a refused batch nothing is resent that the parent already has.
@@ -479,6 +500,7 @@ impl ChildSession {
         through: u64,
         ministry: u64,
     ) -> Result<Vec<Action>, StoreError> {
+        self.ticks_without_answer = 0;
         let at_parent = store.watermark(self.parent, owner)?;
         let at_ministry = store.watermark(MINISTRY, owner)?;
         let mut actions = Vec::new();

@@ -68,6 +68,11 @@ pub enum Event {
         /// At the ministry.
         ministry: u64,
     },
+    /// An upload went unanswered for many ticks; the child dropped it and offered again.
+    UploadRestarted {
+        /// The owners whose uploads were restarted.
+        owners: Vec<NodeCode>,
+    },
     /// The child said how far it holds each owner's records `(owner, complete through)`:
     /// with this node's own position, the lag of the link in records.
     Offered {

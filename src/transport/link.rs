@@ -82,6 +82,10 @@ impl Links {
             }
             Event::Acknowledged { .. } => l.last_sync_ms = Some(now_ms),
             Event::Offered { owners } => l.offered.extend(owners.iter().copied()),
+            Event::UploadRestarted { owners } => {
+                tracing::warn!(%peer, ?owners, "The parent stopped answering an upload; offering again");
+                push_alert(l, format!("upload of {owners:?} unanswered; restarted"));
+            }
             Event::Received { records, .. } => {
                 l.last_sync_ms = Some(now_ms);
                 l.records_received += *records as u64;

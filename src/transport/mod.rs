@@ -54,6 +54,9 @@ pub enum TransportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The peer started a frame or a session and did not finish it in time.
+    #[error("the peer took longer than {0:?} to finish a frame or say Hello")]
+    Stalled(Duration),
 }
 
 /// Everything a session loop needs from the node.
@@ -121,19 +124,36 @@ pub enum Socket {
     },
 }
 
-/// Reads one frame: a checked length prefix, then exactly that many bytes.
+/// How long a peer may take to finish a frame once its first byte arrived: an 8 MiB
+/// frame at about 600 kbit/s. A peer trickling bytes (a slowloris) is cut off here.
+const FRAME_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a new connection may take to open its stream and say `Hello`.
+const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Reads one frame: a checked length prefix, then exactly that many bytes. Waiting for
+/// the next frame has no limit (QUIC keep-alives and the idle timeout watch the link);
+/// finishing one does ([`FRAME_DEADLINE`]).
 async fn read_frame(recv: &mut RecvStream) -> Result<Option<Message>, TransportError> {
     let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
+    match recv.read_exact(&mut prefix[..1]).await {
         Ok(()) => {}
         Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
         Err(e) => return Err(TransportError::Connection(e.to_string())),
     }
-    let len = messages::frame_len(prefix)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body)
+    let rest = async {
+        recv.read_exact(&mut prefix[1..])
+            .await
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        let len = messages::frame_len(prefix)?;
+        let mut body = vec![0u8; len];
+        recv.read_exact(&mut body)
+            .await
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        Ok::<_, TransportError>(body)
+    };
+    let body = tokio::time::timeout(FRAME_DEADLINE, rest)
         .await
-        .map_err(|e| TransportError::Connection(e.to_string()))?;
+        .map_err(|_| TransportError::Stalled(FRAME_DEADLINE))??;
     Ok(Some(messages::decode_body(&body)?))
 }
 
@@ -202,22 +222,50 @@ async fn perform(
     Ok(())
 }
 
+/// The one live connection per child: a newer one replaces it, so a child (or a stolen
+/// key) cannot hold many sessions and their buffers at once.
+type Sessions = Arc<std::sync::Mutex<std::collections::BTreeMap<NodeCode, Connection>>>;
+
 /// Listens for children until the endpoint closes.
 pub async fn serve_children(endpoint: Endpoint, ctx: SyncContext) {
+    let sessions = Sessions::default();
     while let Some(incoming) = endpoint.accept().await {
         if !incoming.remote_address_validated() {
             // Address validation (retry) before any handshake work.
             let _ = incoming.retry();
             continue;
         }
-        let ctx = ctx.clone();
+        let (ctx, sessions) = (ctx.clone(), sessions.clone());
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match incoming.await {
-                Ok(conn) => serve_child(conn, ctx).await,
-                Err(e) => tracing::info!(%remote, error = %e, "Child handshake failed"),
+                Ok(conn) => serve_child(conn, ctx, sessions).await,
+                Err(e) => tracing::warn!(%remote, error = %e, "Child handshake failed"),
             }
         });
+    }
+}
+
+/// Registers `conn` as `child`'s session, closing the one it replaces.
+fn replace_session(sessions: &Sessions, child: NodeCode, conn: &Connection) {
+    let mut live = sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(old) = live.insert(child, conn.clone()) {
+        tracing::info!(%child, "A new connection replaces the child's previous one");
+        old.close(
+            VarInt::from_u32(3),
+            b"replaced by a newer connection from the same node",
+        );
+    }
+}
+
+/// Forgets `conn` as `child`'s session unless a newer one already replaced it.
+fn end_session(sessions: &Sessions, child: NodeCode, conn: &Connection) {
+    let mut live = sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if live
+        .get(&child)
+        .is_some_and(|c| c.stable_id() == conn.stable_id())
+    {
+        live.remove(&child);
     }
 }
 
@@ -242,8 +290,9 @@ fn allowed_child(ctx: &SyncContext, child: NodeCode) -> Result<(), String> {
     }
 }
 
-async fn serve_child(conn: Connection, ctx: SyncContext) {
+async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions) {
     let Some(child) = peer_code(&conn) else {
+        tracing::warn!(remote = %conn.remote_address(), "Refusing a certificate that names no lmsync node");
         conn.close(VarInt::from_u32(1), b"certificate names no lmsync node");
         return;
     };
@@ -252,33 +301,55 @@ async fn serve_child(conn: Connection, ctx: SyncContext) {
         conn.close(VarInt::from_u32(1), reason.as_bytes());
         return;
     }
-    let result = async {
-        let (mut send, mut recv) = conn
-            .accept_bi()
-            .await
-            .map_err(|e| TransportError::Connection(e.to_string()))?;
-        let mut session =
-            ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone());
-        while let Some(message) = read_frame(&mut recv).await? {
-            let actions = session.handle(ctx.store.as_ref(), message)?;
-            perform(&ctx, child, &mut send, actions).await?;
-        }
-        Ok::<(), TransportError>(())
-    }
-    .await;
+    replace_session(&sessions, child, &conn);
+    let result = run_child_session(&conn, &ctx, child).await;
+    end_session(&sessions, child, &conn);
     ctx.links
         .disconnected(child, result.as_ref().err().map(ToString::to_string));
     match result {
-        // Closing with the reason lets the child's operator read why.
-        Err(TransportError::Refused { code, reason }) => {
-            conn.close(
-                VarInt::from_u32(2),
-                format!("{code:?}: {reason}").as_bytes(),
-            );
-        }
-        Err(e) => tracing::info!(%child, error = %e, "Child session ended"),
         Ok(()) => {}
+        // A lost connection has nobody left to tell.
+        Err(e @ TransportError::Connection(_)) => {
+            tracing::info!(%child, error = %e, "Child session ended");
+        }
+        // Anything else closes with the reason, so the child's operator can read why.
+        Err(e) => {
+            tracing::warn!(%child, error = %e, "Closing the child's session");
+            let reason = match e {
+                TransportError::Refused { code, reason } => format!("{code:?}: {reason}"),
+                other => other.to_string(),
+            };
+            conn.close(VarInt::from_u32(2), reason.as_bytes());
+        }
     }
+}
+
+/// One child session: its stream, `Hello` within [`HELLO_DEADLINE`], then messages.
+async fn run_child_session(
+    conn: &Connection,
+    ctx: &SyncContext,
+    child: NodeCode,
+) -> Result<(), TransportError> {
+    let opened = async {
+        let (send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        let hello = read_frame(&mut recv).await?;
+        Ok::<_, TransportError>((send, recv, hello))
+    };
+    let (mut send, mut recv, hello) = tokio::time::timeout(HELLO_DEADLINE, opened)
+        .await
+        .map_err(|_| TransportError::Stalled(HELLO_DEADLINE))??;
+    let mut session =
+        ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone());
+    let mut next = hello;
+    while let Some(message) = next {
+        let actions = session.handle(ctx.store.as_ref(), message)?;
+        perform(ctx, child, &mut send, actions).await?;
+        next = read_frame(&mut recv).await?;
+    }
+    Ok(())
 }
 
 /// Keeps a session with the parent alive: dial, run, back off, dial again.

@@ -75,7 +75,8 @@ impl TlsMaterial {
 /// Limits that hold for every connection.
 pub fn transport_config() -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
-    t.max_concurrent_bidi_streams(VarInt::from_u32(4))
+    // The protocol uses one stream per connection; a peer gets no more.
+    t.max_concurrent_bidi_streams(VarInt::from_u32(1))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .stream_receive_window(VarInt::from_u32(16 << 20))
         .receive_window(VarInt::from_u32(32 << 20))
