@@ -62,10 +62,7 @@ fn store_metrics(registry: &mut Registry, app: &AppState) {
         "1 while the store accepts writes, 0 after a storage fault",
         i64::from(app.store.fault().is_none()),
     );
-    let full = app
-        .store
-        .fault()
-        .is_some_and(|f| f.contains("storage full"));
+    let full = app.store.full();
     gauge(
         registry,
         "store_full",

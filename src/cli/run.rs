@@ -1,6 +1,8 @@
 //! `lmsync run`.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -9,7 +11,8 @@ use super::ConfigArg;
 use crate::config::Config;
 use crate::{daemon, telemetry};
 
-/// Run a node until SIGINT or SIGTERM, then drain in-flight requests and exit 0.
+/// Run a node until SIGINT or SIGTERM, then drain in-flight requests and exit 0. If the
+/// disk fills, the node refuses writes until space returns, then restarts in place.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  lmsync run --config /etc/lmsync/440100.toml")]
 pub(crate) struct RunArgs {
@@ -24,21 +27,50 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(warning = %w, "Config");
     }
     let (node, name) = (config.node, config.name.clone());
-    super::runtime()?.block_on(async move {
+    let restart = super::runtime()?.block_on(async move {
         let running = daemon::start(config).await?;
-        // One line on stdout for people and supervisors: the node is serving.
+        // One line on stdout for people and supervisors: the node is serving. A closed
+        // stdout (a supervisor that stopped reading) must not stop the node.
         let quic = running
             .sync
             .quic_addr
             .map_or_else(String::new, |a| format!("; QUIC {a}"));
-        println!(
+        let _ = writeln!(
+            std::io::stdout().lock(),
             "lmsync node {node} ({name}) ready{quic}; API http://{}",
             running.api_addr
         );
-        daemon::termination_signal().await;
-        tracing::info!("Shutting down");
-        running.stop().await?;
-        anyhow::Ok(())
+        let restart = tokio::select! {
+            () = daemon::termination_signal() => false,
+            () = running.space_returned() => true,
+        };
+        if restart {
+            tracing::warn!("Disk space is back; restarting to reopen the store");
+            // Best effort: the store is poisoned, so nothing is left to commit.
+            let _ = tokio::time::timeout(Duration::from_secs(10), running.stop()).await;
+        } else {
+            tracing::info!("Shutting down");
+            running.stop().await?;
+        }
+        anyhow::Ok(restart)
     })?;
+    if restart {
+        return Err(
+            anyhow::Error::new(restart_in_place()).context("restarting after the disk filled")
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces this process with a fresh run of the same command: same pid, no exit for a
+/// supervisor to count as a crash, and a new sled handle on the reopened store. Returns
+/// only if the exec failed.
+fn restart_in_place() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .exec(),
+        Err(e) => e,
+    }
 }

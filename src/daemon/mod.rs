@@ -101,9 +101,28 @@ pub struct RunningNode {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
+    store: Arc<SledStore>,
+    data_dir: std::path::PathBuf,
 }
 
 impl RunningNode {
+    /// Resolves once the store was poisoned by a full disk and space has come back: a
+    /// poisoned sled handle cannot be reused, so the caller restarts the node, which
+    /// reopens the store and catches up. Until then the node keeps serving reads and
+    /// status, refuses writes and acknowledges nothing.
+    pub async fn space_returned(&self) {
+        loop {
+            tokio::time::sleep(SPACE_PROBE_EVERY).await;
+            if self.store.full() {
+                let dir = self.data_dir.clone();
+                let room = tokio::task::spawn_blocking(move || has_room(&dir)).await;
+                if matches!(room, Ok(true)) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Stops accepting requests, drains in-flight ones and closes the store.
     pub async fn stop(self) -> Result<(), DaemonError> {
         // Sessions first: nothing is acknowledged that is not durable, so cutting them is
@@ -126,6 +145,23 @@ impl RunningNode {
             .ok();
         Ok(())
     }
+}
+
+/// How often a node whose disk filled checks whether space came back.
+const SPACE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Free space a reopened store needs at least: a probe file this large must fit.
+const SPACE_PROBE_BYTES: usize = 8 << 20;
+
+/// True when a probe file of [`SPACE_PROBE_BYTES`] can be written and synced in `dir`.
+fn has_room(dir: &Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join(".space-probe");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&vec![0u8; SPACE_PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.is_ok()
 }
 
 /// Opens the store and starts the node's services.
@@ -180,7 +216,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         node: config.node,
         body_limit: config.body_limit,
         config: Arc::new(config),
-        store,
+        store: store.clone(),
         writer,
         standards,
         links,
@@ -210,6 +246,8 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         server,
         writer_thread,
         shutdown,
+        store,
+        data_dir,
     })
 }
 
@@ -267,6 +305,12 @@ const SCRUB_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 async fn scrub(store: Arc<SledStore>, pause_between_passes: std::time::Duration) {
     let mut cursor = ScrubCursor::default();
     loop {
+        if store.fault().is_some() {
+            // A poisoned store is reported in status already; nothing to verify until the
+            // node reopens it.
+            tokio::time::sleep(SCRUB_PAUSE).await;
+            continue;
+        }
         let s = store.clone();
         let mut c = cursor.clone();
         let step = tokio::task::spawn_blocking(move || {

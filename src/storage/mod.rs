@@ -204,7 +204,7 @@ pub enum StoreError {
         /// Format in the marker.
         found: u32,
     },
-    /// The disk is full: nothing was acknowledged; free space and restart.
+    /// The disk is full: nothing was acknowledged; the node reopens once space returns.
     #[error("storage full: {0}")]
     Full(String),
     /// sled or the file system failed.
@@ -311,4 +311,6 @@ pub trait Store: Send + Sync {
     fn peer_store_id(&self, peer: NodeCode) -> Result<Option<[u8; 16]>, StoreError>;
     /// The error that poisoned this store, if any.
     fn fault(&self) -> Option<String>;
+    /// True when the store was poisoned by a full disk (it can reopen once space returns).
+    fn full(&self) -> bool;
 }

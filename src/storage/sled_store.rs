@@ -41,6 +41,8 @@ pub struct SledStore {
     /// Next change-log batch number; also serialises commits.
     next_batch: Mutex<u64>,
     fault: RwLock<Option<String>>,
+    /// The fault was a full disk.
+    full: std::sync::atomic::AtomicBool,
     /// Keys under quarantine (bounded per owner), so that a valid version can clear its
     /// entry without a read on every write.
     quarantined: RwLock<BTreeSet<(NodeCode, RecordKey)>>,
@@ -140,6 +142,7 @@ impl SledStore {
             owners: RwLock::new(owners),
             next_batch: Mutex::new(next_batch),
             fault: RwLock::new(None),
+            full: std::sync::atomic::AtomicBool::new(false),
             quarantined: RwLock::new(quarantined),
         })
     }
@@ -216,6 +219,8 @@ impl SledStore {
         let mut fault = self.fault.write().unwrap_or_else(|p| p.into_inner());
         if fault.is_none() {
             *fault = Some(err.to_string());
+            let full = matches!(err, StoreError::Full(_));
+            self.full.store(full, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -713,5 +718,9 @@ impl Store for SledStore {
 
     fn fault(&self) -> Option<String> {
         self.fault.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

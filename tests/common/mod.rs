@@ -66,6 +66,17 @@ impl Network {
 
     /// Like [`Network::init`] with QUIC on `listen` (a fixed port survives restarts).
     pub fn init_at(&self, code: &str, parent: Option<&str>, listen: &str) -> NodeFiles {
+        self.init_full(code, parent, listen, "127.0.0.1:0")
+    }
+
+    /// Like [`Network::init_at`] with the API on `api`.
+    pub fn init_full(
+        &self,
+        code: &str,
+        parent: Option<&str>,
+        listen: &str,
+        api: &str,
+    ) -> NodeFiles {
         let p = self.path();
         let pki = p.join(format!("pki-{code}"));
         lmsync_ok(&[
@@ -89,7 +100,7 @@ impl Network {
             "--data",
             data.to_str().unwrap(),
             "--api",
-            "127.0.0.1:0",
+            api,
             "--listen",
             listen,
             "--config",
@@ -131,6 +142,15 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// A TCP port free at the moment of asking (an API that must keep its port).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A running `lmsync run` process.
 pub struct RunningNode {
     pub child: Child,
@@ -142,7 +162,13 @@ pub struct RunningNode {
 impl RunningNode {
     /// Starts the node and waits for its "ready" line on stdout (the event, not a sleep).
     pub fn start(files: &NodeFiles) -> Self {
-        let mut child = bin()
+        Self::start_with(files, bin())
+    }
+
+    /// Like [`RunningNode::start`], running `lmsync` through `command` (e.g. `ip netns
+    /// exec NS lmsync`), which must already name the binary.
+    pub fn start_with(files: &NodeFiles, mut command: Command) -> Self {
+        let mut child = command
             .args(["run", "--config", files.config.to_str().unwrap()])
             .env(
                 "RUST_LOG",
@@ -218,6 +244,30 @@ impl Http {
     pub fn get(&self, url: &str) -> (u16, Value) {
         self.rt.block_on(async {
             let r = self.client.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    /// GET that reports a refused connection instead of panicking (a node restarting).
+    pub fn try_get(&self, url: &str) -> Option<(u16, Value)> {
+        self.rt.block_on(async {
+            let r = self.client.get(url).send().await.ok()?;
+            let status = r.status().as_u16();
+            Some((status, r.json().await.unwrap_or(Value::Null)))
+        })
+    }
+
+    /// GET with a bearer token (reads from outside loopback need one).
+    pub fn get_as(&self, url: &str, token: &str) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             (status, r.json().await.unwrap_or(Value::Null))
         })
