@@ -453,5 +453,10 @@ fn the_tree_converges_through_kernel_network_faults() {
         moved as f64 / started.elapsed().as_secs_f64()
     );
     let total = records(&http, &nodes.ministry);
+    // Uploads the parent stopped answering (restarted by the child) show as alerts.
+    println!(
+        "netns: city uplink alerts: {}",
+        uplink(&http, &nodes)["alerts"]
+    );
     println!("netns: lost=0 phantom=0 records={total} (digests equal at city, province, ministry)");
 }
