@@ -158,8 +158,10 @@ pub fn differing(parents: &[u16], mine: &[Bucket], theirs: &[Bucket]) -> Vec<u16
     for (i, p) in parents.iter().enumerate() {
         for c in 0..16u16 {
             let at = i * 16 + usize::from(c);
-            if mine.get(at) != theirs.get(at) {
-                out.push(p * 16 + c);
+            // Parents past the leaf level (4096 buckets) name no bucket.
+            let child = p.checked_mul(16).and_then(|x| x.checked_add(c));
+            if let Some(child) = child.filter(|_| mine.get(at) != theirs.get(at)) {
+                out.push(child);
             }
         }
     }

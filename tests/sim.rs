@@ -471,3 +471,60 @@ fn an_unanswered_upload_is_offered_again() {
         "acknowledged after {ticks} ticks"
     );
 }
+
+/// Batches are cut by encoded size as well as count, so a run of large records never
+/// makes a frame over the limit; the covered seq follows the last record kept.
+#[test]
+fn batches_stay_within_the_frame_limit() {
+    let mut w = World::new();
+    let city = code("440100");
+    let store = w.store(city);
+    let standards = Standards::builtin();
+    let key = Pseudonymiser::new([5; 32], 1);
+    let cx = IngestContext {
+        checker: Checker {
+            owner: city,
+            standards: &standards,
+        },
+        pseudonymiser: Some(&key),
+    };
+    let mut planner = Planner::new(store, city);
+    for v in lmsync::synth::generate(city, 30_000, 9) {
+        planner
+            .plan(cx.draft(v).unwrap(), &standards.code_refs(), 1)
+            .unwrap();
+    }
+    store
+        .commit(WriteBatch {
+            records: planner.into_writes(),
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    let last = store.last_seq(city);
+    let (to, records) = store.changes(city, 0, last, 40_000).unwrap();
+    let total = records.len();
+    let (to, kept) = lmsync::protocol::first_batch(to, records);
+    let bytes: usize = kept
+        .iter()
+        .map(|r| lmsync::wire::codec::encode(r).unwrap().len())
+        .sum();
+    assert!(
+        kept.len() < total,
+        "{total} records are more than one frame"
+    );
+    assert!(bytes <= lmsync::protocol::BATCH_BYTES, "{bytes} bytes");
+    assert_eq!(to, kept.last().unwrap().envelope.seq);
+    let frame = encode_frame(&Message::Batch {
+        owner: city,
+        from: 1,
+        to,
+        records: kept,
+    })
+    .unwrap();
+    assert!(frame.len() <= lmsync::wire::messages::MAX_FRAME);
+    let runs =
+        lmsync::protocol::split_by_size(store.changes(city, 0, last, 40_000).unwrap().1, 1000);
+    assert!(runs.iter().all(|r| !r.is_empty() && r.len() <= 1000));
+    assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), total);
+    w.written += 1;
+}

@@ -8,7 +8,9 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::extract::Query;
 use axum::response::Html;
 
 use super::AppState;

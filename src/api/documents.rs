@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -104,6 +106,7 @@ pub(super) async fn publish(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     require_token(&app, &headers)?;
+    super::extract::require_json(&headers)?;
     let bytes = read_body(body, app.body_limit).await?;
     let p: Publish = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(

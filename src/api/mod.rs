@@ -9,6 +9,7 @@ mod dashboard;
 mod dashboard_coverage;
 mod documents;
 mod error;
+mod extract;
 mod metrics;
 mod records;
 mod status;
@@ -94,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/documents/{kind}/{id}", get(documents::get_document))
         .route("/metrics", get(metrics::metrics))
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))
         .with_state(state)
 }

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -79,6 +81,7 @@ pub(super) async fn post_records(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_token(&app, &headers)?;
+    super::extract::require_json(&headers)?;
     if app.store.restore_pending()? {
         // New writes would take seqs the restored records still need.
         return Err(ApiError::new(

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::extract::Query;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -329,7 +329,17 @@ impl ChildSession {
                     records.push(r);
                 }
             }
-            actions.push(Action::Send(Message::Repair { owner, records }));
+            let mut runs = super::split_by_size(records, self.batch_records);
+            if runs.is_empty() {
+                // Answer even when every record went away meanwhile.
+                runs.push(Vec::new());
+            }
+            for run in runs {
+                actions.push(Action::Send(Message::Repair {
+                    owner,
+                    records: run,
+                }));
+            }
         }
         Ok(actions)
     }
@@ -480,6 +490,7 @@ impl ChildSession {
                 break;
             }
             let (to, records) = store.changes(owner, up.sent, up.upto, self.batch_records)?;
+            let (to, records) = super::first_batch(to, records);
             let from = up.sent + 1;
             up.sent = to;
             up.unacked += 1;
@@ -500,6 +511,12 @@ impl ChildSession {
         through: u64,
         ministry: u64,
     ) -> Result<Vec<Action>, StoreError> {
+        if !(owner == self.me || owner.is_within(self.me)) {
+            return Ok(close(
+                RefusalCode::Protocol,
+                format!("an ack for {owner}, outside the subtree of {}", self.me),
+            ));
+        }
         self.ticks_without_answer = 0;
         let at_parent = store.watermark(self.parent, owner)?;
         let at_ministry = store.watermark(MINISTRY, owner)?;

@@ -484,6 +484,7 @@ impl ParentSession {
             })]);
         }
         let (to, records) = store.changes(self.child, sent, upto, RESTORE_BATCH)?;
+        let (to, records) = super::first_batch(to, records);
         self.restoring = Some((to, upto));
         Ok(vec![Action::Send(Message::Batch {
             owner: self.child,
