@@ -1,0 +1,625 @@
+//! Real-process fault tests: SIGKILL cycles over a ministry, province 440000 and two
+//! cities while the cities ingest continuously; afterwards every acknowledged version is at
+//! every tier (lost = 0), nothing upstream that the city does not hold (phantom = 0), and no
+//! transfer restarted from zero. Also: a city whose own store is corrupted on disk.
+//!
+//! `LMSYNC_TEST_SEED=S` replays a run's choices (victims and moments; the kernel's
+//! scheduling is not replayed), `LMSYNC_FAULT_CYCLES=N` sets the number of kills (20 by
+//! default, e.g. 100 for the long mode).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Http, Network, NodeFiles, RunningNode, digest, eventually, free_udp_port};
+use lmsync::model::NodeCode;
+use lmsync::storage::{SledStore, sled_options};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+const CITIES: [&str; 2] = ["440100", "440300"];
+/// Records per sync batch in this test (default 1000): small batches keep the bound on
+/// records re-sent after a kill (4 batches in flight per owner and link) meaningful.
+const BATCH_RECORDS: u64 = 50;
+/// The longest a writer keeps retrying one batch before it declares its city dead.
+const OUTAGE_LIMIT: Duration = Duration::from_secs(60);
+
+fn seed() -> u64 {
+    std::env::var("LMSYNC_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            u64::from(std::process::id()) << 32 ^ u64::from(nanos)
+        })
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Prints the seed when the test fails (a panic in this thread, including one propagated
+/// from a writer thread by `join`).
+struct SeedOnFailure(u64);
+
+impl Drop for SeedOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "faults: FAILED with seed={0}; replay with LMSYNC_TEST_SEED={0}",
+                self.0
+            );
+        }
+    }
+}
+
+/// A vacancy owned by `owner` (its work location inside the owner's area).
+fn vacancy(owner: &str, id: &str, headcount: u32) -> Value {
+    let mut v = common::vacancy(id, headcount);
+    v["data"]["work_location"] = Value::from(owner);
+    v
+}
+
+/// POSTs with a timeout, so that a writer never hangs on a node that stopped answering.
+struct Poster {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Poster {
+    fn new() -> Self {
+        Poster {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn post(&self, url: &str, token: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            Ok((status, r.json().await.unwrap_or(Value::Null)))
+        })
+    }
+}
+
+/// What one writer sent and had acknowledged.
+#[derive(Default)]
+struct Written {
+    /// Highest version acknowledged per id (POST answered 200 with the id in `accepted`).
+    acked: BTreeMap<String, u64>,
+    /// Every id ever sent, acknowledged or not.
+    sent: BTreeSet<String>,
+    /// Entries in `accepted` of 200 answers.
+    acks: u64,
+    /// Attempts that failed (node down, connection cut) and were retried.
+    retries: u64,
+    /// Longest time one batch waited for an answer across retries.
+    longest_outage: Duration,
+}
+
+/// Posts batches of new vacancies (and some updates of earlier ids) to the city whose API
+/// is in `api`, up to 250 records/s, until `stop`; retries a batch while the city is down.
+fn write_continuously(
+    owner: &str,
+    api: &Mutex<String>,
+    token: &str,
+    seed: u64,
+    stop: &AtomicBool,
+    progress: &AtomicU64,
+) -> Written {
+    let poster = Poster::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = Written::default();
+    let mut next = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let size = rng.random_range(10..40);
+        let batch: Vec<Value> = (0..size)
+            .map(|_| {
+                let n = if next > 20 && rng.random_bool(0.2) {
+                    rng.random_range(0..next)
+                } else {
+                    next += 1;
+                    next
+                };
+                let id = format!("V-{owner}-{n}");
+                w.sent.insert(id.clone());
+                vacancy(owner, &id, rng.random_range(1..200))
+            })
+            .collect();
+        let body = serde_json::to_vec(&batch).unwrap();
+        let first_try = Instant::now();
+        loop {
+            let url = format!("{}/v1/records", api.lock().unwrap());
+            match poster.post(&url, token, body.clone()) {
+                Ok((200, answer)) => {
+                    for a in answer["accepted"].as_array().unwrap() {
+                        let id = a["id"].as_str().unwrap().to_string();
+                        let version = a["version"].as_u64().unwrap();
+                        let e = w.acked.entry(id).or_insert(version);
+                        *e = (*e).max(version);
+                        w.acks += 1;
+                    }
+                    progress.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                Ok((status @ (400..=499), answer)) => {
+                    panic!("{owner} refused a valid batch: {status} {answer}")
+                }
+                // Down, restarting or cut mid-request: the batch is not acknowledged; send
+                // the same body again (identical records are no-ops if they were stored).
+                _ => {
+                    w.retries += 1;
+                    if stop.load(Ordering::SeqCst) {
+                        return w;
+                    }
+                    assert!(
+                        first_try.elapsed() < OUTAGE_LIMIT,
+                        "{owner} did not answer for {OUTAGE_LIMIT:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+            }
+        }
+        w.longest_outage = w.longest_outage.max(first_try.elapsed());
+        // Pacing (a steady rate), not synchronisation.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w
+}
+
+/// One node of the test network.
+struct Node {
+    files: NodeFiles,
+    tier: &'static str,
+    run: Option<RunningNode>,
+    /// The API base URL of the current process (it changes on restart: port 0).
+    api: Arc<Mutex<String>>,
+}
+
+impl Node {
+    fn start(files: NodeFiles, tier: &'static str) -> Self {
+        let run = RunningNode::start(&files);
+        let api = Arc::new(Mutex::new(run.api.clone()));
+        Node {
+            files,
+            tier,
+            run: Some(run),
+            api,
+        }
+    }
+
+    fn run(&self) -> &RunningNode {
+        self.run.as_ref().unwrap()
+    }
+
+    /// SIGKILL, then start again on the same config (same QUIC port); returns the time from
+    /// spawning to the ready line (store open, summaries rebuilt, API bound).
+    fn kill_and_restart(&mut self) -> Duration {
+        self.run.take().unwrap().kill();
+        let start = Instant::now();
+        let run = RunningNode::start(&self.files);
+        let reopen = start.elapsed();
+        *self.api.lock().unwrap() = run.api.clone();
+        self.run = Some(run);
+        reopen
+    }
+
+    fn status(&self, http: &Http) -> Value {
+        http.get(&self.run().url("/v1/status")).1
+    }
+}
+
+/// Records received from children since the process started, from its status.
+fn received(status: &Value) -> u64 {
+    status["children"].as_array().map_or(0, |c| {
+        c.iter()
+            .filter_map(|c| c["records_received"].as_u64())
+            .sum()
+    })
+}
+
+/// True when records or acks moved on one of the node's links within the last second.
+fn sync_active(status: &Value) -> bool {
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let Some(now) = time(&status["now"]) else {
+        return false;
+    };
+    std::iter::once(&status["parent"])
+        .chain(status["children"].as_array().into_iter().flatten())
+        .filter_map(|link| time(&link["last_sync"]))
+        .any(|t| now - t < chrono::TimeDelta::seconds(1))
+}
+
+/// The records of `owner` in a stopped node's store: id → version (hashes verified).
+fn stored(files: &NodeFiles, owner: &str, seed: u64) -> BTreeMap<String, u64> {
+    let store = SledStore::open(
+        &files.data,
+        files.code.parse().unwrap(),
+        sled_options(32 << 20),
+    )
+    .unwrap_or_else(|e| panic!("{} does not open: {e} (seed {seed})", files.code));
+    let owner: NodeCode = owner.parse().unwrap();
+    let mut out = BTreeMap::new();
+    for r in store.scan_owner(owner) {
+        let r = r.unwrap();
+        assert!(
+            r.verify_hash().unwrap(),
+            "{}: bad hash for {} (seed {seed})",
+            files.code,
+            r.envelope.id
+        );
+        out.insert(r.envelope.id.clone(), r.envelope.version);
+    }
+    out
+}
+
+#[test]
+fn sigkill_cycles_at_every_tier_lose_nothing_and_converge() {
+    let seed = seed();
+    let _report = SeedOnFailure(seed);
+    let cycles = env_number("LMSYNC_FAULT_CYCLES", 20);
+    println!("faults: seed={seed} cycles={cycles} (replay with LMSYNC_TEST_SEED={seed})");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let net = Network::new();
+    // Fixed QUIC ports: a restarted parent keeps its address.
+    let (mport, pport) = (free_udp_port(), free_udp_port());
+    let mut files = vec![
+        (
+            net.init_at("100000", None, &format!("127.0.0.1:{mport}")),
+            "ministry",
+        ),
+        (
+            net.init_at(
+                "440000",
+                Some(&format!("100000@127.0.0.1:{mport}")),
+                &format!("127.0.0.1:{pport}"),
+            ),
+            "province",
+        ),
+    ];
+    for c in CITIES {
+        files.push((
+            net.init_at(c, Some(&format!("440000@127.0.0.1:{pport}")), "127.0.0.1:0"),
+            "city",
+        ));
+    }
+    for (f, _) in &files {
+        let text = std::fs::read_to_string(&f.config).unwrap().replace(
+            "batch_records = 1000",
+            &format!("batch_records = {BATCH_RECORDS}"),
+        );
+        assert!(text.contains(&format!("batch_records = {BATCH_RECORDS}")));
+        std::fs::write(&f.config, text).unwrap();
+    }
+    let mut nodes: Vec<Node> = files
+        .into_iter()
+        .map(|(f, tier)| Node::start(f, tier))
+        .collect();
+    let http = Http::new();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    let mut progress = Vec::new();
+    for node in &nodes[2..] {
+        let (owner, api, token, stop) = (
+            node.files.code.clone(),
+            node.api.clone(),
+            node.files.token.clone(),
+            stop.clone(),
+        );
+        let done = Arc::new(AtomicU64::new(0));
+        progress.push(done.clone());
+        let writer_seed = rng.random();
+        writers.push(std::thread::spawn(move || {
+            write_continuously(&owner, &api, &token, writer_seed, &stop, &done)
+        }));
+    }
+    eventually("first acks at both cities", Duration::from_secs(30), || {
+        progress.iter().all(|p| p.load(Ordering::SeqCst) > 0)
+    });
+
+    let mut kills: BTreeMap<&str, u64> = ["city", "province", "ministry"]
+        .into_iter()
+        .map(|t| (t, 0))
+        .collect();
+    let mut reopen_max = Duration::ZERO;
+    // Kills that landed while records or acks were moving on one of the victim's links.
+    let mut active_at_kill = 0;
+    let (mut received_province, mut received_ministry) = (0, 0);
+    for cycle in 0..cycles {
+        // A random moment: after the last restart the links are reconnecting, batches are
+        // in transfer, being applied or acknowledged.
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..=1500)));
+        let victim = rng.random_range(0..nodes.len());
+        let node = &mut nodes[victim];
+        let status = node.status(&http);
+        match node.tier {
+            "province" => received_province += received(&status),
+            "ministry" => received_ministry += received(&status),
+            _ => {}
+        }
+        let active = sync_active(&status);
+        active_at_kill += u64::from(active);
+        let reopen = node.kill_and_restart();
+        reopen_max = reopen_max.max(reopen);
+        *kills.get_mut(node.tier).unwrap() += 1;
+        println!(
+            "cycle {cycle}: killed {} ({}{}), reopened in {} ms",
+            node.files.code,
+            node.tier,
+            if active { ", syncing" } else { "" },
+            reopen.as_millis()
+        );
+    }
+
+    stop.store(true, Ordering::SeqCst);
+    let written: Vec<Written> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let stopped = Instant::now();
+    for node in &nodes[2..] {
+        let owner = &node.files.code;
+        eventually(
+            &format!("{owner}'s records at every tier (seed {seed})"),
+            // The reconnect backoff (up to 30 s) after the idle timeout (10 s) that reveals
+            // a killed parent, then the transfer.
+            Duration::from_secs(120),
+            || {
+                let at_city = digest(&http, node.run(), owner);
+                digest(&http, nodes[1].run(), owner) == at_city
+                    && digest(&http, nodes[0].run(), owner) == at_city
+            },
+        );
+    }
+    let converge = stopped.elapsed();
+    received_province += received(&nodes[1].status(&http));
+    received_ministry += received(&nodes[0].status(&http));
+
+    // Stop every node cleanly and read the stores themselves: every record, every tier.
+    for node in &mut nodes {
+        assert_eq!(node.run.take().unwrap().terminate(), Some(0));
+    }
+    let (mut acked_total, mut ids_total, mut versions_total) = (0, 0, 0);
+    for (city, w) in nodes[2..].iter().zip(&written) {
+        let owner = &city.files.code;
+        let at_city = stored(&city.files, owner, seed);
+        versions_total += at_city.values().sum::<u64>();
+        // The city itself, the province and the ministry (not the sibling city).
+        for node in nodes
+            .iter()
+            .filter(|n| n.tier != "city" || n.files.code == *owner)
+        {
+            let here = if node.files.code == *owner {
+                at_city.clone()
+            } else {
+                stored(&node.files, owner, seed)
+            };
+            for (id, version) in &w.acked {
+                let held = here.get(id).copied();
+                assert!(
+                    held.is_some_and(|h| h >= *version),
+                    "lost: {owner}'s {id} v{version} acknowledged, {} holds {held:?} (seed {seed})",
+                    node.files.code
+                );
+            }
+            for id in here.keys() {
+                assert!(
+                    w.sent.contains(id),
+                    "phantom: {} holds {owner}'s {id}, never sent (seed {seed})",
+                    node.files.code
+                );
+            }
+            assert_eq!(
+                here, at_city,
+                "phantom or stale: {} differs from the city {owner} (seed {seed})",
+                node.files.code
+            );
+        }
+        acked_total += w.acks;
+        ids_total += w.acked.len();
+        println!(
+            "writer {owner}: acks={} ids={} sent_ids={} retries={} longest_outage_ms={}",
+            w.acks,
+            w.acked.len(),
+            w.sent.len(),
+            w.retries,
+            w.longest_outage.as_millis()
+        );
+    }
+    assert!(
+        ids_total > 1000,
+        "too little was acknowledged to mean anything"
+    );
+
+    // No transfer restarted from zero: each record version crossed each link about once.
+    // A kill of either end of a link loses at most the batches in flight (4 per owner).
+    let in_flight = |kills: u64| kills * CITIES.len() as u64 * 4 * BATCH_RECORDS;
+    let (kc, kp, km) = (kills["city"], kills["province"], kills["ministry"]);
+    println!(
+        "received: province={received_province} ministry={received_ministry} for {versions_total} versions"
+    );
+    assert!(
+        received_province <= versions_total + in_flight(kc + kp),
+        "a transfer to the province restarted: {received_province} for {versions_total} (seed {seed})"
+    );
+    assert!(
+        received_ministry <= versions_total + in_flight(kp + km),
+        "a transfer to the ministry restarted: {received_ministry} for {versions_total} (seed {seed})"
+    );
+    println!(
+        "faults: seed={seed} cycles={cycles} kills={{city:{kc}, province:{kp}, ministry:{km}}} syncing_at_kill={active_at_kill} acked={acked_total} ids={ids_total} lost=0 phantom=0 max_reopen_ms={} converge_ms={}",
+        reopen_max.as_millis(),
+        converge.as_millis()
+    );
+}
+
+/// A city with 200 records at every tier, stopped; one of its own records is then
+/// overwritten on disk (status changed, hash kept). Returns the tree (city stopped), the
+/// city's files, the corrupted record's URL path and the good copy as the city served it.
+fn city_with_a_corrupted_record(http: &Http) -> (common::Tree, NodeFiles, String, Value) {
+    let mut t = common::tree(&["440100"]);
+    let batch: Vec<Value> = (0..200)
+        .map(|i| vacancy("440100", &format!("V-{i}"), 5))
+        .collect();
+    let (status, answer) = http.post(
+        &t.cities[0].1.url("/v1/records"),
+        &t.cities[0].0.token,
+        &Value::Array(batch),
+    );
+    assert_eq!(status, 200, "{answer}");
+    common::converged(http, &t);
+    let (files, run) = t.cities.pop().unwrap();
+    let url = "/v1/records/440100/vacancy/V-7".to_string();
+    let (_, good) = http.get(&run.url(&url));
+    assert_eq!(run.terminate(), Some(0));
+    let owner: NodeCode = "440100".parse().unwrap();
+    let store = SledStore::open(&files.data, owner, sled_options(16 << 20)).unwrap();
+    let key = lmsync::model::RecordKey::of(lmsync::model::Kind::Vacancy, "V-7");
+    let mut record = lmsync::storage::Store::get_record(&store, owner, key)
+        .unwrap()
+        .unwrap();
+    record.envelope.status = lmsync::model::Status::Voided;
+    store.corrupt_record_for_test(owner, &record).unwrap();
+    assert!(!record.verify_hash().unwrap());
+    (t, files, url, good)
+}
+
+#[test]
+fn a_city_record_corrupted_on_disk_is_detected_and_not_passed_on() {
+    let http = Http::new();
+    let (t, files, url, good) = city_with_a_corrupted_record(&http);
+    let upstream = digest(&http, &t.province.1, "440100");
+    let city = RunningNode::start(&files);
+    // The scrub re-hashes every record and removes the bad copy: the city stops serving
+    // the corrupted version and its digest no longer counts it.
+    // (The summaries move just after the commit that removed the record: await both.)
+    eventually(
+        "the scrub to remove the corrupted copy",
+        Duration::from_secs(30),
+        || {
+            let gone = http.get(&city.url(&url)).0 == 404;
+            gone && digest(&http, &city, "440100")["records"] == 199
+        },
+    );
+    // Nothing of the corruption reaches upstream: the good copy stays at every tier
+    // through a few anti-entropy rounds (1 s apart here).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        assert_eq!(digest(&http, &t.province.1, "440100"), upstream);
+        assert_eq!(digest(&http, &t.ministry.1, "440100"), upstream);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (status, at_ministry) = http.get(&t.ministry.1.url(&url));
+    assert_eq!((status, &at_ministry["hash"]), (200, &good["hash"]));
+}
+
+/// What a rebuilt node should get: its good copy back from its parent. Today the scrub
+/// removes the bad copy, but anti-entropy only repairs upward (the parent fetches what it
+/// lacks from the child), so the city stays one record short for good; a later write of
+/// the same id starts again at version 1 and the province reports a same-version conflict.
+#[test]
+#[ignore = "product gap: a city's own record removed by the scrub is never fetched back \
+            from its parent (anti-entropy only repairs upward)"]
+fn a_city_record_corrupted_on_disk_is_restored_from_its_province() {
+    let http = Http::new();
+    let (t, files, url, good) = city_with_a_corrupted_record(&http);
+    let upstream = digest(&http, &t.province.1, "440100");
+    let city = RunningNode::start(&files);
+    eventually(
+        "the good copy back at the city",
+        Duration::from_secs(60),
+        || {
+            let (status, record) = http.get(&city.url(&url));
+            status == 200 && record["hash"] == good["hash"] && record["status"] == good["status"]
+        },
+    );
+    assert_eq!(digest(&http, &city, "440100"), upstream);
+}
+
+/// A store file damaged while the node was stopped (16 random bytes in the middle of
+/// sled's `db` file) must not come back as a healthy node with fewer records: it should
+/// refuse to start, report the store unhealthy or restoring, or hold every record. Today
+/// sled's recovery stops at the damaged message and drops everything after it, and the
+/// node serves the rest as healthy: 1,000 of the 2,000 acknowledged records here.
+#[test]
+#[ignore = "product gap: sled silently truncates a damaged log on open and the node \
+            serves the remainder as healthy (no detection on open)"]
+fn a_damaged_store_file_is_detected_on_open() {
+    let http = Http::new();
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let run = RunningNode::start(&files);
+    for b in 0..10 {
+        let batch: Vec<Value> = (0..200)
+            .map(|i| vacancy("440100", &format!("V-{b}-{i}"), 5))
+            .collect();
+        let (status, answer) =
+            http.post(&run.url("/v1/records"), &files.token, &Value::Array(batch));
+        assert_eq!(status, 200, "{answer}");
+    }
+    let before = digest(&http, &run, "440100");
+    assert_eq!(run.terminate(), Some(0));
+
+    let db = files.data.join("db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let middle = bytes.len() / 2;
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    rng.fill(&mut bytes[middle..middle + 16]);
+    std::fs::write(&db, bytes).unwrap();
+
+    let mut child = common::bin()
+        .args(["run", "--config", files.config.to_str().unwrap()])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let Some(api) = line.split("API ").nth(1).map(str::trim) else {
+        // Refused to start on a damaged store: detected.
+        assert!(!child.wait().unwrap().success());
+        return;
+    };
+    let status = http.get(&format!("{api}/v1/status")).1;
+    let after = http.get(&format!("{api}/v1/digest?owner=440100")).1;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        status["store"]["healthy"] == false || status["restoring"] == true || after == before,
+        "a damaged store came back healthy with {} of {} records",
+        after["records"],
+        before["records"]
+    );
+}
