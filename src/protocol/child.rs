@@ -41,8 +41,9 @@ struct Upload {
 }
 
 /// Ticks an upload may go unanswered before the child offers afresh (at the default
-/// 5 s interval, 200 s; a batch on a slow link is answered far sooner).
-const STALLED_AFTER_TICKS: u32 = 40;
+/// 5 s interval, 5 minutes; a batch on a slow link or a busy parent is answered far
+/// sooner, and a false alarm only costs a re-sent window).
+const STALLED_AFTER_TICKS: u32 = 60;
 
 /// The session with the parent, at the child.
 pub struct ChildSession {

@@ -54,6 +54,9 @@ pub enum TransportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The peer closed the connection on purpose, with this reason.
+    #[error("{0}")]
+    Closed(String),
     /// The peer started a frame or a session and did not finish it in time.
     #[error("the peer took longer than {0:?} to finish a frame or say Hello")]
     Stalled(Duration),
@@ -359,6 +362,15 @@ pub async fn dial_parent(endpoint: Endpoint, parent: NodeCode, address: String, 
         match run_parent_session(&endpoint, parent, &address, &ctx).await {
             Ok(()) => backoff = Duration::from_millis(250),
             Err(e) => {
+                // A session that worked and then broke (the parent restarted, the link
+                // dropped) is retried promptly; failing to connect, or being refused,
+                // backs off further each time.
+                if matches!(
+                    e,
+                    TransportError::Connection(_) | TransportError::Stalled(_)
+                ) {
+                    backoff = Duration::from_millis(250);
+                }
                 tracing::info!(%parent, error = %e, retry_in = ?backoff, "Parent session ended");
                 ctx.links.disconnected(parent, Some(e.to_string()));
             }
@@ -407,7 +419,7 @@ async fn run_parent_session(
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {
         (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
-            Err(TransportError::Connection(format!(
+            Err(TransportError::Closed(format!(
                 "closed by {parent}: {}",
                 String::from_utf8_lossy(&close.reason)
             )))
