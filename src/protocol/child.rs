@@ -24,7 +24,7 @@ fn documents_held(store: &dyn Store) -> Result<Message, StoreError> {
 }
 use crate::recon::differing;
 
-use super::{Action, Event, WINDOW, close, store_document};
+use super::{Action, Event, WINDOW, close, newer_documents, store_document};
 use crate::model::{MINISTRY, NodeCode};
 use crate::storage::{Store, StoreError, WriteBatch};
 use crate::wire::messages::{LeafFp, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, RefusalCode};
@@ -218,20 +218,9 @@ impl ChildSession {
         store: &dyn Store,
         at_parent: &[(String, String, u64)],
     ) -> Result<Vec<Action>, StoreError> {
-        let mut actions = Vec::new();
-        for doc in store.documents()? {
-            if doc.issuer != self.me || !reported_up(&doc.kind) {
-                continue;
-            }
-            let held = at_parent
-                .iter()
-                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
-                .map_or(0, |h| h.2);
-            if doc.version > held {
-                actions.push(Action::Send(Message::Document(doc)));
-            }
-        }
-        Ok(actions)
+        Ok(newer_documents(store.documents()?, at_parent, |doc| {
+            doc.issuer == self.me && reported_up(&doc.kind)
+        }))
     }
 
     /// The anti-entropy timer fired: compare summaries with the parent.

@@ -210,3 +210,23 @@ pub fn first_batch(to: u64, records: Vec<Record>) -> (u64, Vec<Record>) {
     let last = first.last().map_or(to, |r| r.envelope.seq);
     (last, first)
 }
+
+/// `Document` messages for each of `docs` that `wanted` keeps and the peer lacks or holds
+/// older, by its list `theirs` of `(kind, id, version)`.
+fn newer_documents(
+    docs: impl IntoIterator<Item = crate::storage::StoredDocument>,
+    theirs: &[(String, String, u64)],
+    wanted: impl Fn(&crate::storage::StoredDocument) -> bool,
+) -> Vec<Action> {
+    docs.into_iter()
+        .filter(|doc| wanted(doc))
+        .filter(|doc| {
+            let held = theirs
+                .iter()
+                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
+                .map_or(0, |h| h.2);
+            doc.version > held
+        })
+        .map(|doc| Action::Send(Message::Document(doc)))
+        .collect()
+}

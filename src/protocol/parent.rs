@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::collections::BTreeSet;
 
 use super::merge::{leaf_fingerprints, plan_replica};
-use super::{Action, Event, close, store_document};
+use super::{Action, Event, close, newer_documents, store_document};
 use crate::model::document::{issued_above, may_publish, reported_up};
 use crate::model::standards::StandardsCell;
 use crate::model::{MINISTRY, NodeCode, Record};
@@ -511,18 +511,10 @@ impl ParentSession {
                 .collect();
             actions.push(Action::Send(Message::Documents { have: reported }));
         }
-        for doc in held {
-            if !issued_above(doc.issuer, self.child) {
-                continue;
-            }
-            let held = have
-                .iter()
-                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
-                .map_or(0, |h| h.2);
-            if doc.version > held {
-                actions.push(Action::Send(Message::Document(doc)));
-            }
-        }
+        let child = self.child;
+        actions.extend(newer_documents(held, have, |doc| {
+            issued_above(doc.issuer, child)
+        }));
         Ok(actions)
     }
 
