@@ -119,12 +119,16 @@ fn a_full_disk_refuses_writes_stays_up_and_catches_up_after_space_returns() {
         "{body}"
     );
     // Further writes are refused too; nothing new is acknowledged.
-    let (again, _) = http.post(
+    let (again, body) = http.post(
         &city.url("/v1/records"),
         &c.token,
         &json!([vacancy("V-after", 1)]),
     );
-    assert!(again >= 500, "a poisoned store refuses: {again}");
+    assert_eq!(
+        (again, body["error"].as_str()),
+        (507, Some("storage_full")),
+        "a store stopped by a full disk keeps saying so: {body}"
+    );
 
     // It reports the full disk, and keeps running.
     let status = http.get(&city.url("/v1/status")).1;

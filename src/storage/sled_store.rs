@@ -227,6 +227,19 @@ impl SledStore {
         }
     }
 
+    /// Why a poisoned store refuses a commit. A full disk stays a full disk whichever
+    /// write (a client's, a peer's, the scrub's) hit it first, so that clients keep
+    /// seeing the cause they can act on and the node's restart-in-place applies.
+    fn refusal(&self, fault: String) -> StoreError {
+        if self.full() {
+            StoreError::Full(format!(
+                "an earlier write failed ({fault}); nothing more is acknowledged until space returns"
+            ))
+        } else {
+            StoreError::Poisoned(fault)
+        }
+    }
+
     fn build_batch(&self, batch: &WriteBatch, batch_no: u64) -> Result<BuiltBatch, StoreError> {
         let mut sled_batch = sled::Batch::default();
         let quarantine = self.quarantine_changes(batch, &mut sled_batch)?;
@@ -612,7 +625,7 @@ impl Store for SledStore {
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         if let Some(f) = self.fault() {
-            return Err(StoreError::Poisoned(f));
+            return Err(self.refusal(f));
         }
         if batch.is_empty() {
             return Ok(());
