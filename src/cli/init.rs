@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::model::{NodeCode, Tier};
 use crate::pki;
-use crate::storage::{SledStore, Store, WriteBatch, sled_options};
+use crate::daemon;
+use crate::storage::sled_options;
 
 /// Create a node: a commented config file, an API token file, a pseudonym key (cities)
 /// and a data directory bound to the node code. Refuses to overwrite anything.
@@ -130,24 +130,13 @@ pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = config_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let store_id: [u8; 16] = rand::random();
-    let store = SledStore::create(
+    let store = daemon::create_store(
         &data,
         args.node,
-        store_id,
-        SystemClock.now_ms(),
         sled_options(config.cache_capacity),
+        args.restore,
     )
     .with_context(|| format!("creating the store in {}", data.display()))?;
-    if args.restore {
-        let batch = WriteBatch {
-            restore_pending: Some(true),
-            ..WriteBatch::default()
-        };
-        store
-            .commit(batch)
-            .context("marking the store for restore")?;
-    }
     drop(store);
     write_secret(&token_file, &format!("{}\n", random_hex()))?;
     if let Some(p) = &pid_key {

@@ -2,6 +2,10 @@
 //! everything down in order on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 //! let the writer commit what it holds, close the store).
 
+mod recovery;
+
+pub use recovery::{SET_ASIDE_PREFIX, create_store};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use crate::model::standards::StandardsCell;
 use crate::node::Writer;
 use crate::pki;
 use crate::pki::documents::DocumentVerifier;
-use crate::storage::{ScrubCursor, SledStore, Store, StoreError, WriteBatch, sled_options};
+use crate::storage::{ScrubCursor, SledStore, Store, StoreError, WriteBatch};
 use crate::transport::tls::{TlsFiles, TlsMaterial};
 use crate::transport::{self, Links, Socket, StorageCalls, SyncContext, SyncHandle};
 
@@ -164,19 +168,11 @@ fn has_room(dir: &Path) -> bool {
     written.is_ok()
 }
 
-/// Opens the store and starts the node's services.
+/// Opens the store (rebuilding it from the parent if it is gone or damaged) and starts the
+/// node's services.
 pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = SledStore::open(
-        &config.data_dir,
-        config.node,
-        sled_options(config.cache_capacity),
-    )
-    .map_err(|source| DaemonError::Store {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let store: Arc<SledStore> = Arc::new(store);
+    let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
     let token = read_token(&config.token_file)?;
     let pseudonymiser = match &config.privacy {
         Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),

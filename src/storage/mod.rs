@@ -8,6 +8,7 @@
 
 pub mod keyfilter;
 pub mod keys;
+pub mod seal;
 mod sled_store;
 
 use std::collections::BTreeMap;
@@ -223,6 +224,10 @@ pub enum StoreError {
         /// Encoded size.
         bytes: usize,
     },
+    /// The store on disk holds less than was committed to it, or its files do not decode:
+    /// it cannot be trusted and must be rebuilt (see docs/OPERATIONS.md).
+    #[error("the store is damaged: {0}")]
+    Damaged(String),
     /// An earlier storage error poisoned this handle.
     #[error("store is unavailable after an earlier error ({0}); restart the node")]
     Poisoned(String),

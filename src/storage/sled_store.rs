@@ -9,6 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use super::seal::{LogExtent, Seal, SealCheck};
 use super::{
     FORMAT_VERSION, LogEntry, MAX_RECORD_BYTES, NodeIdentity, OwnerCounts, OwnerState,
     QuarantinedRecord, Store, StoreError, StoredDocument, WriteBatch, keys,
@@ -41,13 +42,21 @@ pub struct SledStore {
     identity: NodeIdentity,
     owners: RwLock<BTreeMap<NodeCode, OwnerState>>,
     /// Next change-log batch number; also serialises commits.
-    next_batch: Mutex<u64>,
+    /// Serialises commits: the next batch number and the seal that follows them.
+    commits: Mutex<Commits>,
     fault: RwLock<Option<String>>,
     /// The fault was a full disk.
     full: std::sync::atomic::AtomicBool,
     /// Keys under quarantine (bounded per owner), so that a valid version can clear its
     /// entry without a read on every write.
     quarantined: RwLock<BTreeSet<(NodeCode, RecordKey)>>,
+}
+
+/// What one commit at a time updates.
+#[derive(Debug)]
+struct Commits {
+    next_batch: u64,
+    seal: Seal,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -81,6 +90,12 @@ fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
             Err(e) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(sled::Error::Corruption { at, .. }) => {
+                return Err(StoreError::Damaged(format!(
+                    "sled found corrupted data{}",
+                    at.map_or(String::new(), |at| format!(" at {at}"))
+                )));
             }
             other => return other.map_err(storage_error),
         }
@@ -127,7 +142,13 @@ impl SledStore {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         }
         let db = open_db(path, options)?;
-        let identity = read_identity(&db, path)?;
+        let identity = read_identity(&db, path).map_err(|e| match e {
+            // `conf` says a store was here: sled coming back without our marker is damage.
+            StoreError::NotInitialised(_) => {
+                StoreError::Damaged("sled's files hold no store identity".into())
+            }
+            other => as_damage(other),
+        })?;
         if identity.node != expected {
             return Err(StoreError::WrongNode {
                 found: identity.node,
@@ -135,15 +156,19 @@ impl SledStore {
             });
         }
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
-        let (owners, next_batch) = rebuild_summaries(&db)?;
-        let quarantined = quarantined_keys(&db)?;
+        let (owners, extent) = rebuild_summaries(&db).map_err(as_damage)?;
+        let quarantined = quarantined_keys(&db).map_err(as_damage)?;
+        let seal = open_seal(path, identity.store_id, extent)?;
         Ok(SledStore {
             db,
             data_file,
             blobs: (path.join("blobs"), Mutex::new(BTreeSet::new())),
             identity,
             owners: RwLock::new(owners),
-            next_batch: Mutex::new(next_batch),
+            commits: Mutex::new(Commits {
+                next_batch: extent.next_batch,
+                seal,
+            }),
             fault: RwLock::new(None),
             full: std::sync::atomic::AtomicBool::new(false),
             quarantined: RwLock::new(quarantined),
@@ -397,6 +422,33 @@ impl SledStore {
     }
 }
 
+/// Undecodable bytes found while opening mean a damaged store.
+fn as_damage(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt(c) => StoreError::Damaged(format!("undecodable store value: {c}")),
+        other => other,
+    }
+}
+
+/// Checks the store against its seal; see [`super::seal`].
+fn open_seal(path: &Path, store_id: [u8; 16], found: LogExtent) -> Result<Seal, StoreError> {
+    let (seal, check) = Seal::open(path, store_id, found).map_err(storage_error)?;
+    match check {
+        SealCheck::Intact => {}
+        SealCheck::Missing if found == LogExtent::default() => {}
+        SealCheck::Missing => tracing::warn!(
+            path = %path.display(),
+            "The store had no commit seal; damage detection on open starts from now"
+        ),
+        SealCheck::Unreadable => tracing::warn!(
+            path = %path.display(),
+            "The store's commit seal was unreadable and has been replaced"
+        ),
+        SealCheck::Damaged(detail) => return Err(StoreError::Damaged(detail)),
+    }
+    Ok(seal)
+}
+
 fn data_file_path(path: &Path) -> PathBuf {
     path.join("db")
 }
@@ -481,21 +533,24 @@ fn quarantined_keys(db: &sled::Db) -> Result<BTreeSet<(NodeCode, RecordKey)>, St
     Ok(keys_held)
 }
 
-fn rebuild_summaries(db: &sled::Db) -> Result<(BTreeMap<NodeCode, OwnerState>, u64), StoreError> {
+fn rebuild_summaries(
+    db: &sled::Db,
+) -> Result<(BTreeMap<NodeCode, OwnerState>, LogExtent), StoreError> {
     let mut owners = BTreeMap::new();
-    let mut next_batch = 0u64;
+    let mut extent = LogExtent::default();
     for item in db.scan_prefix([keys::LOG]) {
         let (k, v) = item.map_err(storage_error)?;
         let (owner, _, batch) = keys::parse_log(&k)
             .ok_or_else(|| StoreError::Storage(format!("malformed log key {k:?}")))?;
         let owner = NodeCode::new(owner)
             .map_err(|e| StoreError::Storage(format!("log key names bad owner: {e}")))?;
-        next_batch = next_batch.max(batch + 1);
+        extent.next_batch = extent.next_batch.max(batch + 1);
         for e in codec::decode::<Vec<LogEntry>>(&v)? {
+            extent.entries += 1;
             apply_entry(&mut owners, owner, &e);
         }
     }
-    Ok((owners, next_batch))
+    Ok((owners, extent))
 }
 
 impl Store for SledStore {
@@ -630,13 +685,20 @@ impl Store for SledStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut next_batch = self.next_batch.lock().unwrap_or_else(|p| p.into_inner());
-        let (sled_batch, applied, quarantine) = self.build_batch(&batch, *next_batch)?;
+        let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        let batch_no = commits.next_batch;
+        let (sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;
         if let Err(e) = self.write_durably(sled_batch) {
             self.poison(&e);
             return Err(e);
         }
-        *next_batch += 1;
+        commits.next_batch += 1;
+        if !applied.is_empty() {
+            if let Err(e) = commits.seal.advance(batch_no, applied.len() as u64) {
+                // The commit is durable; a seal left behind only weakens the next check.
+                tracing::warn!(error = %e, "Could not update the commit seal");
+            }
+        }
         if !(quarantine.added.is_empty() && quarantine.cleared.is_empty()) {
             let mut held = self.quarantined.write().unwrap_or_else(|p| p.into_inner());
             quarantine.cleared.iter().for_each(|e| {

@@ -1,0 +1,131 @@
+//! Opening the store, and what a node does when it cannot trust it: a store that is gone
+//! (wiped directory) or damaged (sled files that do not decode, or a change log shorter
+//! than its commit seal) is set aside for inspection and rebuilt from the parent.
+//!
+//! Why automatic: a city node runs unattended, and its parent holds every record it ever
+//! acknowledged upward. Serving a damaged store would hand out a partial history as if it
+//! were whole, and new writes would reuse sequence numbers the parent already holds. A
+//! rebuilt node refuses writes until its own records are back (`restoring`), so nothing is
+//! offered from an empty store. A node without a parent (the ministry) cannot rebuild
+//! this way and refuses to start instead, leaving the directory untouched.
+
+use std::path::{Path, PathBuf};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::model::NodeCode;
+use crate::storage::{SledOptions, SledStore, Store, StoreError, WriteBatch, sled_options};
+
+use super::DaemonError;
+
+/// Prefix of the directories a damaged store is moved into, inside the data directory
+/// (which may be a mount point that cannot be renamed).
+pub const SET_ASIDE_PREFIX: &str = "damaged-";
+
+/// Creates a new store; with `restore`, marked to fetch its own records from the parent
+/// before it accepts writes or offers anything.
+pub fn create_store(
+    data: &Path,
+    node: NodeCode,
+    options: SledOptions,
+    restore: bool,
+) -> Result<SledStore, StoreError> {
+    let store = SledStore::create(
+        data,
+        node,
+        rand::random(),
+        SystemClock.now_ms(),
+        options,
+    )?;
+    if restore {
+        store.commit(WriteBatch {
+            restore_pending: Some(true),
+            ..WriteBatch::default()
+        })?;
+    }
+    Ok(store)
+}
+
+/// Opens the node's store, rebuilding it from the parent when it is gone or damaged.
+pub(super) fn open_store(config: &Config) -> Result<SledStore, DaemonError> {
+    let options = sled_options(config.cache_capacity);
+    let dir = &config.data_dir;
+    let failed = |source| DaemonError::Store {
+        path: dir.clone(),
+        source,
+    };
+    let damage = match SledStore::open(dir, config.node, options) {
+        Ok(store) => return Ok(store),
+        Err(StoreError::Damaged(detail)) => detail,
+        Err(StoreError::NotInitialised(_)) if holds_nothing(dir) => {
+            return rebuild(config, None).map_err(failed);
+        }
+        Err(StoreError::NotInitialised(_)) => {
+            "the directory holds files but no store marker".to_string()
+        }
+        Err(other) => return Err(failed(other)),
+    };
+    rebuild(config, Some(damage)).map_err(failed)
+}
+
+/// True when `dir` is missing or holds nothing of a store (only files the node writes
+/// beside it, or earlier set-aside copies).
+fn holds_nothing(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return !dir.exists();
+    };
+    entries.filter_map(Result::ok).all(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name == super::API_ADDR_FILE || name.starts_with(SET_ASIDE_PREFIX)
+    })
+}
+
+fn rebuild(config: &Config, damage: Option<String>) -> Result<SledStore, StoreError> {
+    let dir = &config.data_dir;
+    let Some(parent) = &config.parent else {
+        return Err(StoreError::Damaged(format!(
+            "{}; this node has no parent to rebuild from, so the directory was left as it is \
+             (restore it from a backup; see docs/OPERATIONS.md)",
+            damage.unwrap_or_else(|| "the store is missing".into())
+        )));
+    };
+    match damage {
+        Some(detail) => {
+            let aside = set_aside(dir).map_err(|e| {
+                StoreError::Storage(format!(
+                    "the store is damaged ({detail}) and could not be set aside: {e}"
+                ))
+            })?;
+            tracing::error!(
+                damage = %detail,
+                set_aside = %aside.display(),
+                parent = %parent.code,
+                "The store is damaged: set aside for inspection; rebuilding from the parent"
+            );
+        }
+        None => tracing::error!(
+            path = %dir.display(),
+            parent = %parent.code,
+            "The store is missing: rebuilding from the parent"
+        ),
+    }
+    create_store(dir, config.node, sled_options(config.cache_capacity), true)
+}
+
+/// Moves everything of the store in `dir` into a new `damaged-<time>` directory inside it.
+fn set_aside(dir: &Path) -> std::io::Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let aside = dir.join(format!("{SET_ASIDE_PREFIX}{stamp}"));
+    std::fs::create_dir(&aside)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(SET_ASIDE_PREFIX) {
+            continue;
+        }
+        std::fs::rename(entry.path(), aside.join(&name))?;
+    }
+    std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+    Ok(aside)
+}
