@@ -404,8 +404,14 @@ fn sigkill_cycles_at_every_tier_lose_nothing_and_converge() {
     received_ministry += received(&nodes[0].status(&http));
 
     // Stop every node cleanly and read the stores themselves: every record, every tier.
+    // No kill may look like damage: a store set aside and rebuilt would be a false alarm.
     for node in &mut nodes {
         assert_eq!(node.run.take().unwrap().terminate(), Some(0));
+        assert!(
+            set_aside(&node.files).is_empty(),
+            "{} took a SIGKILL for damage (seed {seed})",
+            node.files.code
+        );
     }
     let (mut acked_total, mut ids_total, mut versions_total) = (0, 0, 0);
     for (city, w) in nodes[2..].iter().zip(&written) {
@@ -541,13 +547,10 @@ fn a_city_record_corrupted_on_disk_is_detected_and_not_passed_on() {
     assert_eq!((status, &at_ministry["hash"]), (200, &good["hash"]));
 }
 
-/// What a rebuilt node should get: its good copy back from its parent. Today the scrub
-/// removes the bad copy, but anti-entropy only repairs upward (the parent fetches what it
-/// lacks from the child), so the city stays one record short for good; a later write of
-/// the same id starts again at version 1 and the province reports a same-version conflict.
+/// The scrub removes the bad copy; anti-entropy then sends the city its good copy back
+/// from the province (a child's own records are repaired downward), so a later write of
+/// the same id continues from the right version.
 #[test]
-#[ignore = "product gap: a city's own record removed by the scrub is never fetched back \
-            from its parent (anti-entropy only repairs upward)"]
 fn a_city_record_corrupted_on_disk_is_restored_from_its_province() {
     let http = Http::new();
     let (t, files, url, good) = city_with_a_corrupted_record(&http);
@@ -705,5 +708,71 @@ fn a_wiped_city_store_is_rebuilt_from_its_province() {
     city_store_rebuilt_from_its_province(
         |files| std::fs::remove_dir_all(&files.data).unwrap(),
         false,
+    );
+}
+
+/// A city brought back from an older backup of its own store (consistent, so nothing is
+/// wrong on open) learns from its province's acknowledgement that the province holds more
+/// of its records, restores them, and continues its sequence after them: a new record is
+/// not mistaken for one the province already holds.
+#[test]
+fn a_city_back_from_an_older_backup_restores_what_its_province_holds() {
+    let http = Http::new();
+    let mut t = common::tree(&["440100"]);
+    post_vacancies(&http, &t.cities[0].1, &t.cities[0].0, 5);
+    common::converged(&http, &t);
+    let (files, run) = t.cities.pop().unwrap();
+    assert_eq!(run.terminate(), Some(0));
+    let backup = files.data.with_extension("backup");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&files.data)
+        .arg(&backup)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    // The city goes on: 1,000 more records, all at the province.
+    let run = RunningNode::start(&files);
+    let more: Vec<Value> = (0..1000)
+        .map(|i| vacancy("440100", &format!("W-{i}"), 5))
+        .collect();
+    let (status, body) = http.post(&run.url("/v1/records"), &files.token, &Value::Array(more));
+    assert_eq!(status, 200, "{body}");
+    t.cities.push((files, run));
+    common::converged(&http, &t);
+    let (files, run) = t.cities.pop().unwrap();
+    assert_eq!(run.terminate(), Some(0));
+
+    // The operator restores the older backup.
+    std::fs::remove_dir_all(&files.data).unwrap();
+    std::fs::rename(&backup, &files.data).unwrap();
+    let city = RunningNode::start(&files);
+    eventually(
+        "the city's newer records back from its province",
+        Duration::from_secs(60),
+        || {
+            let s = http.get(&city.url("/v1/status")).1;
+            s["restoring"] == false && digest(&http, &city, "440100")["records"] == 2000
+        },
+    );
+    // Through the restore (not record by record): the city says so.
+    let uplink = http.get(&city.url("/v1/status")).1["parent"].clone();
+    assert!(
+        uplink["alerts"].to_string().contains("restored from it"),
+        "{uplink}"
+    );
+    let (status, body) = http.post(
+        &city.url("/v1/records"),
+        &files.token,
+        &Value::Array(vec![vacancy("440100", "V-after", 1)]),
+    );
+    assert_eq!(status, 200, "{body}");
+    t.cities.push((files, city));
+    common::converged(&http, &t);
+    assert_eq!(digest(&http, &t.province.1, "440100")["records"], 2001);
+    assert_eq!(
+        digest(&http, &t.province.1, "440100"),
+        digest(&http, &t.cities[0].1, "440100")
     );
 }

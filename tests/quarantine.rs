@@ -4,55 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+mod common;
 
-use lmsync::model::ingest::IngestContext;
+use common::sessions::{code, store, sync_once, write_generated};
 use lmsync::model::kinds::RecordData;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::model::{Kind, NodeCode, Record, RecordKey};
-use lmsync::node::Planner;
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
+use lmsync::protocol::Event;
 use lmsync::storage::{
     MAX_QUARANTINED_PER_OWNER, QuarantinedRecord, SledStore, Store, WriteBatch, sled_options,
 };
-use lmsync::wire::messages::Message;
-
-fn code(s: &str) -> NodeCode {
-    s.parse().unwrap()
-}
-
-fn store(dir: &std::path::Path, node: NodeCode) -> SledStore {
-    SledStore::create(dir, node, [7; 16], 0, sled_options(8 << 20)).unwrap()
-}
-
-/// Writes `n` generated records at `city` as its write path does.
-fn write_generated(store: &SledStore, city: NodeCode, n: usize) {
-    let standards = Standards::builtin();
-    let key = Pseudonymiser::new([3; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city,
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
-    let mut planner = Planner::new(store, city);
-    for v in lmsync::synth::generate(city, n, 11) {
-        planner
-            .plan(cx.draft(v).unwrap(), &standards.code_refs(), 1_000)
-            .unwrap();
-    }
-    store
-        .commit(WriteBatch {
-            records: planner.into_writes(),
-            ..WriteBatch::default()
-        })
-        .unwrap();
-}
 
 /// Changes a vacancy's data without its hash: what a bit flip on disk or in a buggy
 /// sender would produce.
@@ -71,53 +31,6 @@ fn first_vacancy(store: &SledStore, city: NodeCode) -> Record {
         .unwrap()
 }
 
-/// Runs a child and a parent session against each other until neither has anything to
-/// say; returns the parent's events.
-fn sync_once(city: &SledStore, province: &SledStore) -> Vec<Event> {
-    let (c, p) = (city.identity().node, province.identity().node);
-    let ca = tempfile::tempdir().unwrap();
-    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
-    let verifier =
-        DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap())
-            .unwrap();
-    let standards = Arc::new(StandardsCell::new(Standards::builtin()));
-    let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());
-    let mut parent = ParentSession::new(p, c, standards, verifier);
-    let mut queue: VecDeque<(bool, Message)> = VecDeque::new();
-    let mut events = Vec::new();
-    let apply = |actions: Vec<Action>,
-                 to_parent: bool,
-                 store: &SledStore,
-                 queue: &mut VecDeque<(bool, Message)>,
-                 events: &mut Vec<Event>| {
-        for a in actions {
-            match a {
-                Action::Send(m) => queue.push_back((to_parent, m)),
-                Action::Commit { batch, then } => {
-                    store.commit(batch).unwrap();
-                    queue.extend(then.into_iter().map(|m| (to_parent, m)));
-                }
-                Action::Close { reason, .. } => panic!("session closed: {reason}"),
-                Action::Event(e) => events.push(e),
-            }
-        }
-    };
-    apply(child.start(city), true, city, &mut queue, &mut Vec::new());
-    let mut steps = 0;
-    while let Some((to_parent, m)) = queue.pop_front() {
-        steps += 1;
-        assert!(steps < 1000, "the sessions do not go quiet");
-        if to_parent {
-            let actions = parent.handle(province, m).unwrap();
-            apply(actions, false, province, &mut queue, &mut events);
-        } else {
-            let actions = child.handle(city, m).unwrap();
-            apply(actions, true, city, &mut queue, &mut Vec::new());
-        }
-    }
-    events
-}
-
 #[test]
 fn a_tampered_record_is_quarantined_and_the_rest_of_its_batch_is_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +42,7 @@ fn a_tampered_record_is_quarantined_and_the_rest_of_its_batch_is_stored() {
     tamper(&mut bad);
     city.corrupt_record_for_test(c, &bad).unwrap();
 
-    let events = sync_once(&city, &province);
+    let events = sync_once(&city, &province).parent;
 
     let reported: Vec<_> = events
         .iter()

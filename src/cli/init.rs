@@ -11,9 +11,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::config::{self, Config};
+use crate::daemon;
 use crate::model::{NodeCode, Tier};
 use crate::pki;
-use crate::daemon;
 use crate::storage::sled_options;
 
 /// Create a node: a commented config file, an API token file, a pseudonym key (cities)

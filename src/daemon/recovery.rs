@@ -30,13 +30,7 @@ pub fn create_store(
     options: SledOptions,
     restore: bool,
 ) -> Result<SledStore, StoreError> {
-    let store = SledStore::create(
-        data,
-        node,
-        rand::random(),
-        SystemClock.now_ms(),
-        options,
-    )?;
+    let store = SledStore::create(data, node, rand::random(), SystemClock.now_ms(), options)?;
     if restore {
         store.commit(WriteBatch {
             restore_pending: Some(true),

@@ -9,7 +9,7 @@ use crate::pki::documents::DocumentVerifier;
 use crate::storage::StoredDocument;
 use std::sync::Arc;
 
-use super::merge::{leaf_entries, leaf_fingerprints, plan_replica};
+use super::merge::{commit_replica, leaf_entries, leaf_fingerprints};
 use crate::model::Record;
 use crate::model::standards::StandardsCell;
 
@@ -111,26 +111,60 @@ impl ChildSession {
                 "a restore batch holds records it should not".to_string(),
             ));
         }
-        let mut plan = plan_replica(store, &self.standards.current(), records)?;
-        let mut actions = plan.alerts(self.me);
-        let written = plan.writes.len();
-        actions.push(Action::Commit {
-            batch: WriteBatch {
-                quarantine: plan.take_quarantine(self.parent),
-                records: plan.writes,
-                ..WriteBatch::default()
-            },
-            then: vec![Message::Ack {
-                owner: self.me,
-                through: to,
-                ministry: 0,
-            }],
-        });
-        actions.push(Action::Event(Event::Repaired {
+        let ack = Message::Ack {
             owner: self.me,
-            records: written,
-        }));
-        Ok(actions)
+            through: to,
+            ministry: 0,
+        };
+        commit_replica(
+            store,
+            &self.standards.current(),
+            (self.me, self.parent),
+            records,
+            vec![ack],
+        )
+    }
+
+    /// The parent holds more of this node's own records than it does: the store went
+    /// back. Mark it for restore (writes are refused from the commit on) and fetch them.
+    fn behind_parent(&mut self, here: u64, at_parent: u64) -> Vec<Action> {
+        self.restoring = true;
+        self.uploads.clear();
+        vec![
+            Action::Event(Event::BehindParent { here, at_parent }),
+            Action::Commit {
+                batch: WriteBatch {
+                    restore_pending: Some(true),
+                    ..WriteBatch::default()
+                },
+                then: vec![Message::Restore {
+                    owner: self.me,
+                    after: here,
+                }],
+            },
+        ]
+    }
+
+    /// Anti-entropy sent down this node's own records that it lacked (see the parent's
+    /// `leaves`): stored if newer than what is held, like any replica.
+    fn repaired_down(
+        &mut self,
+        store: &dyn Store,
+        records: Vec<Record>,
+    ) -> Result<Vec<Action>, StoreError> {
+        if records.iter().any(|r| r.envelope.owner != self.me) {
+            return Ok(close(
+                RefusalCode::Protocol,
+                format!("a repair of {} holds another owner's record", self.me),
+            ));
+        }
+        commit_replica(
+            store,
+            &self.standards.current(),
+            (self.me, self.parent),
+            records,
+            Vec::new(),
+        )
     }
 
     /// Restore complete: clear the marker and sync normally from now on.
@@ -399,6 +433,9 @@ impl ChildSession {
                     leaves,
                 },
             ) => self.fetch(store, owner, salt, &leaves),
+            (true, Message::Repair { owner, records }) if owner == self.me => {
+                self.repaired_down(store, records)
+            }
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
                 format!("a parent may not send {}", name(&other)),
@@ -508,6 +545,12 @@ impl ChildSession {
             ));
         }
         self.ticks_without_answer = 0;
+        if owner == self.me && !self.restoring {
+            let here = store.complete_through(owner)?;
+            if through > here {
+                return Ok(self.behind_parent(here, through));
+            }
+        }
         let at_parent = store.watermark(self.parent, owner)?;
         let at_ministry = store.watermark(MINISTRY, owner)?;
         let mut actions = Vec::new();

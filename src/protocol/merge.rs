@@ -94,6 +94,34 @@ pub fn leaf_fingerprints(
         .collect())
 }
 
+/// Stores records of `owner` received from `from` outside the ordered upload (anti-entropy
+/// repairs, a restore): the alerts, one commit that sends `then` once durable, and a
+/// [`super::Event::Repaired`].
+pub fn commit_replica(
+    store: &dyn Store,
+    standards: &Standards,
+    (owner, from): (crate::model::NodeCode, crate::model::NodeCode),
+    records: Vec<Record>,
+    then: Vec<crate::wire::messages::Message>,
+) -> Result<Vec<super::Action>, StoreError> {
+    let mut plan = plan_replica(store, standards, records)?;
+    let mut actions = plan.alerts(owner);
+    let records = plan.writes.len();
+    actions.push(super::Action::Commit {
+        batch: crate::storage::WriteBatch {
+            quarantine: plan.take_quarantine(from),
+            records: plan.writes,
+            ..Default::default()
+        },
+        then,
+    });
+    actions.push(super::Action::Event(super::Event::Repaired {
+        owner,
+        records,
+    }));
+    Ok(actions)
+}
+
 /// Plans the writes for records received from a peer.
 pub fn plan_replica(
     store: &dyn Store,

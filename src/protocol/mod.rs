@@ -130,6 +130,15 @@ pub enum Event {
         /// Description.
         detail: String,
     },
+    /// The parent holds more of this node's own records than this node does: its store
+    /// went back (an older backup, a damaged store that lost its end). The node restores
+    /// its records from the parent and refuses writes until they are back.
+    BehindParent {
+        /// Complete here through this seq.
+        here: u64,
+        /// Held at the parent through this seq.
+        at_parent: u64,
+    },
     /// A child offers fewer records than this node already holds for an owner: its store
     /// went back (restored backup, lost disk, cloned node). Nothing is overwritten.
     Regression {

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use std::collections::BTreeSet;
 
-use super::merge::{leaf_fingerprints, plan_replica};
+use super::merge::{commit_replica, leaf_entries, plan_replica};
 use super::{Action, Event, close, newer_documents, store_document};
 use crate::model::document::{issued_above, may_publish, reported_up};
 use crate::model::standards::StandardsCell;
-use crate::model::{MINISTRY, NodeCode, Record};
+use crate::model::{MINISTRY, NodeCode, Record, RecordKey};
 use crate::pki::documents::DocumentVerifier;
 use crate::recon::{Bucket, differing};
 use crate::storage::{Store, StoreError, StoredDocument, WriteBatch};
@@ -250,10 +250,19 @@ impl ParentSession {
                 actions.push(Action::Send(Message::Want { owner, after: held }));
             }
             if held > 0 {
+                // A child's own records are written only there: if this node holds more of
+                // them, the child's store went back, and acknowledging all of them lets it
+                // notice and restore. Another owner's records are the child's to re-fetch
+                // from below.
+                let through = if owner == self.child {
+                    held
+                } else {
+                    held.min(offered)
+                };
                 let ministry = self.ministry_mark(store, owner, held)?;
                 actions.push(Action::Send(Message::Ack {
                     owner,
-                    through: held.min(offered),
+                    through,
                     ministry,
                 }));
             }
@@ -338,6 +347,12 @@ impl ParentSession {
             return Ok(refusal);
         }
         let mut actions = Vec::new();
+        let own_listed = owners.iter().any(|(o, ..)| *o == self.child);
+        if !own_listed && store.digest(Some(self.child), None).records > 0 {
+            // The child lists none of its own records while this node holds some: open
+            // the tree so that they are repaired down (see `leaves`).
+            actions.push(self.open_tree(store, self.child));
+        }
         for &(owner, complete, records, sum) in owners {
             let mine = store.digest(Some(owner), None);
             if store.complete_through(owner)? < complete
@@ -345,15 +360,20 @@ impl ParentSession {
             {
                 continue;
             }
-            let buckets = wire_buckets(&store.buckets(owner, 1, &[0]));
-            actions.push(Action::Send(Message::Buckets {
-                owner,
-                depth: 1,
-                parents: vec![0],
-                buckets,
-            }));
+            actions.push(self.open_tree(store, owner));
         }
         Ok(actions)
+    }
+
+    /// The depth-1 buckets of `owner`: the first step down the reconciliation tree.
+    fn open_tree(&self, store: &dyn Store, owner: NodeCode) -> Action {
+        let buckets = wire_buckets(&store.buckets(owner, 1, &[0]));
+        Action::Send(Message::Buckets {
+            owner,
+            depth: 1,
+            parents: vec![0],
+            buckets,
+        })
     }
 
     /// Anti-entropy, step 3: the child's depth-2 buckets under the depth-1 buckets that
@@ -391,7 +411,9 @@ impl ParentSession {
 
     /// Anti-entropy, step 5: the child's fingerprints in differing leaves; fetch those
     /// this node lacks (missing records, other versions). Which version wins is decided
-    /// when the records arrive.
+    /// when the records arrive. The child's *own* records that it lacks are sent down:
+    /// only a damaged store loses them (a copy its scrub removed, an end sled dropped), and
+    /// this node is where they are kept.
     fn leaves(
         &mut self,
         store: &dyn Store,
@@ -403,22 +425,55 @@ impl ParentSession {
             return Ok(refusal);
         }
         let mut wanted = Vec::new();
+        let mut lacking = Vec::new();
         for (leaf, theirs) in leaves {
-            let mine: BTreeSet<LeafFp> = leaf_fingerprints(store, owner, leaf, salt)?
-                .into_iter()
-                .collect();
-            let missing: Vec<LeafFp> = theirs.into_iter().filter(|f| !mine.contains(f)).collect();
+            let mine = leaf_entries(store, owner, leaf, salt)?;
+            let my_fps: BTreeSet<LeafFp> = mine.iter().map(|(_, f)| *f).collect();
+            let theirs: BTreeSet<LeafFp> = theirs.into_iter().collect();
+            let missing: Vec<LeafFp> = theirs.difference(&my_fps).copied().collect();
             if !missing.is_empty() {
                 wanted.push((leaf, missing));
             }
+            if owner == self.child {
+                lacking.extend(
+                    mine.into_iter()
+                        .filter(|(_, f)| !theirs.contains(f))
+                        .map(|(k, _)| k),
+                );
+            }
         }
-        Ok(chunk_leaves(wanted)
+        let mut actions: Vec<Action> = chunk_leaves(wanted)
             .into_iter()
             .map(|leaves| {
                 Action::Send(Message::Fetch {
                     owner,
                     salt,
                     leaves,
+                })
+            })
+            .collect();
+        actions.extend(self.repair_down(store, &lacking)?);
+        Ok(actions)
+    }
+
+    /// Sends the child its own records at `keys`, in bounded messages.
+    fn repair_down(
+        &self,
+        store: &dyn Store,
+        keys: &[RecordKey],
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut records = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(r) = store.get_record(self.child, *key)? {
+                records.push(r);
+            }
+        }
+        Ok(super::split_by_size(records, RESTORE_BATCH)
+            .into_iter()
+            .map(|records| {
+                Action::Send(Message::Repair {
+                    owner: self.child,
+                    records,
                 })
             })
             .collect())
@@ -572,22 +627,13 @@ impl ParentSession {
                 format!("a repair of {owner} holds another owner's record"),
             ));
         }
-        let mut plan = plan_replica(store, &self.standards.current(), records)?;
-        let mut actions = plan.alerts(owner);
-        let repaired = plan.writes.len();
-        actions.push(Action::Commit {
-            batch: WriteBatch {
-                quarantine: plan.take_quarantine(self.child),
-                records: plan.writes,
-                ..WriteBatch::default()
-            },
-            then: Vec::new(),
-        });
-        actions.push(Action::Event(Event::Repaired {
-            owner,
-            records: repaired,
-        }));
-        Ok(actions)
+        commit_replica(
+            store,
+            &self.standards.current(),
+            (owner, self.child),
+            records,
+            Vec::new(),
+        )
     }
 }
 
@@ -599,6 +645,13 @@ pub(super) fn chunk_leaves(leaves: Vec<(u16, Vec<LeafFp>)>) -> Vec<Vec<(u16, Vec
     let mut out = vec![Vec::new()];
     let mut size = 0;
     for (leaf, fps) in leaves {
+        if fps.is_empty() {
+            // A leaf empty here still differs from the peer's: say so.
+            if let Some(last) = out.last_mut() {
+                last.push((leaf, Vec::new()));
+            }
+            continue;
+        }
         for part in fps.chunks(FINGERPRINTS_PER_MESSAGE) {
             if size + part.len() > FINGERPRINTS_PER_MESSAGE && size > 0 {
                 out.push(Vec::new());

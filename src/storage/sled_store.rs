@@ -693,11 +693,11 @@ impl Store for SledStore {
             return Err(e);
         }
         commits.next_batch += 1;
-        if !applied.is_empty() {
-            if let Err(e) = commits.seal.advance(batch_no, applied.len() as u64) {
-                // The commit is durable; a seal left behind only weakens the next check.
-                tracing::warn!(error = %e, "Could not update the commit seal");
-            }
+        if !applied.is_empty()
+            && let Err(e) = commits.seal.advance(batch_no, applied.len() as u64)
+        {
+            // The commit is durable; a seal left behind only weakens the next check.
+            tracing::warn!(error = %e, "Could not update the commit seal");
         }
         if !(quarantine.added.is_empty() && quarantine.cleared.is_empty()) {
             let mut held = self.quarantined.write().unwrap_or_else(|p| p.into_inner());

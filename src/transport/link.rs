@@ -112,6 +112,10 @@ impl Links {
                 tracing::error!(%peer, %detail, "Two copies of one record version differ");
                 push_alert(l, format!("conflict: {detail}"));
             }
+            Event::BehindParent { here, at_parent } => {
+                tracing::error!(%peer, here, at_parent, "The parent holds more of this node's records than its store: restoring them");
+                push_alert(l, format!("own records complete through {here}, {at_parent} at the parent; restored from it"));
+            }
             Event::Regression { owner, offered, held } => {
                 tracing::error!(%peer, %owner, offered, held, "Peer's records went back; nothing overwritten");
                 push_alert(l, format!("{owner} offered through seq {offered}, {held} held here"));

@@ -1,0 +1,160 @@
+//! Downward repair, at the session level (real sessions, sled stores, messages in memory):
+//! a child's own records are kept at its parent, so a child that lost some (a copy its
+//! scrub removed, a store that went back) gets them from there.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::sessions::{code, store, sync_once, write_generated};
+use lmsync::model::standards::{Standards, StandardsCell};
+use lmsync::pki::documents::DocumentVerifier;
+use lmsync::protocol::{Action, ChildSession, Event};
+use lmsync::storage::{Removal, SledStore, Store, WriteBatch, sled_options};
+use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
+
+/// Removes `count` of `owner`'s records the way the scrub removes corrupted copies.
+fn remove_records(store: &SledStore, owner: lmsync::model::NodeCode, count: usize) -> usize {
+    let removals: Vec<Removal> = store
+        .scan_owner(owner)
+        .take(count)
+        .map(|r| Removal {
+            envelope: r.unwrap().envelope,
+        })
+        .collect();
+    let removed = removals.len();
+    store
+        .commit(WriteBatch {
+            removals,
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    removed
+}
+
+fn repaired(events: &[Event]) -> usize {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Repaired { records, .. } => *records,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn a_child_gets_back_its_own_records_that_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let city = store(&dir.path().join("city"), c);
+    let province = store(&dir.path().join("province"), p);
+    write_generated(&city, c, 1000);
+    sync_once(&city, &province);
+    let whole = province.digest(Some(c), None);
+    assert_eq!(city.digest(Some(c), None), whole);
+
+    for lost in [1, 37, 1000] {
+        let removed = remove_records(&city, c, lost);
+        assert_ne!(city.digest(Some(c), None), whole);
+        let events = sync_once(&city, &province);
+        assert_eq!(repaired(&events.child), removed, "lost {lost}");
+        assert_eq!(city.digest(Some(c), None), whole, "lost {lost}");
+        // Nothing moved the other way: the parent had every record already.
+        assert_eq!(repaired(&events.parent), 0);
+        assert_eq!(province.digest(Some(c), None), whole);
+    }
+}
+
+#[test]
+fn a_child_whose_store_went_back_restores_what_its_parent_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let (live, backup) = (dir.path().join("city"), dir.path().join("backup"));
+    let province = store(&dir.path().join("province"), p);
+    {
+        let city = store(&live, c);
+        write_generated(&city, c, 500);
+        sync_once(&city, &province);
+    }
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&live)
+        .arg(&backup)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let held_before = {
+        let city = SledStore::open(&live, c, sled_options(8 << 20)).unwrap();
+        write_generated(&city, c, 1500);
+        sync_once(&city, &province);
+        city.last_seq(c)
+    };
+    assert_eq!(province.complete_through(c).unwrap(), held_before);
+
+    let city = SledStore::open(&backup, c, sled_options(8 << 20)).unwrap();
+    let went_back_to = city.complete_through(c).unwrap();
+    assert!(went_back_to < held_before);
+    let events = sync_once(&city, &province);
+    assert!(
+        events.child.iter().any(|e| matches!(
+            e,
+            Event::BehindParent { here, at_parent }
+                if *here == went_back_to && *at_parent == held_before
+        )),
+        "{:?}",
+        events.child
+    );
+    assert!(!city.restore_pending().unwrap(), "the restore completed");
+    assert_eq!(city.complete_through(c).unwrap(), held_before);
+    assert_eq!(city.digest(Some(c), None), province.digest(Some(c), None));
+}
+
+/// A parent may repair down only the child's own records.
+#[test]
+fn a_child_refuses_a_repair_holding_another_owners_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, sibling, p) = (code("440100"), code("440300"), code("440000"));
+    let city = store(&dir.path().join("city"), c);
+    let other = store(&dir.path().join("other"), sibling);
+    write_generated(&other, sibling, 10);
+    let foreign: Vec<_> = other.scan_owner(sibling).map(Result::unwrap).collect();
+
+    let ca = tempfile::tempdir().unwrap();
+    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
+    let verifier =
+        DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap())
+            .unwrap();
+    let standards = Arc::new(StandardsCell::new(Standards::builtin()));
+    for owner in [c, sibling] {
+        let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());
+        child.start(&city);
+        let welcome = Message::Welcome {
+            protocol: PROTOCOL_VERSION,
+            node: p,
+            store_id: [1; 16],
+        };
+        child.handle(&city, welcome).unwrap();
+        let actions = child
+            .handle(
+                &city,
+                Message::Repair {
+                    owner,
+                    records: foreign.clone(),
+                },
+            )
+            .unwrap();
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::Close {
+                    code: RefusalCode::Protocol,
+                    ..
+                }]
+            ),
+            "repair as {owner}: {actions:?}"
+        );
+    }
+    assert_eq!(city.digest(Some(sibling), None).records, 0);
+}
