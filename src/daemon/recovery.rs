@@ -109,7 +109,11 @@ fn rebuild(config: &Config, damage: Option<String>) -> Result<SledStore, StoreEr
 
 /// Moves everything of the store in `dir` into a new `damaged-<time>` directory inside it.
 fn set_aside(dir: &Path) -> std::io::Result<PathBuf> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    // 2026-11-27T23:59:05.513Z → 20261127T235905.513Z: sortable, no colons.
+    let stamp: String = crate::clock::rfc3339(SystemClock.now_ms())
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
     let aside = dir.join(format!("{SET_ASIDE_PREFIX}{stamp}"));
     std::fs::create_dir(&aside)?;
     for entry in std::fs::read_dir(dir)? {
