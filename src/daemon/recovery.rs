@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::model::NodeCode;
-use crate::storage::{SledOptions, SledStore, Store, StoreError, WriteBatch, sled_options};
+use crate::storage::{SledOptions, SledStore, StoreError, sled_options};
 
 use super::DaemonError;
 
@@ -30,14 +30,14 @@ pub fn create_store(
     options: SledOptions,
     restore: bool,
 ) -> Result<SledStore, StoreError> {
-    let store = SledStore::create(data, node, rand::random(), SystemClock.now_ms(), options)?;
-    if restore {
-        store.commit(WriteBatch {
-            restore_pending: Some(true),
-            ..WriteBatch::default()
-        })?;
-    }
-    Ok(store)
+    SledStore::create_marked(
+        data,
+        node,
+        rand::random(),
+        SystemClock.now_ms(),
+        options,
+        restore,
+    )
 }
 
 /// Opens the node's store, rebuilding it from the parent when it is gone or damaged.

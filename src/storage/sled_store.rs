@@ -117,6 +117,20 @@ impl SledStore {
         now_ms: i64,
         options: SledOptions,
     ) -> Result<Self, StoreError> {
+        Self::create_marked(path, node, store_id, now_ms, options, false)
+    }
+
+    /// Like [`SledStore::create`]; with `restore`, the store is born marked to restore
+    /// its own records from the parent (in the same write as its identity, so that no
+    /// crash leaves an empty, unmarked store that would pass for the truth).
+    pub fn create_marked(
+        path: &Path,
+        node: NodeCode,
+        store_id: [u8; 16],
+        now_ms: i64,
+        options: SledOptions,
+        restore: bool,
+    ) -> Result<Self, StoreError> {
         if path.join("db").exists() || path.join("conf").exists() {
             return Err(StoreError::AlreadyInitialised(path.display().to_string()));
         }
@@ -128,9 +142,16 @@ impl SledStore {
             store_id,
             created_at_ms: now_ms,
         };
-        db.insert(keys::IDENTITY, codec::encode(&identity)?)
-            .map_err(storage_error)?;
+        let mut first = sled::Batch::default();
+        first.insert(keys::IDENTITY, codec::encode(&identity)?);
+        if restore {
+            first.insert(keys::RESTORE_PENDING, &[1u8][..]);
+        }
+        db.apply_batch(first).map_err(storage_error)?;
         db.flush().map_err(storage_error)?;
+        File::open(data_file_path(path))
+            .and_then(|f| f.sync_all())
+            .map_err(storage_error)?;
         drop(db);
         sync_dir(path)?;
         Self::open(path, node, options)
