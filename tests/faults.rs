@@ -680,11 +680,15 @@ fn city_store_rebuilt_from_its_province(break_store: impl FnOnce(&NodeFiles), da
         },
     );
     let aside = set_aside(&files);
+    let reported = http.get(&city.url("/v1/status")).1["store"]["set_aside"].clone();
     if damaged {
         assert_eq!(aside.len(), 1, "the damaged store is kept for inspection");
         assert!(aside[0].join("db").exists() && aside[0].join("seal").exists());
+        let name = aside[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(reported, serde_json::json!([name]), "status names it");
     } else {
         assert!(aside.is_empty());
+        assert_eq!(reported, serde_json::json!([]));
     }
     // It syncs as before: a new record reaches the province.
     let (status, body) = http.post(

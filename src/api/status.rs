@@ -233,6 +233,7 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
             "bytes": app.store.size_on_disk(),
             "healthy": fault.is_none(),
             "fault": fault,
+            "set_aside": crate::storage::set_aside_copies(&app.config.data_dir),
         },
         "certificate": certificate_json(app, now),
         "ingest": {

@@ -131,6 +131,14 @@ pub(crate) fn render(s: &Value) -> String {
             text(&st["path"])
         ),
     );
+    if let Some(aside) = st["set_aside"].as_array().filter(|a| !a.is_empty()) {
+        let names: Vec<String> = aside.iter().map(text).collect();
+        line(
+            &mut out,
+            "",
+            format!("damaged stores kept for inspection: {}", names.join(", ")),
+        );
+    }
     let c = &s["certificate"];
     line(
         &mut out,

@@ -4,7 +4,7 @@
 
 mod recovery;
 
-pub use recovery::{SET_ASIDE_PREFIX, create_store};
+pub use recovery::create_store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -14,13 +14,9 @@ use std::path::{Path, PathBuf};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::model::NodeCode;
-use crate::storage::{SledOptions, SledStore, StoreError, sled_options};
+use crate::storage::{SET_ASIDE_PREFIX, SledOptions, SledStore, StoreError, sled_options};
 
 use super::DaemonError;
-
-/// Prefix of the directories a damaged store is moved into, inside the data directory
-/// (which may be a mount point that cannot be renamed).
-pub const SET_ASIDE_PREFIX: &str = "damaged-";
 
 /// Creates a new store; with `restore`, marked to fetch its own records from the parent
 /// before it accepts writes or offers anything.
@@ -107,7 +103,8 @@ fn rebuild(config: &Config, damage: Option<String>) -> Result<SledStore, StoreEr
     create_store(dir, config.node, sled_options(config.cache_capacity), true)
 }
 
-/// Moves everything of the store in `dir` into a new `damaged-<time>` directory inside it.
+/// Moves everything of the store in `dir` into a new `damaged-<time>` directory inside it
+/// (the data directory may be a mount point, which cannot be renamed).
 fn set_aside(dir: &Path) -> std::io::Result<PathBuf> {
     // 2026-11-27T23:59:05.513Z → 20261127T235905.513Z: sortable, no colons.
     let stamp: String = crate::clock::rfc3339(SystemClock.now_ms())

@@ -21,6 +21,25 @@ use crate::wire::codec::CodecError;
 
 pub use sled_store::{SledOptions, SledStore};
 
+/// Prefix of the directories inside a data directory that hold a damaged store set aside
+/// for inspection (see `daemon`'s recovery).
+pub const SET_ASIDE_PREFIX: &str = "damaged-";
+
+/// The names of the damaged stores set aside in `data_dir`, oldest first.
+pub fn set_aside_copies(data_dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(SET_ASIDE_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Sled options with a cache budget of `cache_capacity` bytes.
 pub fn sled_options(cache_capacity: u64) -> SledOptions {
     SledOptions { cache_capacity }
