@@ -582,11 +582,16 @@ fn post_vacancies(http: &Http, node: &RunningNode, files: &NodeFiles, batches: u
 /// Overwrites 4 KiB in the middle of sled's `db` file with seeded random bytes (stopped
 /// node). sled's recovery stops at the damaged message and silently drops what follows.
 fn damage_store_file(files: &NodeFiles) {
+    damage_store_file_at(files, 4, 8);
+}
+
+/// Overwrites 4 KiB at `eighths`/8 of sled's `db` file with seeded random bytes.
+fn damage_store_file_at(files: &NodeFiles, eighths: usize, seed: u64) {
     let db = files.data.join("db");
     let mut bytes = std::fs::read(&db).unwrap();
-    let middle = bytes.len() / 2;
-    let mut rng = ChaCha8Rng::seed_from_u64(6);
-    rng.fill(&mut bytes[middle..middle + 4096]);
+    let at = (bytes.len() * eighths / 8).min(bytes.len().saturating_sub(4096));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.fill(&mut bytes[at..at + 4096]);
     std::fs::write(&db, bytes).unwrap();
 }
 
@@ -637,12 +642,106 @@ fn a_damaged_store_file_is_detected_on_open() {
             stderr.contains("the store is damaged") && stderr.contains("no parent to rebuild from"),
             "start {attempt}: {stderr}"
         );
+        println!(
+            "start {attempt} refused: {}",
+            stderr.lines().last().unwrap_or_default()
+        );
         assert!(
             std::fs::read(files.data.join("seal")).unwrap() == seal,
             "the seal is left as evidence"
         );
     }
     assert!(set_aside(&files).is_empty());
+}
+
+/// Damage anywhere in the store file, not only where sled's recovery drops the rest: at
+/// each eighth of the file in turn, a node without a parent either refuses to start and
+/// says the store is damaged (including where sled itself panics while recovering), or,
+/// when the damage fell on space sled no longer uses, starts with every record.
+#[test]
+fn damage_anywhere_in_the_store_file_never_serves_fewer_records() {
+    let http = Http::new();
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let run = RunningNode::start(&files);
+    post_vacancies(&http, &run, &files, 10);
+    let before = digest(&http, &run, "440100");
+    assert_eq!(run.terminate(), Some(0));
+    let pristine = files.data.with_extension("pristine");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&files.data)
+        .arg(&pristine)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    let mut outcomes = Vec::new();
+    for eighths in 0..8 {
+        std::fs::remove_dir_all(&files.data).unwrap();
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&pristine)
+            .arg(&files.data)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        damage_store_file_at(&files, eighths, 100 + eighths as u64);
+        let mut child = common::bin()
+            .args(["run", "--config", files.config.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        if let Some(api) = line.split("API ").nth(1).map(str::trim) {
+            let after = http.get(&format!("{api}/v1/digest?owner=440100")).1;
+            // The summaries come from the change log; the records themselves must read
+            // back too (every tenth of them).
+            let unreadable: Vec<String> = (0..10)
+                .flat_map(|b| (0..200).step_by(10).map(move |i| format!("V-{b}-{i}")))
+                .filter(|id| {
+                    let url = format!("{api}/v1/records/440100/vacancy/{id}");
+                    http.try_get(&url).is_none_or(|(status, _)| status != 200)
+                })
+                .collect();
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert_eq!(
+                after, before,
+                "damage at {eighths}/8 came back as a healthy store with other records"
+            );
+            assert!(
+                unreadable.is_empty(),
+                "damage at {eighths}/8: started, but {unreadable:?} do not read back"
+            );
+            outcomes.push(format!("{eighths}/8: started whole"));
+        } else {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success());
+            let said = stderr
+                .lines()
+                .find(|l| l.starts_with("error: "))
+                .unwrap_or_else(|| panic!("damage at {eighths}/8: no error line: {stderr}"));
+            assert!(said.contains("the store is damaged"), "{eighths}/8: {said}");
+            outcomes.push(format!(
+                "{eighths}/8: refused ({})",
+                &said[..said.len().min(160)]
+            ));
+        }
+    }
+    println!("damage outcomes:\n  {}", outcomes.join("\n  "));
+    assert!(
+        outcomes.iter().any(|o| o.contains("refused")),
+        "no damage was detected anywhere"
+    );
 }
 
 /// A city whose store file was damaged (or whose data directory was wiped) while it was

@@ -86,7 +86,7 @@ fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
     // sled's background threads let go of it; wait a bounded time for the lock only.
     let mut attempts = 0;
     loop {
-        match config.open() {
+        match open_catching_panics(&config)? {
             Err(e) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -100,6 +100,21 @@ fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
             other => return other.map_err(storage_error),
         }
     }
+}
+
+/// Opens sled, turning a panic in its recovery into [`StoreError::Damaged`]: sled 0.34
+/// panics instead of returning an error on some damaged files (e.g. "tried to serialize
+/// Uninitialized" while rebuilding its snapshot), and a node must be able to set such a
+/// store aside rather than crash on every start.
+fn open_catching_panics(config: &sled::Config) -> Result<sled::Result<sled::Db>, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        StoreError::Damaged(format!("sled failed while recovering its files: {what}"))
+    })
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
