@@ -67,6 +67,24 @@ fn a_child_gets_back_its_own_records_that_it_lost() {
     }
 }
 
+/// What a parent sends down in one anti-entropy answer is bounded (5,000 records); the
+/// next round sends the rest.
+#[test]
+fn repair_down_is_bounded_per_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let city = store(&dir.path().join("city"), c);
+    let province = store(&dir.path().join("province"), p);
+    write_generated(&city, c, 6000);
+    sync_once(&city, &province);
+    let whole = province.digest(Some(c), None);
+    let removed = remove_records(&city, c, 6000);
+    assert!(removed > 5000, "{removed}");
+    assert_eq!(repaired(&sync_once(&city, &province).child), 5000);
+    assert_eq!(repaired(&sync_once(&city, &province).child), removed - 5000);
+    assert_eq!(city.digest(Some(c), None), whole);
+}
+
 #[test]
 fn a_child_whose_store_went_back_restores_what_its_parent_holds() {
     let dir = tempfile::tempdir().unwrap();

@@ -452,6 +452,9 @@ impl ParentSession {
                 })
             })
             .collect();
+        // Bounded per round: what a parent holds in memory for one answer stays small, and
+        // the next round sends more (a store that lost much restores instead).
+        lacking.truncate(REPAIR_DOWN_PER_ROUND);
         actions.extend(self.repair_down(store, &lacking)?);
         Ok(actions)
     }
@@ -669,6 +672,8 @@ pub(super) fn chunk_leaves(leaves: Vec<(u16, Vec<LeafFp>)>) -> Vec<Vec<(u16, Vec
 
 /// Records per restore batch.
 const RESTORE_BATCH: usize = 1000;
+/// A child's own records sent down per anti-entropy answer, at most.
+const REPAIR_DOWN_PER_ROUND: usize = 5 * RESTORE_BATCH;
 
 /// Buckets as they travel.
 pub(super) fn wire_buckets(buckets: &[Bucket]) -> Vec<(u32, u64)> {
