@@ -1,7 +1,8 @@
 //! Real-process fault tests: SIGKILL cycles over a ministry, province 440000 and two
 //! cities while the cities ingest continuously; afterwards every acknowledged version is at
 //! every tier (lost = 0), nothing upstream that the city does not hold (phantom = 0), and no
-//! transfer restarted from zero. Also: a city whose own store is corrupted on disk.
+//! transfer restarted from zero. Also: a city whose own store is corrupted, damaged, wiped
+//! or older than its province's copy.
 //!
 //! `LMSYNC_TEST_SEED=S` replays a run's choices (victims and moments; the kernel's
 //! scheduling is not replayed), `LMSYNC_FAULT_CYCLES=N` sets the number of kills (20 by
@@ -518,40 +519,12 @@ fn city_with_a_corrupted_record(http: &Http) -> (common::Tree, NodeFiles, String
     (t, files, url, good)
 }
 
+/// The scrub re-hashes every record and removes the bad copy (the city stops serving the
+/// corrupted version); nothing of the corruption reaches upstream; and anti-entropy sends
+/// the city its good copy back from the province (a child's own records are repaired
+/// downward), so a later write of the same id continues from the right version.
 #[test]
-fn a_city_record_corrupted_on_disk_is_detected_and_not_passed_on() {
-    let http = Http::new();
-    let (t, files, url, good) = city_with_a_corrupted_record(&http);
-    let upstream = digest(&http, &t.province.1, "440100");
-    let city = RunningNode::start(&files);
-    // The scrub re-hashes every record and removes the bad copy: the city stops serving
-    // the corrupted version and its digest no longer counts it.
-    // (The summaries move just after the commit that removed the record: await both.)
-    eventually(
-        "the scrub to remove the corrupted copy",
-        Duration::from_secs(30),
-        || {
-            let gone = http.get(&city.url(&url)).0 == 404;
-            gone && digest(&http, &city, "440100")["records"] == 199
-        },
-    );
-    // Nothing of the corruption reaches upstream: the good copy stays at every tier
-    // through a few anti-entropy rounds (1 s apart here).
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        assert_eq!(digest(&http, &t.province.1, "440100"), upstream);
-        assert_eq!(digest(&http, &t.ministry.1, "440100"), upstream);
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let (status, at_ministry) = http.get(&t.ministry.1.url(&url));
-    assert_eq!((status, &at_ministry["hash"]), (200, &good["hash"]));
-}
-
-/// The scrub removes the bad copy; anti-entropy then sends the city its good copy back
-/// from the province (a child's own records are repaired downward), so a later write of
-/// the same id continues from the right version.
-#[test]
-fn a_city_record_corrupted_on_disk_is_restored_from_its_province() {
+fn a_city_record_corrupted_on_disk_is_detected_not_passed_on_and_restored() {
     let http = Http::new();
     let (t, files, url, good) = city_with_a_corrupted_record(&http);
     let upstream = digest(&http, &t.province.1, "440100");
@@ -560,11 +533,16 @@ fn a_city_record_corrupted_on_disk_is_restored_from_its_province() {
         "the good copy back at the city",
         Duration::from_secs(60),
         || {
+            // Upstream never changes meanwhile (anti-entropy runs every second here).
+            assert_eq!(digest(&http, &t.province.1, "440100"), upstream);
+            assert_eq!(digest(&http, &t.ministry.1, "440100"), upstream);
             let (status, record) = http.get(&city.url(&url));
             status == 200 && record["hash"] == good["hash"] && record["status"] == good["status"]
         },
     );
     assert_eq!(digest(&http, &city, "440100"), upstream);
+    let (status, at_ministry) = http.get(&t.ministry.1.url(&url));
+    assert_eq!((status, &at_ministry["hash"]), (200, &good["hash"]));
 }
 
 /// Posts `batches` × 200 vacancies of `code` to `node`, each acknowledged.
@@ -790,15 +768,26 @@ fn city_store_rebuilt_from_its_province(break_store: impl FnOnce(&NodeFiles), da
         assert_eq!(reported, serde_json::json!([]));
     }
     // It syncs as before: a new record reaches the province.
+    t.cities.push((files, city));
+    a_new_record_reaches_the_province(&http, &t, 2001);
+}
+
+/// Writes one more record at the tree's city; it is accepted and the province ends with
+/// `expected` records of the city, the same as the city.
+fn a_new_record_reaches_the_province(http: &Http, t: &common::Tree, expected: u64) {
+    let (files, city) = &t.cities[0];
     let (status, body) = http.post(
         &city.url("/v1/records"),
         &files.token,
         &Value::Array(vec![vacancy("440100", "V-after", 1)]),
     );
     assert_eq!(status, 200, "{body}");
-    t.cities.push((files, city));
-    common::converged(&http, &t);
-    assert_eq!(digest(&http, &t.province.1, "440100")["records"], 2001);
+    common::converged(http, t);
+    assert_eq!(digest(http, &t.province.1, "440100")["records"], expected);
+    assert_eq!(
+        digest(http, &t.province.1, "440100"),
+        digest(http, city, "440100")
+    );
 }
 
 #[test]
@@ -865,17 +854,6 @@ fn a_city_back_from_an_older_backup_restores_what_its_province_holds() {
         uplink["alerts"].to_string().contains("restored from it"),
         "{uplink}"
     );
-    let (status, body) = http.post(
-        &city.url("/v1/records"),
-        &files.token,
-        &Value::Array(vec![vacancy("440100", "V-after", 1)]),
-    );
-    assert_eq!(status, 200, "{body}");
     t.cities.push((files, city));
-    common::converged(&http, &t);
-    assert_eq!(digest(&http, &t.province.1, "440100")["records"], 2001);
-    assert_eq!(
-        digest(&http, &t.province.1, "440100"),
-        digest(&http, &t.cities[0].1, "440100")
-    );
+    a_new_record_reaches_the_province(&http, &t, 2001);
 }

@@ -8,9 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::sessions::{code, store, sync_once, write_generated};
+use common::sessions::{code, store, sync_once, verifier, write_generated};
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ChildSession, Event};
 use lmsync::storage::{Removal, SledStore, Store, WriteBatch, sled_options};
 use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
@@ -139,11 +138,7 @@ fn a_child_refuses_a_repair_holding_another_owners_records() {
     write_generated(&other, sibling, 10);
     let foreign: Vec<_> = other.scan_owner(sibling).map(Result::unwrap).collect();
 
-    let ca = tempfile::tempdir().unwrap();
-    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
-    let verifier =
-        DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap())
-            .unwrap();
+    let verifier = verifier();
     let standards = Arc::new(StandardsCell::new(Standards::builtin()));
     for owner in [c, sibling] {
         let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());

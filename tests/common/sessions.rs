@@ -48,6 +48,13 @@ pub fn write_generated(store: &SledStore, city: NodeCode, n: usize) {
         .unwrap();
 }
 
+/// A document verifier for a fresh network CA.
+pub fn verifier() -> DocumentVerifier {
+    let ca = tempfile::tempdir().unwrap();
+    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
+    DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap()).unwrap()
+}
+
 /// What each side of a session reported.
 #[derive(Debug, Default)]
 pub struct Events {
@@ -61,11 +68,7 @@ pub struct Events {
 /// also starts an anti-entropy round) until neither has anything to say.
 pub fn sync_once(city: &SledStore, province: &SledStore) -> Events {
     let (c, p) = (city.identity().node, province.identity().node);
-    let ca = tempfile::tempdir().unwrap();
-    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
-    let verifier =
-        DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap())
-            .unwrap();
+    let verifier = verifier();
     let standards = Arc::new(StandardsCell::new(Standards::builtin()));
     let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());
     let mut parent = ParentSession::new(p, c, standards, verifier);
