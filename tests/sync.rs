@@ -332,3 +332,42 @@ fn a_city_with_a_new_store_that_does_not_restore_is_refused() {
         "the province kept the city's records"
     );
 }
+
+/// A province restarted on the same address answers its old connections with stateless
+/// resets the city recognises (the reset key derives from the node key, not from the
+/// process), so the city learns of the restart from the province itself instead of
+/// waiting out its idle timeout, and reconnects.
+#[test]
+fn a_city_learns_of_a_restarted_province_from_its_reset() {
+    let http = Http::new();
+    let common::Tree {
+        net: _net,
+        ministry: _ministry,
+        province: (province_files, province),
+        cities,
+    } = common::tree(&["440100"]);
+    let city = &cities[0].1;
+    let uplink = || http.get(&city.url("/v1/status")).1["parent"].clone();
+    eventually("the city connected", Duration::from_secs(30), || {
+        uplink()["connected"] == true
+    });
+    assert_eq!(uplink()["sessions_broken"], 0);
+
+    province.kill();
+    let _province = RunningNode::start(&province_files);
+    eventually(
+        "the city back after one broken session",
+        Duration::from_secs(60),
+        || {
+            let link = uplink();
+            link["connected"] == true && link["sessions_broken"] == 1
+        },
+    );
+    let link = uplink();
+    assert!(
+        link["last_break"]
+            .as_str()
+            .is_some_and(|e| e.contains("reset")),
+        "the old session should end by the province's reset, not a timeout: {link}"
+    );
+}

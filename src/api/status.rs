@@ -99,6 +99,8 @@ fn link_json(info: Option<&crate::transport::LinkInfo>) -> serde_json::Map<Strin
     m.insert("connected".into(), json!(info.connected));
     m.insert("last_sync".into(), json!(info.last_sync_ms.map(rfc3339)));
     m.insert("last_error".into(), json!(info.last_error));
+    m.insert("sessions_broken".into(), json!(info.sessions_broken));
+    m.insert("last_break".into(), json!(info.last_break));
     m.insert("records_received".into(), json!(info.records_received));
     m.insert("records_repaired".into(), json!(info.records_repaired));
     m.insert("quarantined".into(), json!(info.quarantined));

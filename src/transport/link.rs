@@ -13,8 +13,12 @@ pub struct LinkInfo {
     pub connected: bool,
     /// Last time records moved or were acknowledged, ms since the epoch.
     pub last_sync_ms: Option<i64>,
-    /// Why the last session ended.
+    /// Why the last session ended, until the next one is established.
     pub last_error: Option<String>,
+    /// Sessions that ended with an error since start.
+    pub sessions_broken: u64,
+    /// Why the most recent of them ended (kept after reconnecting).
+    pub last_break: Option<String>,
     /// Records received over this link since start.
     pub records_received: u64,
     /// Records anti-entropy repaired from this link since start.
@@ -128,6 +132,8 @@ impl Links {
         self.with(peer, |l| {
             l.connected = false;
             if error.is_some() {
+                l.sessions_broken += 1;
+                l.last_break.clone_from(&error);
                 l.last_error = error;
             }
         });

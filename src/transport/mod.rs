@@ -424,6 +424,10 @@ async fn run_parent_session(
                 String::from_utf8_lossy(&close.reason)
             )))
         }
+        // "connection lost" names no cause; the connection knows it (a reset, a timeout).
+        (Err(TransportError::Connection(_)), Some(reason)) => {
+            Err(TransportError::Connection(reason.to_string()))
+        }
         (result, _) => result,
     }
 }
@@ -533,7 +537,12 @@ pub fn start(
     let mut endpoint = match (socket, server) {
         // A city only dials out: an ephemeral port on the configured address.
         (Socket::Udp(listen), None) => Endpoint::client(SocketAddr::new(listen.ip(), 0))?,
-        (Socket::Udp(listen), Some(server)) => Endpoint::server(server, listen)?,
+        (Socket::Udp(listen), Some(server)) => Endpoint::new(
+            tls::endpoint_config(tls),
+            Some(server),
+            std::net::UdpSocket::bind(listen)?,
+            Arc::new(quinn::TokioRuntime),
+        )?,
         (Socket::Custom { socket, config }, server) => {
             let runtime = Arc::new(quinn::TokioRuntime);
             Endpoint::new_with_abstract_socket(config, server, socket, runtime)?

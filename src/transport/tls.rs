@@ -72,6 +72,31 @@ impl TlsMaterial {
     }
 }
 
+/// Endpoint settings for a node that serves children. Its stateless-reset key is derived
+/// from the node key instead of drawn at random per process: a parent restarted on the
+/// same address then answers the old connections' packets with resets its children
+/// recognise, and they reconnect at once instead of after the idle timeout. Knowing the
+/// key lets one reset this node's connections, so it is derived (one-way, domain
+/// separated) from a secret only this node holds.
+///
+/// The connection ids it issues are keyed the same way: an endpoint answers only packets
+/// whose id it could have issued, and a new process must recognise its predecessor's.
+pub fn endpoint_config(material: &TlsMaterial) -> quinn::EndpointConfig {
+    let derive = |purpose: &str| blake3::derive_key(purpose, material.key.secret_der());
+    let reset = derive("lmsync stateless reset key v1");
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &reset,
+    )));
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&derive("lmsync connection id key v1")[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
+}
+
 /// Limits that hold for every connection.
 pub fn transport_config() -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
