@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Http, Network, NodeFiles, RunningNode, digest, eventually, free_udp_port};
+use common::{
+    Http, Network, NodeFiles, Poster, RunningNode, digest, env_number, eventually, free_udp_port,
+    owned_vacancy as vacancy,
+};
 use lmsync::model::NodeCode;
 use lmsync::storage::{SledStore, sled_options};
 use rand::{Rng, SeedableRng};
@@ -43,13 +46,6 @@ fn seed() -> u64 {
         })
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Prints the seed when the test fails (a panic in this thread, including one propagated
 /// from a writer thread by `join`).
 struct SeedOnFailure(u64);
@@ -62,51 +58,6 @@ impl Drop for SeedOnFailure {
                 self.0
             );
         }
-    }
-}
-
-/// A vacancy owned by `owner` (its work location inside the owner's area).
-fn vacancy(owner: &str, id: &str, headcount: u32) -> Value {
-    let mut v = common::vacancy(id, headcount);
-    v["data"]["work_location"] = Value::from(owner);
-    v
-}
-
-/// POSTs with a timeout, so that a writer never hangs on a node that stopped answering.
-struct Poster {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Poster {
-    fn new() -> Self {
-        Poster {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn post(&self, url: &str, token: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
-        self.rt.block_on(async {
-            let r = self
-                .client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.status().as_u16();
-            Ok((status, r.json().await.unwrap_or(Value::Null)))
-        })
     }
 }
 

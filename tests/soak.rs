@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Http, Network, NodeFiles, RunningNode, digest};
+use common::{
+    Http, Network, NodeFiles, Poster, RunningNode, digest, env_number, owned_vacancy as vacancy,
+};
 use lmsync::model::NodeCode;
 use lmsync::storage::{SledStore, sled_options};
 use rand::{Rng, SeedableRng};
@@ -38,57 +40,6 @@ const MIB: u64 = 1 << 20;
 /// run and hide a leak; a small cache fills in the first seconds, after which memory
 /// should stay flat however long the soak runs.
 const CACHE: u64 = 16 * MIB;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A vacancy owned by `owner` (its work location inside the owner's area).
-fn vacancy(owner: &str, id: &str, headcount: u32) -> Value {
-    let mut v = common::vacancy(id, headcount);
-    v["data"]["work_location"] = Value::from(owner);
-    v
-}
-
-/// POSTs with a timeout, so that a stuck node fails the test instead of hanging it.
-struct Poster {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Poster {
-    fn new() -> Self {
-        Poster {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn post(&self, url: &str, token: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
-        self.rt.block_on(async {
-            let r = self
-                .client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.status().as_u16();
-            Ok((status, r.json().await.unwrap_or(Value::Null)))
-        })
-    }
-}
 
 /// What one writer had acknowledged.
 #[derive(Default)]

@@ -421,3 +421,57 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A number from the environment (long modes of the fault tests), or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A vacancy owned by `owner` (its work location inside the owner's area).
+pub fn owned_vacancy(owner: &str, id: &str, headcount: u32) -> Value {
+    let mut v = vacancy(id, headcount);
+    v["data"]["work_location"] = Value::from(owner);
+    v
+}
+
+/// POSTs with a timeout, so that a writer never hangs on a node that stopped answering
+/// (fresh connections each time: a restarted node is reached at once).
+pub struct Poster {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Poster {
+    pub fn new() -> Self {
+        Poster {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn post(&self, url: &str, token: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            Ok((status, r.json().await.unwrap_or(Value::Null)))
+        })
+    }
+}
