@@ -25,19 +25,13 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bincode::error::DecodeError;
-use lmsync::model::document::{PILOT, POLICY, TARGET, issued_above, reported_up};
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::{CodeRef, content_hash};
-use lmsync::model::standards::{Standards, StandardsCell};
+use lmsync::model::document::{PILOT, issued_above, reported_up};
+use lmsync::model::record::CodeRef;
 use lmsync::model::tables::PROVINCES;
-use lmsync::model::validate::Checker;
 use lmsync::model::{Envelope, Hash32, Kind, MINISTRY, NodeCode, Record, RecordKey, Status};
 use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
@@ -121,121 +115,13 @@ const SIBLING: &str = "440300";
 const PROVINCE: &str = "440000";
 const OUTSIDER: &str = "320200";
 
-/// Shared by every case: built once per test binary.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    verifier: DocumentVerifier,
-    standards: Arc<StandardsCell>,
-    /// Valid records per owner (unique keys, seq = position + 1, version 1).
-    pool: BTreeMap<NodeCode, Vec<Record>>,
-    /// Validly signed documents by several issuers.
-    docs: Vec<StoredDocument>,
-}
+// The fixture is the fuzz targets' own (`fuzz/src/lib.rs`): the property tests and the
+// fuzzers start from the same valid records and signed documents.
+#[allow(dead_code, clippy::expect_used, unreachable_pub)]
+#[path = "../fuzz/src/lib.rs"]
+mod fuzzkit;
 
-/// A temporary directory, in memory when the machine has /dev/shm.
-fn scratch_dir(prefix: &str) -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    if shm.is_dir() {
-        builder.tempdir_in(shm).unwrap()
-    } else {
-        builder.tempdir().unwrap()
-    }
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(build_fixture)
-}
-
-fn build_fixture() -> Fixture {
-    let dir = scratch_dir("lmsync-hostile-fixture");
-    let ca = dir.path().join("ca");
-    lmsync::pki::init_ca(&ca).unwrap();
-    let verifier =
-        DocumentVerifier::new(&std::fs::read_to_string(ca.join("ca.crt")).unwrap()).unwrap();
-    let standards = Standards::builtin();
-    let mut pool = BTreeMap::new();
-    for owner in [CITY, SIBLING, OUTSIDER].map(code) {
-        pool.insert(owner, valid_records(owner, &standards));
-    }
-    let mut docs = Vec::new();
-    for (issuer, kinds) in [
-        (MINISTRY, &[POLICY, TARGET][..]),
-        (code(PROVINCE), &[PILOT, TARGET, POLICY][..]),
-        (code(CITY), &[PILOT][..]),
-    ] {
-        let out = dir.path().join(format!("pki-{issuer}"));
-        lmsync::pki::issue(&ca, issuer, &out, 1).unwrap();
-        let cert = std::fs::read_to_string(out.join("node.crt")).unwrap();
-        let key = std::fs::read_to_string(out.join("node.key")).unwrap();
-        for (i, kind) in kinds.iter().enumerate() {
-            let mut doc = StoredDocument {
-                kind: (*kind).to_string(),
-                id: format!("D-{issuer}-{i}"),
-                issuer,
-                version: 1 + u64::try_from(i).unwrap(),
-                body: format!("{{\"n\":{i}}}"),
-                certificate: Vec::new(),
-                signature: Vec::new(),
-            };
-            lmsync::pki::documents::sign(&mut doc, &cert, &key).unwrap();
-            verifier.verify(&doc).unwrap();
-            docs.push(doc);
-        }
-    }
-    Fixture {
-        _dir: dir,
-        verifier,
-        standards: Arc::new(StandardsCell::new(standards)),
-        pool,
-        docs,
-    }
-}
-
-/// Synthetic records of `owner`, through the real ingest path, with every kind present.
-fn valid_records(owner: NodeCode, standards: &Standards) -> Vec<Record> {
-    let key = Pseudonymiser::new([5; 32], 1);
-    let cx = IngestContext {
-        checker: Checker { owner, standards },
-        pseudonymiser: Some(&key),
-    };
-    let mut per_kind = [0usize; Kind::ALL.len()];
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for value in lmsync::synth::Generator::new(owner, 11).take(200_000) {
-        if per_kind.iter().all(|n| *n >= 3) {
-            break;
-        }
-        let draft = cx.draft(value).unwrap();
-        let kind = draft.data.kind();
-        if per_kind[kind.index()] >= 6 || !seen.insert(RecordKey::of(kind, &draft.id)) {
-            continue;
-        }
-        per_kind[kind.index()] += 1;
-        let hash = content_hash(owner, &draft.id, draft.status, &draft.data).unwrap();
-        out.push(Record {
-            envelope: Envelope {
-                owner,
-                kind,
-                id: draft.id,
-                version: 1,
-                seq: u64::try_from(out.len()).unwrap() + 1,
-                status: draft.status,
-                recorded_at_ms: 930_787_200_000,
-                code_refs: standards.code_refs(),
-                hash,
-            },
-            data: draft.data,
-        });
-    }
-    assert!(
-        per_kind.iter().all(|n| *n > 0),
-        "synth gave every kind for {owner}: {per_kind:?}"
-    );
-    out
-}
+use fuzzkit::{fixture, scratch_dir};
 
 // ---------------------------------------------------------------------------------------
 // Strategies
