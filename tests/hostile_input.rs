@@ -449,29 +449,6 @@ fn any_message() -> BoxedStrategy<Message> {
     })
 }
 
-/// The variant's name, to check that every variant was generated.
-fn variant(m: &Message) -> &'static str {
-    match m {
-        Message::Hello { .. } => "Hello",
-        Message::Welcome { .. } => "Welcome",
-        Message::Refuse { .. } => "Refuse",
-        Message::Offer { .. } => "Offer",
-        Message::Want { .. } => "Want",
-        Message::Batch { .. } => "Batch",
-        Message::Ack { .. } => "Ack",
-        Message::Document(_) => "Document",
-        Message::Ping => "Ping",
-        Message::Digests { .. } => "Digests",
-        Message::Buckets { .. } => "Buckets",
-        Message::Leaves { .. } => "Leaves",
-        Message::Fetch { .. } => "Fetch",
-        Message::Repair { .. } => "Repair",
-        Message::Documents { .. } => "Documents",
-        Message::Restore { .. } => "Restore",
-        Message::Restored { .. } => "Restored",
-    }
-}
-
 const VARIANTS: usize = 17;
 
 // ---------------------------------------------------------------------------------------
@@ -496,7 +473,7 @@ fn accepted_body_is_sane(body: &[u8], m: &Message) -> Result<(), TestCaseError> 
 fn every_variant_round_trips_through_a_frame() {
     let seen = std::sync::Mutex::new(BTreeSet::new());
     check("round_trip", 1024, any_message(), |m| {
-        seen.lock().unwrap().insert(variant(&m));
+        seen.lock().unwrap().insert(m.name());
         let frame = encode_frame(&m).unwrap();
         prop_assert!(frame.len() - 4 <= MAX_FRAME);
         let len = frame_len(frame[..4].try_into().unwrap()).unwrap();
@@ -885,7 +862,7 @@ fn sendable(m: &Message) -> Result<(), TestCaseError> {
     prop_assert!(
         frame.len() - 4 <= MAX_FRAME,
         "{} of {} bytes",
-        variant(m),
+        m.name(),
         frame.len()
     );
     prop_assert_eq!(&decode_body(&frame[4..]).unwrap(), m);
@@ -1006,7 +983,7 @@ fn check_parent_send(m: &Message, child: NodeCode) -> Result<(), TestCaseError> 
             }
         }
         Message::Restored { owner, .. } => prop_assert_eq!(*owner, child),
-        other => prop_assert!(false, "a parent does not send {}", variant(other)),
+        other => prop_assert!(false, "a parent does not send {}", other.name()),
     }
     Ok(())
 }

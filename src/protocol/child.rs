@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::parent::{chunk_leaves, from_wire, name, wire_buckets};
+use super::parent::{chunk_leaves, from_wire, wire_buckets};
 use crate::model::RecordKey;
 use crate::model::document::{issued_above, reported_up};
 use crate::pki::documents::DocumentVerifier;
@@ -395,7 +395,7 @@ impl ChildSession {
             }]),
             (false, other) => Ok(close(
                 RefusalCode::Protocol,
-                format!("expected Welcome, got {}", name(&other)),
+                format!("expected Welcome, got {}", other.name()),
             )),
             (true, Message::Want { owner, after }) => self.want(store, owner, after),
             (
@@ -443,7 +443,7 @@ impl ChildSession {
             }
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
-                format!("a parent may not send {}", name(&other)),
+                format!("a parent may not send {}", other.name()),
             )),
         }
     }

@@ -72,7 +72,7 @@ impl ParentSession {
             ) => self.hello(store, protocol, node, store_id),
             (false, other) => Ok(close(
                 RefusalCode::Protocol,
-                format!("expected Hello, got {}", name(&other)),
+                format!("expected Hello, got {}", other.name()),
             )),
             (true, Message::Offer { owners }) => self.offer(store, &owners),
             (
@@ -116,7 +116,7 @@ impl ParentSession {
             }]),
             (true, other) => Ok(close(
                 RefusalCode::Protocol,
-                format!("a child may not send {}", name(&other)),
+                format!("a child may not send {}", other.name()),
             )),
         }
     }
@@ -686,27 +686,4 @@ pub(super) fn from_wire(buckets: &[(u32, u64)]) -> Vec<Bucket> {
         .iter()
         .map(|&(count, fp)| Bucket { count, fp })
         .collect()
-}
-
-/// A message's name, for error sentences.
-pub(super) fn name(m: &Message) -> &'static str {
-    match m {
-        Message::Hello { .. } => "Hello",
-        Message::Welcome { .. } => "Welcome",
-        Message::Refuse { .. } => "Refuse",
-        Message::Offer { .. } => "Offer",
-        Message::Want { .. } => "Want",
-        Message::Batch { .. } => "Batch",
-        Message::Ack { .. } => "Ack",
-        Message::Document(_) => "Document",
-        Message::Ping => "Ping",
-        Message::Digests { .. } => "Digests",
-        Message::Buckets { .. } => "Buckets",
-        Message::Leaves { .. } => "Leaves",
-        Message::Fetch { .. } => "Fetch",
-        Message::Repair { .. } => "Repair",
-        Message::Documents { .. } => "Documents",
-        Message::Restore { .. } => "Restore",
-        Message::Restored { .. } => "Restored",
-    }
 }

@@ -209,6 +209,31 @@ pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
     Ok(codec::decode(body)?)
 }
 
+impl Message {
+    /// The variant's name, for error sentences and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::Welcome { .. } => "Welcome",
+            Message::Refuse { .. } => "Refuse",
+            Message::Offer { .. } => "Offer",
+            Message::Want { .. } => "Want",
+            Message::Batch { .. } => "Batch",
+            Message::Ack { .. } => "Ack",
+            Message::Document(_) => "Document",
+            Message::Ping => "Ping",
+            Message::Digests { .. } => "Digests",
+            Message::Buckets { .. } => "Buckets",
+            Message::Leaves { .. } => "Leaves",
+            Message::Fetch { .. } => "Fetch",
+            Message::Repair { .. } => "Repair",
+            Message::Documents { .. } => "Documents",
+            Message::Restore { .. } => "Restore",
+            Message::Restored { .. } => "Restored",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
