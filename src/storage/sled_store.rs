@@ -105,16 +105,62 @@ fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
 /// Opens sled, turning a panic in its recovery into [`StoreError::Damaged`]: sled 0.34
 /// panics instead of returning an error on some damaged files (e.g. "tried to serialize
 /// Uninitialized" while rebuilding its snapshot), and a node must be able to set such a
-/// store aside rather than crash on every start.
+/// store aside rather than crash on every start. The panic is reported in the error, not
+/// printed with a backtrace as if lmsync had crashed.
 fn open_catching_panics(config: &sled::Config) -> Result<sled::Result<sled::Db>, StoreError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open())).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
+    quiet_panics::catch(|| config.open()).map_err(|what| {
         StoreError::Damaged(format!("sled failed while recovering its files: {what}"))
     })
+}
+
+/// A panic hook that stays silent for panics on a thread that is opening sled (they become
+/// [`StoreError::Damaged`]) and hands every other panic to the hook that was there before.
+/// The flag is per thread, so no other thread's panic is ever hidden.
+mod quiet_panics {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Once;
+
+    thread_local! {
+        static RECOVERING: Cell<bool> = const { Cell::new(false) };
+        static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f`; a panic in it comes back as its message and location, unprinted.
+    pub(super) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+        install();
+        let result = RECOVERING.with(|r| {
+            r.set(true);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            r.set(false);
+            result
+        });
+        result.map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            match LOCATION.with(RefCell::take) {
+                Some(at) => format!("{what} ({at})"),
+                None => what,
+            }
+        })
+    }
+
+    fn install() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if RECOVERING.with(Cell::get) {
+                    let at = info.location().map(ToString::to_string);
+                    LOCATION.with(|l| *l.borrow_mut() = at);
+                } else {
+                    previous(info);
+                }
+            }));
+        });
+    }
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -900,5 +946,22 @@ impl Store for SledStore {
 
     fn full(&self) -> bool {
         self.full.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quiet_panics;
+
+    #[test]
+    fn a_panic_while_opening_comes_back_as_its_message_and_place() {
+        let caught = quiet_panics::catch(|| -> u32 { panic!("tried to serialize Uninitialized") });
+        let message = caught.unwrap_err();
+        assert!(
+            message.starts_with("tried to serialize Uninitialized ("),
+            "{message}"
+        );
+        assert!(message.contains("sled_store.rs"), "{message}");
+        assert_eq!(quiet_panics::catch(|| 7), Ok(7));
     }
 }
