@@ -232,6 +232,7 @@ fn anti_entropy_repairs_a_record_corrupted_at_the_province() {
     // The scrub removes the bad copy; anti-entropy fetches a good one from the city.
     let url = format!("/v1/records/440100/{}/{}", victim.kind, victim.id);
     let (_, original) = http.get(&t.cities[0].1.url(&url));
+    // (A committed record reads back a moment before the summaries move: await both.)
     eventually(
         "the repaired record at the province",
         Duration::from_secs(60),
@@ -240,6 +241,7 @@ fn anti_entropy_repairs_a_record_corrupted_at_the_province() {
             status == 200
                 && record["data"] == original["data"]
                 && record["status"] == original["status"]
+                && digest(&http, &t.province.1, "440100") == at_city
         },
     );
     let (_, record) = http.get(&t.province.1.url(&url));
