@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Http, Network, NodeFiles, Poster, RunningNode, digest, env_number, eventually, free_udp_port,
+    Http, Network, NodeFiles, RunningNode, digest, env_number, eventually, free_udp_port,
     owned_vacancy as vacancy,
 };
 use lmsync::model::NodeCode;
@@ -86,7 +86,7 @@ fn write_continuously(
     stop: &AtomicBool,
     progress: &AtomicU64,
 ) -> Written {
-    let poster = Poster::new();
+    let poster = Http::with_timeout(Duration::from_secs(30));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = Written::default();
     let mut next = 0u64;
@@ -109,7 +109,7 @@ fn write_continuously(
         let first_try = Instant::now();
         loop {
             let url = format!("{}/v1/records", api.lock().unwrap());
-            match poster.post(&url, token, body.clone()) {
+            match poster.post_raw(&url, Some(token), body.clone()) {
                 Ok((200, answer)) => {
                     for a in answer["accepted"].as_array().unwrap() {
                         let id = a["id"].as_str().unwrap().to_string();

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    Http, Network, NodeFiles, Poster, RunningNode, digest, env_number, owned_vacancy as vacancy,
-};
+use common::{Http, Network, NodeFiles, RunningNode, digest, env_number, owned_vacancy as vacancy};
 use lmsync::model::NodeCode;
 use lmsync::storage::{SledStore, sled_options};
 use rand::{Rng, SeedableRng};
@@ -64,7 +62,7 @@ fn write_steadily(
     seed: u64,
     stop: &AtomicBool,
 ) -> Written {
-    let poster = Poster::new();
+    let poster = Http::with_timeout(Duration::from_secs(30));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = Written::default();
     let mut next = 0u64;
@@ -86,7 +84,7 @@ fn write_steadily(
             })
             .collect();
         let (status, answer) = poster
-            .post(&url, token, serde_json::to_vec(&batch).unwrap())
+            .post_raw(&url, Some(token), serde_json::to_vec(&batch).unwrap())
             .unwrap_or_else(|e| panic!("{owner}: POST failed: {e}"));
         assert_eq!(status, 200, "{owner}: {answer}");
         let mut top = 0;

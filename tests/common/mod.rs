@@ -230,16 +230,24 @@ pub struct Http {
 
 impl Http {
     pub fn new() -> Self {
+        Self::build(reqwest::Client::builder())
+    }
+
+    /// Requests give up after `limit`: a writer never hangs on a node that stopped
+    /// answering (the fault and soak writers).
+    pub fn with_timeout(limit: Duration) -> Self {
+        Self::build(reqwest::Client::builder().timeout(limit))
+    }
+
+    fn build(client: reqwest::ClientBuilder) -> Self {
         Http {
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap(),
-            // No pooling: a connection the server closed after a 413 must not be reused.
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap(),
+            // No pooling: a connection the server closed after a 413 must not be reused,
+            // and a restarted node is reached at once.
+            client: client.pool_max_idle_per_host(0).build().unwrap(),
         }
     }
 
@@ -435,43 +443,4 @@ pub fn owned_vacancy(owner: &str, id: &str, headcount: u32) -> Value {
     let mut v = vacancy(id, headcount);
     v["data"]["work_location"] = Value::from(owner);
     v
-}
-
-/// POSTs with a timeout, so that a writer never hangs on a node that stopped answering
-/// (fresh connections each time: a restarted node is reached at once).
-pub struct Poster {
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
-impl Poster {
-    pub fn new() -> Self {
-        Poster {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    pub fn post(&self, url: &str, token: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
-        self.rt.block_on(async {
-            let r = self
-                .client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = r.status().as_u16();
-            Ok((status, r.json().await.unwrap_or(Value::Null)))
-        })
-    }
 }
