@@ -12,13 +12,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Http, Network, NodeFiles, RunningNode, digest, env_number, eventually, free_udp_port,
+    Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number, eventually, free_udp_port,
     owned_vacancy as vacancy,
 };
 use lmsync::model::NodeCode;
@@ -61,15 +61,10 @@ impl Drop for SeedOnFailure {
     }
 }
 
-/// What one writer sent and had acknowledged.
+/// What one writer sent and had acknowledged, and what its outages cost.
 #[derive(Default)]
 struct Written {
-    /// Highest version acknowledged per id (POST answered 200 with the id in `accepted`).
-    acked: BTreeMap<String, u64>,
-    /// Every id ever sent, acknowledged or not.
-    sent: BTreeSet<String>,
-    /// Entries in `accepted` of 200 answers.
-    acks: u64,
+    ledger: Ledger,
     /// Attempts that failed (node down, connection cut) and were retried.
     retries: u64,
     /// Longest time one batch waited for an answer across retries.
@@ -89,35 +84,16 @@ fn write_continuously(
     let poster = Http::with_timeout(Duration::from_secs(30));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = Written::default();
-    let mut next = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let size = rng.random_range(10..40);
-        let batch: Vec<Value> = (0..size)
-            .map(|_| {
-                let n = if next > 20 && rng.random_bool(0.2) {
-                    rng.random_range(0..next)
-                } else {
-                    next += 1;
-                    next
-                };
-                let id = format!("V-{owner}-{n}");
-                w.sent.insert(id.clone());
-                vacancy(owner, &id, rng.random_range(1..200))
-            })
-            .collect();
+        let batch = w.ledger.batch(&mut rng, owner, size, (20, 0.2));
         let body = serde_json::to_vec(&batch).unwrap();
         let first_try = Instant::now();
         loop {
             let url = format!("{}/v1/records", api.lock().unwrap());
             match poster.post_raw(&url, Some(token), body.clone()) {
                 Ok((200, answer)) => {
-                    for a in answer["accepted"].as_array().unwrap() {
-                        let id = a["id"].as_str().unwrap().to_string();
-                        let version = a["version"].as_u64().unwrap();
-                        let e = w.acked.entry(id).or_insert(version);
-                        *e = (*e).max(version);
-                        w.acks += 1;
-                    }
+                    w.ledger.acknowledged(&answer);
                     progress.fetch_add(1, Ordering::SeqCst);
                     break;
                 }
@@ -380,7 +356,7 @@ fn sigkill_cycles_at_every_tier_lose_nothing_and_converge() {
             } else {
                 stored(&node.files, owner, seed)
             };
-            for (id, version) in &w.acked {
+            for (id, version) in &w.ledger.acked {
                 let held = here.get(id).copied();
                 assert!(
                     held.is_some_and(|h| h >= *version),
@@ -390,7 +366,7 @@ fn sigkill_cycles_at_every_tier_lose_nothing_and_converge() {
             }
             for id in here.keys() {
                 assert!(
-                    w.sent.contains(id),
+                    w.ledger.sent.contains(id),
                     "phantom: {} holds {owner}'s {id}, never sent (seed {seed})",
                     node.files.code
                 );
@@ -401,13 +377,13 @@ fn sigkill_cycles_at_every_tier_lose_nothing_and_converge() {
                 node.files.code
             );
         }
-        acked_total += w.acks;
-        ids_total += w.acked.len();
+        acked_total += w.ledger.acks;
+        ids_total += w.ledger.acked.len();
         println!(
             "writer {owner}: acks={} ids={} sent_ids={} retries={} longest_outage_ms={}",
-            w.acks,
-            w.acked.len(),
-            w.sent.len(),
+            w.ledger.acks,
+            w.ledger.acked.len(),
+            w.ledger.sent.len(),
             w.retries,
             w.longest_outage.as_millis()
         );

@@ -10,17 +10,16 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Http, Network, NodeFiles, RunningNode, digest, env_number, owned_vacancy as vacancy};
+use common::{Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number};
 use lmsync::model::NodeCode;
 use lmsync::storage::{SledStore, sled_options};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::Value;
 
 /// Records per second each city writes: modest and steady.
 const CITY_RATE: u64 = 200;
@@ -39,15 +38,10 @@ const MIB: u64 = 1 << 20;
 /// should stay flat however long the soak runs.
 const CACHE: u64 = 16 * MIB;
 
-/// What one writer had acknowledged.
+/// What one writer sent and had acknowledged, batch by batch.
 #[derive(Default)]
 struct Written {
-    /// Highest version acknowledged per id.
-    acked: BTreeMap<String, u64>,
-    /// Every id sent.
-    sent: BTreeSet<String>,
-    /// Entries in `accepted`.
-    acks: u64,
+    ledger: Ledger,
     /// Per acknowledged batch: when the answer arrived, the highest seq it assigned and
     /// how many records it held.
     batches: Vec<(Instant, u64, u64)>,
@@ -65,39 +59,16 @@ fn write_steadily(
     let poster = Http::with_timeout(Duration::from_secs(30));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = Written::default();
-    let mut next = 0u64;
     let url = format!("{api}/v1/records");
     let per_batch = rate / BATCHES_PER_SECOND;
     let mut due = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        let batch: Vec<Value> = (0..per_batch)
-            .map(|_| {
-                let n = if next > 100 && rng.random_bool(0.1) {
-                    rng.random_range(0..next)
-                } else {
-                    next += 1;
-                    next
-                };
-                let id = format!("V-{owner}-{n}");
-                w.sent.insert(id.clone());
-                vacancy(owner, &id, rng.random_range(1..200))
-            })
-            .collect();
+        let batch = w.ledger.batch(&mut rng, owner, per_batch, (100, 0.1));
         let (status, answer) = poster
             .post_raw(&url, Some(token), serde_json::to_vec(&batch).unwrap())
             .unwrap_or_else(|e| panic!("{owner}: POST failed: {e}"));
         assert_eq!(status, 200, "{owner}: {answer}");
-        let mut top = 0;
-        for a in answer["accepted"].as_array().unwrap() {
-            let version = a["version"].as_u64().unwrap();
-            let e = w
-                .acked
-                .entry(a["id"].as_str().unwrap().to_string())
-                .or_insert(version);
-            *e = (*e).max(version);
-            top = top.max(a["seq"].as_u64().unwrap());
-            w.acks += 1;
-        }
+        let top = w.ledger.acknowledged(&answer);
         w.batches.push((Instant::now(), top, per_batch));
         // Pacing: a steady rate, catching up at most a second after a slow answer.
         due += PERIOD;
@@ -546,10 +517,10 @@ fn steady_writes_everywhere_keep_lag_memory_and_disk_bounded() {
     }
     let (mut acked, mut records_at_ministry, mut logical_at_ministry) = (0, 0, 0);
     for ((owner, w), holders) in owners.iter().zip(&written).zip(&ancestors) {
-        acked += w.acks;
+        acked += w.ledger.acks;
         for files in holders {
             let (held, bytes) = stored(files, owner);
-            for (id, version) in &w.acked {
+            for (id, version) in &w.ledger.acked {
                 let h = held.get(id).copied();
                 assert!(
                     h.is_some_and(|h| h >= *version),
@@ -557,7 +528,7 @@ fn steady_writes_everywhere_keep_lag_memory_and_disk_bounded() {
                     files.code
                 );
             }
-            if let Some(id) = held.keys().find(|id| !w.sent.contains(*id)) {
+            if let Some(id) = held.keys().find(|id| !w.ledger.sent.contains(*id)) {
                 panic!("phantom: {} holds {owner}'s {id}, never sent", files.code);
             }
             if files.code == ministry_files.code {

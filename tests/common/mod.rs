@@ -5,6 +5,7 @@
 
 pub mod sessions;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -443,4 +444,60 @@ pub fn owned_vacancy(owner: &str, id: &str, headcount: u32) -> Value {
     let mut v = vacancy(id, headcount);
     v["data"]["work_location"] = Value::from(owner);
     v
+}
+
+/// What one writer sent and had acknowledged: the ground truth of the lost and phantom
+/// checks in the fault and soak tests.
+#[derive(Default)]
+pub struct Ledger {
+    /// Highest version acknowledged per id (a 200 answer naming it in `accepted`).
+    pub acked: BTreeMap<String, u64>,
+    /// Every id ever sent, acknowledged or not.
+    pub sent: BTreeSet<String>,
+    /// Entries in `accepted` of 200 answers.
+    pub acks: u64,
+    /// Ids numbered so far.
+    next: u64,
+}
+
+impl Ledger {
+    /// `size` vacancies of `owner`, noted as sent: new ids, except that once more than
+    /// `earliest` exist, a share `updates` of them are new versions of earlier ids.
+    pub fn batch(
+        &mut self,
+        rng: &mut impl rand::Rng,
+        owner: &str,
+        size: u64,
+        (earliest, updates): (u64, f64),
+    ) -> Vec<Value> {
+        (0..size)
+            .map(|_| {
+                let n = if self.next > earliest && rng.random_bool(updates) {
+                    rng.random_range(0..self.next)
+                } else {
+                    self.next += 1;
+                    self.next
+                };
+                let id = format!("V-{owner}-{n}");
+                self.sent.insert(id.clone());
+                owned_vacancy(owner, &id, rng.random_range(1..200))
+            })
+            .collect()
+    }
+
+    /// Notes what a 200 answer accepted; returns the highest seq it assigned.
+    pub fn acknowledged(&mut self, answer: &Value) -> u64 {
+        let mut top = 0;
+        for a in answer["accepted"].as_array().unwrap() {
+            let version = a["version"].as_u64().unwrap();
+            let held = self
+                .acked
+                .entry(a["id"].as_str().unwrap().to_string())
+                .or_insert(version);
+            *held = (*held).max(version);
+            top = top.max(a["seq"].as_u64().unwrap());
+            self.acks += 1;
+        }
+        top
+    }
 }
