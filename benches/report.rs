@@ -173,18 +173,39 @@ fn marker_text(n: usize, period: Period) -> String {
     )
 }
 
+/// The store a child process works on, passed to it in its environment.
+struct StoreSettings {
+    path: PathBuf,
+    cache: u64,
+    period: Period,
+}
+
+impl StoreSettings {
+    fn pass_to<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env("LMSYNC_BENCH_REPORT_STORE", &self.path)
+            .env("LMSYNC_BENCH_REPORT_CACHE_BYTES", self.cache.to_string())
+            .env("LMSYNC_BENCH_REPORT_PERIOD_SET", self.period.to_string())
+    }
+
+    fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).unwrap();
+        StoreSettings {
+            path: PathBuf::from(var("LMSYNC_BENCH_REPORT_STORE")),
+            cache: var("LMSYNC_BENCH_REPORT_CACHE_BYTES").parse().unwrap(),
+            period: var("LMSYNC_BENCH_REPORT_PERIOD_SET").parse().unwrap(),
+        }
+    }
+}
+
 /// Child: generates, drafts and commits the records of the cities in `LMSYNC_BENCH_REPORT_CITIES`
 /// (`code:count,…`) into the ministry store (created by the first group).
 fn build_group() {
-    let path = PathBuf::from(std::env::var("LMSYNC_BENCH_REPORT_STORE").unwrap());
-    let cache: u64 = std::env::var("LMSYNC_BENCH_REPORT_CACHE_BYTES")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let period: Period = std::env::var("LMSYNC_BENCH_REPORT_PERIOD_SET")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let StoreSettings {
+        path,
+        cache,
+        period,
+    } = StoreSettings::from_env();
     let plan: Vec<(NodeCode, usize)> = std::env::var("LMSYNC_BENCH_REPORT_CITIES")
         .unwrap()
         .split(',')
@@ -319,11 +340,13 @@ fn build(path: &Path, n: usize, cache: u64, period: Period, group: usize) {
     let mut done = 0;
     for g in &groups {
         let cities: Vec<String> = g.iter().map(|(c, k)| format!("{c}:{k}")).collect();
-        let status = Command::new(std::env::current_exe().unwrap())
-            .env(TASK_ENV, "build")
-            .env("LMSYNC_BENCH_REPORT_STORE", path)
-            .env("LMSYNC_BENCH_REPORT_CACHE_BYTES", cache.to_string())
-            .env("LMSYNC_BENCH_REPORT_PERIOD_SET", period.to_string())
+        let settings = StoreSettings {
+            path: path.to_path_buf(),
+            cache,
+            period,
+        };
+        let status = settings
+            .pass_to(Command::new(std::env::current_exe().unwrap()).env(TASK_ENV, "build"))
             .env("LMSYNC_BENCH_REPORT_CITIES", cities.join(","))
             .env("LMSYNC_BENCH_REPORT_DONE", done.to_string())
             .env("LMSYNC_BENCH_REPORT_TOTAL", n.to_string())
@@ -359,15 +382,11 @@ struct Measured {
 
 /// Child: opens the store, resets the peak, runs one task, prints `RESULT …`.
 fn child(task: &str) {
-    let path = PathBuf::from(std::env::var("LMSYNC_BENCH_REPORT_STORE").unwrap());
-    let cache: u64 = std::env::var("LMSYNC_BENCH_REPORT_CACHE_BYTES")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let period: Period = std::env::var("LMSYNC_BENCH_REPORT_PERIOD_SET")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let StoreSettings {
+        path,
+        cache,
+        period,
+    } = StoreSettings::from_env();
     let t = Instant::now();
     let store = SledStore::open(&path, MINISTRY, sled_options(cache)).unwrap();
     let open_secs = t.elapsed().as_secs_f64();
@@ -502,11 +521,13 @@ fn run_child(
     province: NodeCode,
     echo: bool,
 ) -> Measured {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .env(TASK_ENV, task)
-        .env("LMSYNC_BENCH_REPORT_STORE", store)
-        .env("LMSYNC_BENCH_REPORT_CACHE_BYTES", cache.to_string())
-        .env("LMSYNC_BENCH_REPORT_PERIOD_SET", period.to_string())
+    let settings = StoreSettings {
+        path: store.to_path_buf(),
+        cache,
+        period,
+    };
+    let out = settings
+        .pass_to(Command::new(std::env::current_exe().unwrap()).env(TASK_ENV, task))
         .env("LMSYNC_BENCH_REPORT_PROVINCE", province.to_string())
         .output()
         .unwrap();

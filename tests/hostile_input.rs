@@ -121,7 +121,7 @@ const OUTSIDER: &str = "320200";
 #[path = "../fuzz/src/lib.rs"]
 mod fuzzkit;
 
-use fuzzkit::{fixture, scratch_dir};
+use fuzzkit::{differing_leaves, fixture, scratch_dir};
 
 // ---------------------------------------------------------------------------------------
 // Strategies
@@ -1405,20 +1405,6 @@ fn two_sets() -> impl Strategy<Value = (RecordSet, RecordSet)> {
             }
             (a, b)
         })
-}
-
-/// The protocol's descent: depth 1 under the root, 2 under differing, 3 (leaves) under
-/// differing; returns the differing leaves.
-fn differing_leaves(a: &OwnerSummary, b: &OwnerSummary) -> Vec<u16> {
-    let mut parents = vec![0u16];
-    for depth in 1..=3 {
-        parents = differing(
-            &parents,
-            &a.children(depth, &parents),
-            &b.children(depth, &parents),
-        );
-    }
-    parents
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use libfuzzer_sys::fuzz_target;
 use lmsync::model::{Kind, RecordKey};
 use lmsync::recon::{Bucket, Change, OwnerSummary, differing};
-use lmsync_fuzz::Bytes;
+use lmsync_fuzz::{Bytes, differing_leaves as leaves};
 
 fn fingerprint(kind: Kind, id: u16, version: u8) -> u128 {
     let mut h = blake3::Hasher::new_derive_key("lmsync fuzz fingerprint");
@@ -32,18 +32,6 @@ fn summary(set: &BTreeMap<RecordKey, (Kind, u128)>) -> OwnerSummary {
         });
     }
     s
-}
-
-fn leaves(a: &OwnerSummary, b: &OwnerSummary) -> Vec<u16> {
-    let mut parents = vec![0u16];
-    for depth in 1..=3 {
-        parents = differing(
-            &parents,
-            &a.children(depth, &parents),
-            &b.children(depth, &parents),
-        );
-    }
-    parents
 }
 
 fuzz_target!(|data: &[u8]| {

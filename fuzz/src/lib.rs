@@ -533,3 +533,20 @@ pub fn run_parent_session(data: &[u8]) {
         }
     }
 }
+
+/// The protocol's descent of the bucket tree: depth 1 under the root, 2 under the differing
+/// buckets, 3 (the leaves) under those; returns the differing leaves.
+pub fn differing_leaves(
+    a: &lmsync::recon::OwnerSummary,
+    b: &lmsync::recon::OwnerSummary,
+) -> Vec<u16> {
+    let mut parents = vec![0u16];
+    for depth in 1..=3 {
+        parents = lmsync::recon::differing(
+            &parents,
+            &a.children(depth, &parents),
+            &b.children(depth, &parents),
+        );
+    }
+    parents
+}
