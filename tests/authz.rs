@@ -241,30 +241,14 @@ fn a_city_sending_another_citys_records_is_cut_off_with_nothing_stored() {
 /// Starts `files` like [`RunningNode::start`], with info-level JSON logs written to `log`,
 /// so that a test can assert on the server's own account of a refusal.
 fn start_logged(files: &NodeFiles, log: &std::path::Path) -> RunningNode {
-    use std::io::BufRead;
-    let mut child = common::bin()
+    let child = common::bin()
         .args(["run", "--config", files.config.to_str().unwrap()])
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let api = line
-        .split("API ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("node did not report ready; got {line:?}"))
-        .trim()
-        .to_string();
-    let quic = line
-        .split("QUIC ")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .map(|q| q.trim().to_string());
-    RunningNode { child, api, quic }
+    RunningNode::when_ready(child)
 }
 
 /// A province whose logs go to a file; returns the log's path.

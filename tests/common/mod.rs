@@ -171,7 +171,7 @@ impl RunningNode {
     /// Like [`RunningNode::start`], running `lmsync` through `command` (e.g. `ip netns
     /// exec NS lmsync`), which must already name the binary.
     pub fn start_with(files: &NodeFiles, mut command: Command) -> Self {
-        let mut child = command
+        let child = command
             .args(["run", "--config", files.config.to_str().unwrap()])
             .env(
                 "RUST_LOG",
@@ -181,6 +181,11 @@ impl RunningNode {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawning lmsync run");
+        Self::when_ready(child)
+    }
+
+    /// Waits for a spawned `lmsync run` (stdout piped) to print its "ready" line.
+    pub fn when_ready(mut child: Child) -> Self {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
