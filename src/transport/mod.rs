@@ -305,7 +305,7 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions) {
         return;
     }
     replace_session(&sessions, child, &conn);
-    let result = run_child_session(&conn, &ctx, child).await;
+    let result = with_cause(run_child_session(&conn, &ctx, child).await, &conn);
     end_session(&sessions, child, &conn);
     ctx.links
         .disconnected(child, result.as_ref().err().map(ToString::to_string));
@@ -424,7 +424,14 @@ async fn run_parent_session(
                 String::from_utf8_lossy(&close.reason)
             )))
         }
-        // "connection lost" names no cause; the connection knows it (a reset, a timeout).
+        (result, _) => with_cause(result, &conn),
+    }
+}
+
+/// A stream error says only "connection lost"; the connection knows why (reset by the
+/// peer, timed out), and that is what status and logs should say.
+fn with_cause(result: Result<(), TransportError>, conn: &Connection) -> Result<(), TransportError> {
+    match (result, conn.close_reason()) {
         (Err(TransportError::Connection(_)), Some(reason)) => {
             Err(TransportError::Connection(reason.to_string()))
         }
