@@ -317,7 +317,10 @@ fn dial(
         // checked its certificate: try to speak, then wait for the server's verdict.
         if let Ok((mut send, _recv)) = conn.open_bi().await {
             let hello = lmsync::wire::messages::Message::Hello {
-                protocol: (1, 1),
+                protocol: (
+                    lmsync::wire::messages::PROTOCOL_VERSION,
+                    lmsync::wire::messages::PROTOCOL_VERSION,
+                ),
                 node: code.parse().unwrap(),
                 store_id: [9; 16],
             };

@@ -12,7 +12,7 @@ use common::{Http, Network, RunningNode, lmsync, lmsync_ok, vacancy};
 use lmsync::model::NodeCode;
 use lmsync::protocol::{Action, ChildSession};
 use lmsync::storage::{SledStore, Store, StoredDocument, sled_options};
-use lmsync::wire::messages::{Message, RefusalCode};
+use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
 use serde_json::json;
 
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -132,7 +132,7 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
     let mut session = ChildSession::new(city, province, 100, verifier, standards);
     session.start(&store);
     let welcome = Message::Welcome {
-        protocol: 1,
+        protocol: PROTOCOL_VERSION,
         node: province,
         store_id: [0; 16],
     };

@@ -39,7 +39,8 @@ use lmsync::recon::{Bucket, Change, OwnerSummary, differing};
 use lmsync::storage::{RecordWrite, SledStore, Store, StoredDocument, WriteBatch, sled_options};
 use lmsync::wire::codec::{self, CodecError};
 use lmsync::wire::messages::{
-    FrameError, LeafFp, MAX_FRAME, Message, RefusalCode, decode_body, encode_frame, frame_len,
+    FrameError, LeafFp, MAX_FRAME, Message, PROTOCOL_VERSION, RefusalCode, decode_body,
+    encode_frame, frame_len,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
@@ -435,6 +436,7 @@ fn message_in(d: Domain) -> BoxedStrategy<Message> {
             .prop_map(|have| Message::Documents { have }),
         w[15] => (c.clone(), n.clone()).prop_map(|(owner, after)| Message::Restore { owner, after }),
         w[16] => (c, n).prop_map(|(owner, through)| Message::Restored { owner, through }),
+        w[17] => any::<u32>().prop_map(|count| Message::DocumentsReturned { count }),
     ]
     .boxed()
 }
@@ -449,7 +451,7 @@ fn any_message() -> BoxedStrategy<Message> {
     })
 }
 
-const VARIANTS: usize = 17;
+const VARIANTS: usize = 18;
 
 // ---------------------------------------------------------------------------------------
 // Codec and framing
@@ -759,9 +761,9 @@ fn session_nums(held: u64) -> BoxedStrategy<u64> {
 }
 
 /// What a child sends, by variant (the enum's order): mostly what a child may send.
-const CHILD_SAYS: [u32; VARIANTS] = [1, 1, 1, 6, 1, 10, 2, 3, 1, 4, 4, 4, 1, 6, 3, 3, 1];
+const CHILD_SAYS: [u32; VARIANTS] = [1, 1, 1, 6, 1, 10, 2, 3, 1, 4, 4, 4, 1, 6, 3, 3, 1, 2];
 /// What a parent sends, by variant.
-const PARENT_SAYS: [u32; VARIANTS] = [1, 2, 1, 1, 8, 6, 6, 4, 1, 1, 6, 1, 6, 1, 3, 1, 3];
+const PARENT_SAYS: [u32; VARIANTS] = [1, 2, 1, 1, 8, 6, 6, 4, 1, 1, 6, 1, 6, 1, 3, 1, 3, 1];
 
 /// A message as a hostile peer in these sessions sends it: plausible owners and seqs,
 /// batches of valid (sometimes spoiled) records; now and then anything at all.
@@ -1010,9 +1012,15 @@ fn check_parent_batch(
         prop_assert_eq!(*peer, me);
         prop_assert!(owner.is_within(child), "watermark of {owner}");
     }
+    // Documents from a child: its reports, or this node's own given back.
     for d in &batch.documents {
-        prop_assert_eq!(d.issuer, child);
-        prop_assert!(reported_up(&d.kind));
+        prop_assert!(
+            (d.issuer == child && reported_up(&d.kind)) || d.issuer == me,
+            "stores {}/{} of {}",
+            d.kind,
+            d.id,
+            d.issuer
+        );
         prop_assert!(verifier.verify(d).is_ok(), "stores a forged document");
     }
     for (peer, _) in &batch.peer_store_ids {
@@ -1055,7 +1063,7 @@ fn run_parent(case: ParentCase, totals: &std::sync::Mutex<Totals>) -> Result<(),
     let mut session = new_session();
     // After a refusal the child dials again and, in most cases, greets properly.
     let hello = case.hello.map(|store_id| Message::Hello {
-        protocol: (1, 1),
+        protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
         node: child,
         store_id,
     });
@@ -1109,7 +1117,8 @@ fn run_parent(case: ParentCase, totals: &std::sync::Mutex<Totals>) -> Result<(),
         }
     }
 
-    // Nothing outside the child's subtree moved; documents only from verified issuers.
+    // Nothing outside the child's subtree moved; documents only the child's or this node's
+    // own, verified.
     let after = view(&store, &known_owners(&store));
     for (owner, now) in &after {
         let was = before.get(owner).cloned().unwrap_or(OwnerView {
@@ -1128,7 +1137,7 @@ fn run_parent(case: ParentCase, totals: &std::sync::Mutex<Totals>) -> Result<(),
     }
     for d in store.documents().unwrap() {
         if !documents_before.contains(&d) {
-            prop_assert!(fx.verifier.verify(&d).is_ok() && d.issuer == child);
+            prop_assert!(fx.verifier.verify(&d).is_ok() && (d.issuer == child || d.issuer == me));
         }
     }
     totals.lock().unwrap().add(t);
@@ -1246,7 +1255,7 @@ fn run_child(case: ChildCase, totals: &std::sync::Mutex<Totals>) -> Result<(), T
     }
     // After a refusal the child dials again; the parent mostly welcomes it properly.
     let welcome = case.welcome.then_some(ChildStep::Message(Message::Welcome {
-        protocol: 1,
+        protocol: PROTOCOL_VERSION,
         node: parent,
         store_id: [4; 16],
     }));

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Http, Network, NodeFiles, RunningNode, digest, vacancy};
-use lmsync::wire::messages::{self, MAX_FRAME, Message};
+use lmsync::wire::messages::{self, MAX_FRAME, Message, PROTOCOL_VERSION};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -218,7 +218,7 @@ async fn connect(
 /// The hostile peer's `Hello`, with a fixed store id.
 fn hello() -> Vec<u8> {
     messages::encode_frame(&Message::Hello {
-        protocol: (1, 1),
+        protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
         node: HOSTILE.parse().unwrap(),
         store_id: [0x33; 16],
     })

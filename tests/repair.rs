@@ -1,6 +1,7 @@
-//! Downward repair, at the session level (real sessions, sled stores, messages in memory):
-//! a child's own records are kept at its parent, so a child that lost some (a copy its
-//! scrub removed, a store that went back) gets them from there.
+//! Repair at the session level (real sessions, sled stores, messages in memory): a child's
+//! own records are kept at its parent, so a child that lost some (a copy its scrub
+//! removed, a store that went back) gets them from there; and the documents a parent
+//! issued are kept by its children, so a parent whose store was rebuilt gets them back.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,9 +9,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::sessions::{code, store, sync_once, verifier, write_generated};
+use common::sessions::{
+    Signer, code, hold, store, sync_once, sync_once_with, verifier, write_generated,
+};
+use lmsync::model::MINISTRY;
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::protocol::{Action, ChildSession, Event};
+use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
 use lmsync::storage::{Removal, SledStore, Store, WriteBatch, sled_options};
 use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
 
@@ -170,4 +174,132 @@ fn a_child_refuses_a_repair_holding_another_owners_records() {
         );
     }
     assert_eq!(city.digest(Some(sibling), None).records, 0);
+}
+
+fn returned(events: &[Event]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DocumentsReturned { count, .. } => Some(*count),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A parent whose store was rebuilt holds none of the documents it issued; its child
+/// gives back the newest of each, and only those (not the ministry's, which come from
+/// above), then says it is done. Once they are back there is nothing more to return.
+#[test]
+fn a_parent_gets_back_the_documents_it_issued_from_a_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let signer = Signer::new();
+    let city = store(&dir.path().join("city"), c);
+    let province = store(&dir.path().join("province"), p);
+    let (own_v3, own_other) = (signer.policy(p, "P-1", 3), signer.policy(p, "P-2", 1));
+    let national = signer.policy(MINISTRY, "M-1", 2);
+    hold(&city, vec![own_v3.clone(), own_other.clone(), national]);
+
+    let events = sync_once_with(&city, &province, &signer.verifier);
+    assert_eq!(returned(&events.parent), vec![2], "{events:?}");
+    let mut back = province.documents().unwrap();
+    back.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        back,
+        vec![own_v3, own_other],
+        "its own documents, newest, nothing else"
+    );
+
+    let events = sync_once_with(&city, &province, &signer.verifier);
+    assert_eq!(
+        returned(&events.parent),
+        vec![0],
+        "nothing more to give back"
+    );
+}
+
+/// A parent that published a document again after its store went back (version 1, while
+/// its children hold version 3) takes the newer version back and says it must publish
+/// again; a version it holds newer than the child's is kept.
+#[test]
+fn a_parent_that_republished_over_a_lost_version_takes_the_newer_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let signer = Signer::new();
+    let city = store(&dir.path().join("city"), c);
+    let province = store(&dir.path().join("province"), p);
+    hold(
+        &city,
+        vec![signer.policy(p, "P-1", 3), signer.policy(p, "P-2", 1)],
+    );
+    let newer_here = signer.policy(p, "P-2", 4);
+    hold(
+        &province,
+        vec![signer.policy(p, "P-1", 1), newer_here.clone()],
+    );
+
+    let events = sync_once_with(&city, &province, &signer.verifier);
+    let held = |id: &str| province.get_document("policy", id).unwrap().unwrap();
+    assert_eq!(
+        held("P-1").version,
+        3,
+        "the newer returned version is in force"
+    );
+    assert_eq!(held("P-2"), newer_here, "a newer version here is kept");
+    let conflicts: Vec<&Event> = events
+        .parent
+        .iter()
+        .filter(|e| matches!(e, Event::Conflict { detail } if detail.contains("publish again")))
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{events:?}");
+    assert_eq!(returned(&events.parent), vec![1]);
+    assert_eq!(
+        city.get_document("policy", "P-2").unwrap().unwrap(),
+        newer_here
+    );
+}
+
+/// A child may give a parent back only the parent's own documents (and a province its
+/// reports), signed: another issuer's document, or the parent's altered, ends the session
+/// with nothing stored.
+#[test]
+fn a_child_cannot_pass_off_other_documents_as_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let signer = Signer::new();
+    let province = store(&dir.path().join("province"), p);
+    let mut altered = signer.policy(p, "P-1", 7);
+    altered.body = r#"{"title":"altered"}"#.into();
+    let cases = [
+        ("the ministry's", signer.policy(MINISTRY, "M-1", 1)),
+        ("a sibling's", signer.policy(code("440300"), "S-1", 1)),
+        ("the city's own", signer.policy(c, "C-1", 1)),
+        ("the parent's, altered", altered),
+    ];
+    let standards = Arc::new(StandardsCell::new(Standards::builtin()));
+    for (what, doc) in cases {
+        let mut parent = ParentSession::new(p, c, standards.clone(), signer.verifier.clone());
+        let hello = Message::Hello {
+            protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
+            node: c,
+            store_id: [9; 16],
+        };
+        for a in parent.handle(&province, hello).unwrap() {
+            if let Action::Commit { batch, .. } = a {
+                province.commit(batch).unwrap();
+            }
+        }
+        let actions = parent.handle(&province, Message::Document(doc)).unwrap();
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [Action::Close {
+                    code: RefusalCode::Unauthorised,
+                    ..
+                }]
+            ),
+            "{what}: {actions:?}"
+        );
+    }
+    assert!(province.documents().unwrap().is_empty());
 }

@@ -20,7 +20,9 @@ use lmsync::protocol::{Action, ParentSession};
 use lmsync::recon::Digest;
 use lmsync::storage::{RecordWrite, SledStore, Store, StoredDocument, WriteBatch, sled_options};
 use lmsync::wire::codec;
-use lmsync::wire::messages::{LeafFp, MAX_FRAME, Message, decode_body, encode_frame};
+use lmsync::wire::messages::{
+    LeafFp, MAX_FRAME, Message, PROTOCOL_VERSION, decode_body, encode_frame,
+};
 
 /// What must hold for any body the decoder accepts: within the frame limit, and a
 /// canonical re-encoding, never longer than the input (bincode accepts over-long varints),
@@ -237,9 +239,9 @@ fn pick_records(b: &mut Bytes<'_>, owner: NodeCode, from: u64, to: u64) -> Vec<R
 /// faster than from raw bytes alone).
 fn structured(b: &mut Bytes<'_>, child: NodeCode, op: u8) -> Message {
     let fx = fixture();
-    match op % 12 {
+    match op % 13 {
         0 => Message::Hello {
-            protocol: (1, 1),
+            protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
             node: child,
             store_id: [b.u8() % 3; 16],
         },
@@ -325,6 +327,9 @@ fn structured(b: &mut Bytes<'_>, child: NodeCode, op: u8) -> Message {
                 })
                 .collect(),
         },
+        11 => Message::DocumentsReturned {
+            count: u32::from(b.u8()),
+        },
         _ => Message::Ping,
     }
 }
@@ -377,7 +382,8 @@ fn check_action(action: &Action, me: NodeCode, child: NodeCode, verifier: &Docum
                 assert!(owner.is_within(child));
             }
             for d in &batch.documents {
-                assert!(d.issuer == child && reported_up(&d.kind));
+                // The child's reports, or this node's own documents given back.
+                assert!((d.issuer == child && reported_up(&d.kind)) || d.issuer == me);
                 assert!(verifier.verify(d).is_ok(), "stores a forged document");
             }
             assert!(batch.peer_store_ids.iter().all(|(p, _)| *p == child));
@@ -529,7 +535,7 @@ pub fn run_parent_session(data: &[u8]) {
     }
     for d in store.documents().expect("documents") {
         if !docs_before.contains(&d) {
-            assert!(fx.verifier.verify(&d).is_ok() && d.issuer == child);
+            assert!(fx.verifier.verify(&d).is_ok() && (d.issuer == child || d.issuer == me));
         }
     }
 }

@@ -246,15 +246,21 @@ impl ChildSession {
         Ok(store_document(doc))
     }
 
-    /// The parent lists what this province reported up: send what is newer here.
-    fn reported_held(
+    /// The parent lists the documents it issued and those this node reported up: send
+    /// back each of them held newer here (the parent's store was rebuilt or went back; a
+    /// report not yet up), then say that is all.
+    fn parent_lists_documents(
         &mut self,
         store: &dyn Store,
         at_parent: &[(String, String, u64)],
     ) -> Result<Vec<Action>, StoreError> {
-        Ok(newer_documents(store.documents()?, at_parent, |doc| {
-            doc.issuer == self.me && reported_up(&doc.kind)
-        }))
+        let (me, parent) = (self.me, self.parent);
+        let mut actions = newer_documents(store.documents()?, at_parent, |doc| {
+            doc.issuer == parent || (doc.issuer == me && reported_up(&doc.kind))
+        });
+        let count = u32::try_from(actions.len()).unwrap_or(u32::MAX);
+        actions.push(Action::Send(Message::DocumentsReturned { count }));
+        Ok(actions)
     }
 
     /// The anti-entropy timer fired: compare summaries with the parent.
@@ -408,7 +414,7 @@ impl ChildSession {
             ) => self.ack(store, owner, through, ministry),
             (true, Message::Ping) => Ok(Vec::new()),
             (true, Message::Document(doc)) => self.document(store, doc),
-            (true, Message::Documents { have }) => self.reported_held(store, &have),
+            (true, Message::Documents { have }) => self.parent_lists_documents(store, &have),
             (
                 true,
                 Message::Batch {

@@ -139,6 +139,14 @@ pub enum Event {
         /// Held at the parent through this seq.
         at_parent: u64,
     },
+    /// The child has sent back every document of this node's list it holds newer (this
+    /// node's own documents, after a rebuild; a province's reported ones).
+    DocumentsReturned {
+        /// The child.
+        peer: NodeCode,
+        /// Documents it sent.
+        count: u32,
+    },
     /// A child offers fewer records than this node already holds for an owner: its store
     /// went back (restored backup, lost disk, cloned node). Nothing is overwritten.
     Regression {

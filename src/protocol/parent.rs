@@ -105,7 +105,13 @@ impl ParentSession {
             ) => self.leaves(store, owner, salt, leaves),
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
             (true, Message::Documents { have }) => self.documents(store, &have),
-            (true, Message::Document(doc)) => self.reported_document(store, doc),
+            (true, Message::Document(doc)) => self.returned_document(store, doc),
+            (true, Message::DocumentsReturned { count }) => {
+                Ok(vec![Action::Event(Event::DocumentsReturned {
+                    peer: self.child,
+                    count,
+                })])
+            }
             (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
             (true, Message::Ack { owner, through, .. }) => {
                 self.restore_acked(store, owner, through)
@@ -552,66 +558,86 @@ impl ParentSession {
         })])
     }
 
-    /// Sends the child every document issued above it that it lacks or holds older. To a
-    /// province, also lists what it reported up and is held here, so that it sends newer.
+    /// Sends the child every document issued above it that it lacks or holds older, and
+    /// lists what the child may give back: the documents this node issued (a rebuilt store
+    /// gets them back from its children) and, from a province, those it reported up.
     fn documents(
         &mut self,
         store: &dyn Store,
         have: &[(String, String, u64)],
     ) -> Result<Vec<Action>, StoreError> {
-        let mut actions = Vec::new();
         let held = store.documents()?;
-        if may_publish(self.child) {
-            let reported = held
-                .iter()
-                .filter(|d| d.issuer == self.child)
-                .map(|d| (d.kind.clone(), d.id.clone(), d.version))
-                .collect();
-            actions.push(Action::Send(Message::Documents { have: reported }));
-        }
-        let child = self.child;
+        let (me, child) = (self.me, self.child);
+        let returnable = held
+            .iter()
+            .filter(|d| d.issuer == me || (d.issuer == child && may_publish(child)))
+            .map(|d| (d.kind.clone(), d.id.clone(), d.version))
+            .collect();
+        let mut actions = vec![Action::Send(Message::Documents { have: returnable })];
         actions.extend(newer_documents(held, have, |doc| {
             issued_above(doc.issuer, child)
         }));
         Ok(actions)
     }
 
-    /// A document the child issued and reports up (pilot designations, targets): stored
-    /// only when the child issued it, may report that kind, and the signature verifies.
-    fn reported_document(
+    /// A document from the child, answering this node's list: one the child issued and
+    /// reports up (pilot designations, targets), or one this node issued and lacks or
+    /// holds older (its store was rebuilt or went back). Stored only if it is one of
+    /// these, its signature verifies, and it is newer than the one held.
+    fn returned_document(
         &mut self,
         store: &dyn Store,
         doc: StoredDocument,
     ) -> Result<Vec<Action>, StoreError> {
-        let refused = if doc.issuer != self.child || !may_publish(self.child) {
-            Some(format!(
-                "{} may not report a document issued by {}",
-                self.child, doc.issuer
-            ))
-        } else if !reported_up(&doc.kind) {
-            Some(format!("{} documents are not reported up", doc.kind))
-        } else {
-            self.verifier.verify(&doc).err().map(|reason| {
-                format!(
-                    "document {}/{} from {}: {reason}",
-                    doc.kind, doc.id, doc.issuer
-                )
-            })
-        };
-        if let Some(reason) = refused {
+        if let Some(reason) = self.refusal_of_returned(&doc) {
             return Ok(close(RefusalCode::Unauthorised, reason));
         }
         let held = store.get_document(&doc.kind, &doc.id)?;
         match held {
             Some(h) if h.issuer != doc.issuer => Ok(vec![Action::Event(Event::Conflict {
                 detail: format!(
-                    "document {}/{} is issued here by {}; {} reported its own under the same id",
-                    doc.kind, doc.id, h.issuer, doc.issuer
+                    "document {}/{} is issued here by {}; {} sent one by {} under the same id",
+                    doc.kind, doc.id, h.issuer, self.child, doc.issuer
                 ),
             })]),
             Some(h) if h.version >= doc.version => Ok(Vec::new()),
+            Some(h) if doc.issuer == self.me => {
+                // This node published an older version after its store went back: the
+                // newer one its children hold wins everywhere, so the operator must
+                // publish again to supersede it.
+                let mut actions = vec![Action::Event(Event::Conflict {
+                    detail: format!(
+                        "{} returned version {} of this node's document {}/{}, newer than the \
+                         version {} held here (the store went back): the returned one is in \
+                         force; publish again to change it",
+                        self.child, doc.version, doc.kind, doc.id, h.version
+                    ),
+                })];
+                actions.extend(store_document(doc));
+                Ok(actions)
+            }
             _ => Ok(store_document(doc)),
         }
+    }
+
+    /// Why the child may not send `doc`, if it may not.
+    fn refusal_of_returned(&self, doc: &StoredDocument) -> Option<String> {
+        let reported = doc.issuer == self.child && may_publish(self.child);
+        if !reported && doc.issuer != self.me {
+            return Some(format!(
+                "{} may not send a document issued by {}",
+                self.child, doc.issuer
+            ));
+        }
+        if reported && !reported_up(&doc.kind) {
+            return Some(format!("{} documents are not reported up", doc.kind));
+        }
+        self.verifier.verify(doc).err().map(|reason| {
+            format!(
+                "document {}/{} from {}: {reason}",
+                doc.kind, doc.id, doc.issuer
+            )
+        })
     }
 
     /// Anti-entropy, step 7: store the repaired records (newer versions only).

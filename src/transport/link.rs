@@ -113,12 +113,17 @@ impl Links {
                 tracing::warn!(%peer, %owner, %id, %reason, "Quarantined a received record");
             }
             Event::Conflict { detail } => {
-                tracing::error!(%peer, %detail, "Two copies of one record version differ");
+                tracing::error!(%peer, %detail, "Copies here and at the peer conflict");
                 push_alert(l, format!("conflict: {detail}"));
             }
             Event::BehindParent { here, at_parent } => {
                 tracing::error!(%peer, here, at_parent, "The parent holds more of this node's records than its store: restoring them");
                 push_alert(l, format!("own records complete through {here}, {at_parent} at the parent; restored from it"));
+            }
+            Event::DocumentsReturned { count, .. } => {
+                if *count > 0 {
+                    tracing::info!(%peer, count, "The child sent documents that were missing or older here");
+                }
             }
             Event::Regression { owner, offered, held } => {
                 tracing::error!(%peer, %owner, offered, held, "Peer's records went back; nothing overwritten");

@@ -1,4 +1,7 @@
-//! The sync protocol's messages (version 1) and their framing.
+//! The sync protocol's messages (version 2) and their framing.
+//!
+//! Version 2 added `DocumentsReturned`: a child gives its parent back the parent's own
+//! documents the parent lacks (after the parent rebuilt its store), and says when it has.
 //!
 //! One bidirectional QUIC stream per session carries frames: a 4-byte big-endian length,
 //! then one bincode-encoded [`Message`]. Lengths above [`MAX_FRAME`] are refused before any
@@ -16,9 +19,10 @@ use crate::storage::StoredDocument;
 pub type LeafFp = [u8; 6];
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
-/// The oldest protocol version this build accepts.
-pub const MIN_PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest protocol version this build accepts. Version 1 peers are refused: a
+/// version-1 parent would close the session on its own returned documents.
+pub const MIN_PROTOCOL_VERSION: u16 = 2;
 /// Largest frame, bytes (a batch of records must fit well below it).
 pub const MAX_FRAME: usize = 8 << 20;
 
@@ -148,10 +152,13 @@ pub enum Message {
         /// Records.
         records: Vec<Record>,
     },
-    /// Child → parent: the documents the child holds, `(kind, id, version)`; the parent
-    /// answers with a `Document` for each newer one it should have.
+    /// Either way, `(kind, id, version)` of documents held. Child → parent: every document
+    /// the child holds; the parent answers with a `Document` for each newer one the child
+    /// should have, then with its own list. Parent → child: the documents the parent
+    /// issued and those the child reported up; the child answers with a `Document` for
+    /// each of these it holds newer, then `DocumentsReturned`.
     Documents {
-        /// What the child holds.
+        /// What the sender holds.
         have: Vec<(String, String, u64)>,
     },
     /// Child → parent: the child lost its store; send its own records back, after `after`.
@@ -168,6 +175,12 @@ pub enum Message {
         owner: NodeCode,
         /// Last seq sent.
         through: u64,
+    },
+    /// Child → parent, after the `Document`s answering the parent's `Documents`: every
+    /// document the parent lacked or held older has been sent.
+    DocumentsReturned {
+        /// How many `Document`s were sent.
+        count: u32,
     },
 }
 
@@ -230,6 +243,7 @@ impl Message {
             Message::Documents { .. } => "Documents",
             Message::Restore { .. } => "Restore",
             Message::Restored { .. } => "Restored",
+            Message::DocumentsReturned { .. } => "DocumentsReturned",
         }
     }
 }
@@ -242,8 +256,9 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// Freezes the version-1 encoding: if this test fails, the wire format changed and
-    /// peers of this version can no longer talk to the new build.
+    /// Freezes the encoding (version 2 appended one variant to version 1's): if this test
+    /// fails, the wire format changed and peers of this version can no longer talk to the
+    /// new build.
     #[test]
     fn golden_bytes() {
         let hello = Message::Hello {
@@ -271,6 +286,11 @@ mod tests {
         assert_eq!(
             hex::encode(encode_frame(&ack).unwrap()),
             "0000000806fc24b706000503"
+        );
+        let returned = Message::DocumentsReturned { count: 3 };
+        assert_eq!(
+            hex::encode(encode_frame(&returned).unwrap()),
+            "000000021103"
         );
     }
 

@@ -12,7 +12,7 @@ use lmsync::model::validate::Checker;
 use lmsync::node::Planner;
 use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
+use lmsync::storage::{SledStore, Store, StoredDocument, WriteBatch, sled_options};
 use lmsync::wire::messages::Message;
 
 pub fn code(s: &str) -> NodeCode {
@@ -50,9 +50,54 @@ pub fn write_generated(store: &SledStore, city: NodeCode, n: usize) {
 
 /// A document verifier for a fresh network CA.
 pub fn verifier() -> DocumentVerifier {
-    let ca = tempfile::tempdir().unwrap();
-    lmsync::pki::init_ca(&ca.path().join("ca")).unwrap();
-    DocumentVerifier::new(&std::fs::read_to_string(ca.path().join("ca/ca.crt")).unwrap()).unwrap()
+    Signer::new().verifier
+}
+
+/// A network CA that signs documents as any node, and the verifier that trusts it.
+pub struct Signer {
+    dir: tempfile::TempDir,
+    /// Verifies what this CA's nodes sign.
+    pub verifier: DocumentVerifier,
+}
+
+impl Signer {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        lmsync::pki::init_ca(&dir.path().join("ca")).unwrap();
+        let ca = std::fs::read_to_string(dir.path().join("ca/ca.crt")).unwrap();
+        let verifier = DocumentVerifier::new(&ca).unwrap();
+        Signer { dir, verifier }
+    }
+
+    /// A `policy` document `id` at `version`, signed by `issuer`.
+    pub fn policy(&self, issuer: NodeCode, id: &str, version: u64) -> StoredDocument {
+        let out = self.dir.path().join(issuer.to_string());
+        if !out.exists() {
+            lmsync::pki::issue(&self.dir.path().join("ca"), issuer, &out, 1).unwrap();
+        }
+        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+        let mut doc = StoredDocument {
+            kind: lmsync::model::document::POLICY.into(),
+            id: id.into(),
+            issuer,
+            version,
+            body: format!(r#"{{"title":"{id}","version":{version}}}"#),
+            certificate: Vec::new(),
+            signature: Vec::new(),
+        };
+        lmsync::pki::documents::sign(&mut doc, &read("node.crt"), &read("node.key")).unwrap();
+        doc
+    }
+}
+
+/// Stores `docs` as if they had been published or received.
+pub fn hold(store: &SledStore, docs: Vec<StoredDocument>) {
+    store
+        .commit(WriteBatch {
+            documents: docs,
+            ..WriteBatch::default()
+        })
+        .unwrap();
 }
 
 /// What each side of a session reported.
@@ -67,8 +112,17 @@ pub struct Events {
 /// Runs a child and a parent session against each other, from the child's hello (which
 /// also starts an anti-entropy round) until neither has anything to say.
 pub fn sync_once(city: &SledStore, province: &SledStore) -> Events {
+    sync_once_with(city, province, &verifier())
+}
+
+/// Like [`sync_once`], with documents checked by `verifier`.
+pub fn sync_once_with(
+    city: &SledStore,
+    province: &SledStore,
+    verifier: &DocumentVerifier,
+) -> Events {
     let (c, p) = (city.identity().node, province.identity().node);
-    let verifier = verifier();
+    let verifier = verifier.clone();
     let standards = Arc::new(StandardsCell::new(Standards::builtin()));
     let mut child = ChildSession::new(c, p, 100, verifier.clone(), standards.clone());
     let mut parent = ParentSession::new(p, c, standards, verifier);
