@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number, eventually, free_udp_port,
-    owned_vacancy as vacancy,
+    lmsync_ok, owned_vacancy as vacancy,
 };
 use lmsync::model::NodeCode;
 use lmsync::storage::{SledStore, sled_options};
@@ -547,7 +547,8 @@ fn a_damaged_store_file_is_detected_on_open() {
             "start {attempt} on a damaged store: {stderr}"
         );
         assert!(
-            stderr.contains("the store is damaged") && stderr.contains("no parent to rebuild from"),
+            stderr.contains("the store is damaged")
+                && stderr.contains("no parent or children to rebuild from"),
             "start {attempt}: {stderr}"
         );
         println!(
@@ -731,6 +732,101 @@ fn a_wiped_city_store_is_rebuilt_from_its_province() {
         |files| std::fs::remove_dir_all(&files.data).unwrap(),
         false,
     );
+}
+
+/// Publishes a `policy` document at `node`; returns the version it got.
+fn publish_policy(http: &Http, node: &RunningNode, files: &NodeFiles, id: &str, text: &str) -> u64 {
+    let doc = serde_json::json!({"kind": "policy", "id": id, "body": {"text": text}});
+    let (status, body) = http.post(&node.url("/v1/documents"), &files.token, &doc);
+    assert_eq!(status, 200, "{body}");
+    body["version"].as_u64().unwrap()
+}
+
+/// The version of `policy/id` a node holds, if any.
+fn policy_version(http: &Http, node: &RunningNode, id: &str) -> Option<u64> {
+    let (status, body) = http.get(&node.url(&format!("/v1/documents/policy/{id}")));
+    (status == 200).then(|| body["version"].as_u64().unwrap())
+}
+
+/// The ministry has no parent: when its data directory is wiped it rebuilds from its
+/// provinces. It refuses writes and publishing until a province has given back the
+/// documents it issued; then every city's records are back with the same digests, and
+/// the next publication continues the version sequence (a reused version would be ignored
+/// by every node that holds the lost one) and reaches the city.
+#[test]
+fn a_wiped_ministry_is_rebuilt_from_its_provinces() {
+    let http = Http::new();
+    let common::Tree {
+        net,
+        ministry: (mf, mr),
+        province,
+        cities,
+    } = common::tree(&["440100"]);
+    post_vacancies(&http, &cities[0].1, &cities[0].0, 5);
+    publish_policy(&http, &mr, &mf, "M-notice", "first");
+    assert_eq!(publish_policy(&http, &mr, &mf, "M-notice", "second"), 2);
+    let city = &cities[0].1;
+    eventually("the notice at the city", Duration::from_secs(60), || {
+        policy_version(&http, city, "M-notice") == Some(2)
+    });
+    let whole = digest(&http, city, "440100");
+    eventually(
+        "the city's records at the ministry",
+        Duration::from_secs(60),
+        || digest(&http, &mr, "440100") == whole,
+    );
+    assert_eq!(mr.terminate(), Some(0));
+    std::fs::remove_dir_all(&mf.data).unwrap();
+
+    // With its province away, nothing can come back: the ministry refuses to publish.
+    let (pf, pr) = province;
+    assert_eq!(pr.terminate(), Some(0));
+    let mr = RunningNode::start(&mf);
+    let (status, body) = http.post(
+        &mr.url("/v1/documents"),
+        &mf.token,
+        &serde_json::json!({"kind": "policy", "id": "M-notice", "body": {"text": "too early"}}),
+    );
+    assert!(
+        status == 503 && body["error"] == "restoring",
+        "{status} {body}"
+    );
+    assert_eq!(http.get(&mr.url("/v1/status")).1["restoring"], true);
+    let status_text = lmsync_ok(&["status", "--api", &mr.url("")]);
+    assert!(
+        status_text.contains("REBUILDING from its children"),
+        "{status_text}"
+    );
+
+    let pr = RunningNode::start(&pf);
+    let province = (pf, pr);
+    eventually(
+        "the ministry rebuilt from its province",
+        Duration::from_secs(60),
+        || {
+            http.get(&mr.url("/v1/status")).1["restoring"] == false
+                && policy_version(&http, &mr, "M-notice") == Some(2)
+                && digest(&http, &mr, "440100") == whole
+        },
+    );
+    assert!(
+        set_aside(&mf).is_empty(),
+        "a wiped store has nothing to set aside"
+    );
+    assert_eq!(publish_policy(&http, &mr, &mf, "M-notice", "third"), 3);
+    eventually(
+        "the new version at the city",
+        Duration::from_secs(60),
+        || policy_version(&http, city, "M-notice") == Some(3),
+    );
+    let t = common::Tree {
+        net,
+        ministry: (mf, mr),
+        province,
+        cities,
+    };
+    let next = whole["records"].as_u64().unwrap() + 1;
+    a_new_record_reaches_the_province(&http, &t, next);
 }
 
 /// A city brought back from an older backup of its own store (consistent, so nothing is

@@ -115,6 +115,7 @@ pub(super) async fn publish(
         )
     })?;
     check(&app, &p)?;
+    super::records::refuse_while_rebuilding(&app)?;
     let text = serde_json::to_string(&p.body).map_err(internal)?;
     let held = app.store.get_document(&p.kind, &p.id)?;
     if let Some(h) = held.as_ref().filter(|h| h.issuer != app.node) {

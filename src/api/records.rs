@@ -74,6 +74,19 @@ fn size_check(draft: &Draft) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Refuses a write while the store is being rebuilt: records would take seqs the restored
+/// ones still need, and a document could reuse a version its children hold.
+pub(super) fn refuse_while_rebuilding(app: &AppState) -> Result<(), ApiError> {
+    if app.store.restore_pending()? {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "restoring",
+            "this node is rebuilding its store from its parent or children; writes resume when it is done",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/records`.
 pub(super) async fn post_records(
     State(app): State<AppState>,
@@ -82,14 +95,8 @@ pub(super) async fn post_records(
 ) -> Result<Response, ApiError> {
     require_token(&app, &headers)?;
     super::extract::require_json(&headers)?;
-    if app.store.restore_pending()? {
-        // New writes would take seqs the restored records still need.
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "restoring",
-            "this node is restoring its records from its parent; writes resume when it is done",
-        ));
-    }
+    // New writes would take seqs the restored records still need.
+    refuse_while_rebuilding(&app)?;
     let items = parse_array(&read_body(body, app.body_limit).await?)?;
     let standards = app.standards.current();
     let ctx = IngestContext {

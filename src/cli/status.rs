@@ -131,6 +131,18 @@ pub(crate) fn render(s: &Value) -> String {
             text(&st["path"])
         ),
     );
+    if s["restoring"].as_bool() == Some(true) {
+        let from = if p.is_null() {
+            "its children"
+        } else {
+            "its parent"
+        };
+        line(
+            &mut out,
+            "",
+            format!("REBUILDING from {from}: writes and publishing refused until it is done"),
+        );
+    }
     if let Some(aside) = st["set_aside"].as_array().filter(|a| !a.is_empty()) {
         let names: Vec<String> = aside.iter().map(text).collect();
         line(

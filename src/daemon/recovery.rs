@@ -6,14 +6,21 @@
 //! acknowledged upward. Serving a damaged store would hand out a partial history as if it
 //! were whole, and new writes would reuse sequence numbers the parent already holds. A
 //! rebuilt node refuses writes until its own records are back (`restoring`), so nothing is
-//! offered from an empty store. A node without a parent (the ministry) cannot rebuild
-//! this way and refuses to start instead, leaving the directory untouched.
+//! offered from an empty store.
+//!
+//! A node without a parent (the ministry) rebuilds from its children instead: they hold
+//! every record of their subtrees and upload them again to an empty store, and they hold
+//! the documents it issued and give them back. It refuses writes and publishing until a
+//! child has returned its documents (a publication before that could reuse a version
+//! number). Records the node wrote itself exist nowhere else; the set-aside copy keeps
+//! them. A city without a parent has nobody to rebuild from: it refuses to start and
+//! leaves the directory untouched.
 
 use std::path::{Path, PathBuf};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::model::NodeCode;
+use crate::model::{NodeCode, Tier};
 use crate::storage::{SET_ASIDE_PREFIX, SledOptions, SledStore, StoreError, sled_options};
 
 use super::DaemonError;
@@ -73,12 +80,16 @@ fn holds_nothing(dir: &Path) -> bool {
 
 fn rebuild(config: &Config, damage: Option<String>) -> Result<SledStore, StoreError> {
     let dir = &config.data_dir;
-    let Some(parent) = &config.parent else {
-        return Err(StoreError::Damaged(format!(
-            "{}; this node has no parent to rebuild from, so the directory was left as it is \
-             (restore it from a backup; see docs/OPERATIONS.md)",
-            damage.unwrap_or_else(|| "the store is missing".into())
-        )));
+    let source = match &config.parent {
+        Some(parent) => format!("its parent {}", parent.code),
+        None if config.node.tier() != Tier::City => "its children".to_string(),
+        None => {
+            return Err(StoreError::Damaged(format!(
+                "{}; this node has no parent or children to rebuild from, so the directory \
+                 was left as it is (restore it from a backup; see docs/OPERATIONS.md)",
+                damage.unwrap_or_else(|| "the store is missing".into())
+            )));
+        }
     };
     match damage {
         Some(detail) => {
@@ -90,15 +101,21 @@ fn rebuild(config: &Config, damage: Option<String>) -> Result<SledStore, StoreEr
             tracing::error!(
                 damage = %detail,
                 set_aside = %aside.display(),
-                parent = %parent.code,
-                "The store is damaged: set aside for inspection; rebuilding from the parent"
+                from = %source,
+                "The store is damaged: set aside for inspection; rebuilding"
             );
         }
         None => tracing::error!(
             path = %dir.display(),
-            parent = %parent.code,
-            "The store is missing: rebuilding from the parent"
+            from = %source,
+            "The store is missing: rebuilding"
         ),
+    }
+    if config.parent.is_none() {
+        tracing::warn!(
+            "Records this node wrote itself cannot come back from its children; \
+             any that were in the damaged store are in its set-aside copy"
+        );
     }
     create_store(dir, config.node, sled_options(config.cache_capacity), true)
 }

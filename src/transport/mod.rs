@@ -229,8 +229,9 @@ async fn perform(
 /// key) cannot hold many sessions and their buffers at once.
 type Sessions = Arc<std::sync::Mutex<std::collections::BTreeMap<NodeCode, Connection>>>;
 
-/// Listens for children until the endpoint closes.
-pub async fn serve_children(endpoint: Endpoint, ctx: SyncContext) {
+/// Listens for children until the endpoint closes. `parentless`: this node has no parent,
+/// so a store marked for restore is rebuilt from its children.
+pub async fn serve_children(endpoint: Endpoint, ctx: SyncContext, parentless: bool) {
     let sessions = Sessions::default();
     while let Some(incoming) = endpoint.accept().await {
         if !incoming.remote_address_validated() {
@@ -242,7 +243,7 @@ pub async fn serve_children(endpoint: Endpoint, ctx: SyncContext) {
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match incoming.await {
-                Ok(conn) => serve_child(conn, ctx, sessions).await,
+                Ok(conn) => serve_child(conn, ctx, sessions, parentless).await,
                 Err(e) => tracing::warn!(%remote, error = %e, "Child handshake failed"),
             }
         });
@@ -293,7 +294,7 @@ fn allowed_child(ctx: &SyncContext, child: NodeCode) -> Result<(), String> {
     }
 }
 
-async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions) {
+async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, parentless: bool) {
     let Some(child) = peer_code(&conn) else {
         tracing::warn!(remote = %conn.remote_address(), "Refusing a certificate that names no lmsync node");
         conn.close(VarInt::from_u32(1), b"certificate names no lmsync node");
@@ -305,7 +306,10 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions) {
         return;
     }
     replace_session(&sessions, child, &conn);
-    let result = with_cause(run_child_session(&conn, &ctx, child).await, &conn);
+    let result = with_cause(
+        run_child_session(&conn, &ctx, child, parentless).await,
+        &conn,
+    );
     end_session(&sessions, child, &conn);
     ctx.links
         .disconnected(child, result.as_ref().err().map(ToString::to_string));
@@ -332,6 +336,7 @@ async fn run_child_session(
     conn: &Connection,
     ctx: &SyncContext,
     child: NodeCode,
+    parentless: bool,
 ) -> Result<(), TransportError> {
     let opened = async {
         let (send, mut recv) = conn
@@ -349,8 +354,44 @@ async fn run_child_session(
     let mut next = hello;
     while let Some(message) = next {
         let actions = session.handle(ctx.store.as_ref(), message)?;
+        let returned = actions
+            .iter()
+            .any(|a| matches!(a, Action::Event(Event::DocumentsReturned { .. })));
         perform(ctx, child, &mut send, actions).await?;
+        if returned && parentless {
+            finish_rebuild_from_children(ctx, child).await?;
+        }
         next = read_frame(&mut recv).await?;
+    }
+    Ok(())
+}
+
+/// A node without a parent whose store was rebuilt (marked for restore) takes its records
+/// from its children's uploads and its own documents from their returns: once a child has
+/// returned every document of its own this node lacked, the rebuild is done and
+/// publishing resumes. Every child returns them on each connection, so a child that
+/// holds a newer version later still brings it back (and that is reported as a conflict
+/// if this node published meanwhile).
+async fn finish_rebuild_from_children(
+    ctx: &SyncContext,
+    child: NodeCode,
+) -> Result<(), TransportError> {
+    let store = ctx.store.clone();
+    let finished = ctx
+        .storage_calls
+        .run(move || {
+            if !store.restore_pending()? {
+                return Ok(false);
+            }
+            store.commit(crate::storage::WriteBatch {
+                restore_pending: Some(false),
+                ..crate::storage::WriteBatch::default()
+            })?;
+            Ok::<_, StoreError>(true)
+        })
+        .await??;
+    if finished {
+        tracing::info!(%child, "Rebuilt from the children: own documents returned; publishing resumes");
     }
     Ok(())
 }
@@ -562,7 +603,12 @@ pub fn start(
     let mut quic_addr = None;
     if tier != Tier::City {
         quic_addr = endpoint.local_addr().ok();
-        tasks.push(tokio::spawn(serve_children(endpoint.clone(), ctx.clone())));
+        let parentless = parent.is_none();
+        tasks.push(tokio::spawn(serve_children(
+            endpoint.clone(),
+            ctx.clone(),
+            parentless,
+        )));
     }
     if let Some((code, address)) = parent {
         tasks.push(tokio::spawn(dial_parent(

@@ -380,7 +380,8 @@ pub fn tree_with(cities: &[&str], edit: impl Fn(&str, String) -> String) -> Tree
         std::fs::write(&f.config, edit(&f.code, text)).unwrap();
         RunningNode::start(f)
     };
-    let m = net.init("100000", None);
+    // Fixed ports, so that a restarted ministry or province is found where it was.
+    let m = net.init_at("100000", None, &format!("127.0.0.1:{}", free_udp_port()));
     let mr = start(&m);
     let listen = format!("127.0.0.1:{}", free_udp_port());
     let p = net.init_at(
