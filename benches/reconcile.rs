@@ -49,7 +49,6 @@ use lmsync::model::kinds::RecordData;
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::record::{CodeRef, content_hash};
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::model::{Envelope, Kind, NodeCode, Record, Status};
 use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
@@ -96,13 +95,7 @@ impl Maker {
     fn new() -> Self {
         let standards = Standards::builtin();
         let key = Pseudonymiser::new([7; 32], 1);
-        let cx = IngestContext {
-            checker: Checker {
-                owner: city(),
-                standards: &standards,
-            },
-            pseudonymiser: Some(&key),
-        };
+        let cx = IngestContext::new(city(), &standards, Some(&key));
         let drafts: Vec<_> = lmsync::synth::generate(city(), 2000, 1)
             .into_iter()
             .map(|v| cx.draft(v).expect("generated records are valid"))

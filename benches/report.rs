@@ -67,7 +67,6 @@ use lmsync::model::ingest::{Draft, IngestContext};
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::standards::Standards;
 use lmsync::model::tables::PILOT_CITIES;
-use lmsync::model::validate::Checker;
 use lmsync::model::{MINISTRY, NodeCode};
 use lmsync::monitor::{self, Context};
 use lmsync::node::Planner;
@@ -239,13 +238,7 @@ fn build_group() {
                 let standards = Standards::builtin();
                 let key = Pseudonymiser::new([7; 32], 1);
                 for (city, k) in mine {
-                    let cx = IngestContext {
-                        checker: Checker {
-                            owner: city,
-                            standards: &standards,
-                        },
-                        pseudonymiser: Some(&key),
-                    };
+                    let cx = IngestContext::new(city, &standards, Some(&key));
                     let mut batch = Vec::with_capacity(COMMIT);
                     let mut last_day = String::new();
                     for v in lmsync::synth::Generator::new(city, SEED).take(k) {

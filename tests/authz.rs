@@ -199,13 +199,7 @@ fn a_city_sending_another_citys_records_is_cut_off_with_nothing_stored() {
         .unwrap();
         let standards = lmsync::model::standards::Standards::builtin();
         let key = lmsync::model::person::Pseudonymiser::new([3; 32], 1);
-        let cx = lmsync::model::ingest::IngestContext {
-            checker: lmsync::model::validate::Checker {
-                owner,
-                standards: &standards,
-            },
-            pseudonymiser: Some(&key),
-        };
+        let cx = lmsync::model::ingest::IngestContext::new(owner, &standards, Some(&key));
         let mut planner = lmsync::node::Planner::new(&store, owner);
         for v in lmsync::synth::generate(owner, 30, 2) {
             planner

@@ -31,7 +31,6 @@ use lmsync::clock::Clock;
 use lmsync::model::ingest::IngestContext;
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::model::{MINISTRY, NodeCode, RecordKey};
 use lmsync::node::Planner;
 use lmsync::pki::documents::DocumentVerifier;
@@ -342,13 +341,7 @@ async fn write_records(setup: &NodeSetup) {
     let city = setup.node;
     let standards = Standards::builtin();
     let key = Pseudonymiser::new([5; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city,
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
+    let cx = IngestContext::new(city, &standards, Some(&key));
     let mut rng = ChaCha8Rng::seed_from_u64(setup.seed ^ u64::from(city.get()));
     while turmoil::sim_elapsed().unwrap_or_default() < FAULT_PHASE {
         tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;

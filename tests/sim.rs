@@ -15,7 +15,6 @@ use std::sync::Arc;
 use lmsync::model::ingest::IngestContext;
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::model::{MINISTRY, NodeCode};
 use lmsync::node::Planner;
 use lmsync::pki::documents::DocumentVerifier;
@@ -234,13 +233,7 @@ impl World {
     fn write_at(&mut self, city: NodeCode, rng: &mut ChaCha8Rng) {
         let standards = Standards::builtin();
         let key = Pseudonymiser::new([5; 32], 1);
-        let cx = IngestContext {
-            checker: Checker {
-                owner: city,
-                standards: &standards,
-            },
-            pseudonymiser: Some(&key),
-        };
+        let cx = IngestContext::new(city, &standards, Some(&key));
         let store = self.store(city);
         let mut planner = Planner::new(store, city);
         let start = rng.random_range(0..40);
@@ -481,13 +474,7 @@ fn batches_stay_within_the_frame_limit() {
     let store = w.store(city);
     let standards = Standards::builtin();
     let key = Pseudonymiser::new([5; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city,
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
+    let cx = IngestContext::new(city, &standards, Some(&key));
     let mut planner = Planner::new(store, city);
     for v in lmsync::synth::generate(city, 30_000, 9) {
         planner

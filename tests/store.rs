@@ -9,7 +9,6 @@ use lmsync::clock::ManualClock;
 use lmsync::model::ingest::{Draft, IngestContext};
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::standards::Standards;
-use lmsync::model::validate::Checker;
 use lmsync::model::{NodeCode, RecordKey};
 use lmsync::node::Planner;
 use lmsync::recon::Digest;
@@ -28,13 +27,7 @@ fn create(dir: &std::path::Path) -> SledStore {
 fn draft(id: &str, headcount: u32) -> Draft {
     let standards = Standards::builtin();
     let key = Pseudonymiser::new([1; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city(),
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
+    let cx = IngestContext::new(city(), &standards, Some(&key));
     let mut v = json!({"kind": "vacancy", "id": id, "data": {
         "receiving_office_id": "O-1", "employer_id": "E-1", "reported_on": "1999-08-02",
         "report_channel": "phone", "title": "钳工", "occupation": "6-04", "industry": "C",

@@ -11,7 +11,6 @@ use lmsync::model::ingest::{Draft, IngestContext};
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::record::content_hash;
 use lmsync::model::standards::Standards;
-use lmsync::model::validate::Checker;
 use lmsync::model::{Envelope, NodeCode, Record};
 use lmsync::storage::keys;
 use lmsync::wire::codec;
@@ -36,13 +35,7 @@ pub fn city() -> NodeCode {
 /// Generated records as validated drafts, pseudonymised with `key`.
 pub fn drafts(json: &[Value], key: &Pseudonymiser) -> Vec<Draft> {
     let standards = Standards::builtin();
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city(),
-            standards: &standards,
-        },
-        pseudonymiser: Some(key),
-    };
+    let cx = IngestContext::new(city(), &standards, Some(key));
     json.iter()
         .map(|v| cx.draft(v.clone()).expect("generated records are valid"))
         .collect()

@@ -13,7 +13,6 @@ use lmsync::model::ingest::IngestContext;
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::record::content_hash;
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::model::{Envelope, Kind, MINISTRY, NodeCode, Record, RecordKey};
 use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ParentSession};
@@ -123,10 +122,7 @@ pub fn fixture() -> &'static Fixture {
 
 fn valid_records(owner: NodeCode, standards: &Standards) -> Vec<Record> {
     let key = Pseudonymiser::new([5; 32], 1);
-    let cx = IngestContext {
-        checker: Checker { owner, standards },
-        pseudonymiser: Some(&key),
-    };
+    let cx = IngestContext::new(owner, standards, Some(&key));
     let mut per_kind = [0usize; Kind::ALL.len()];
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::{AppState, require_token};
 use crate::clock::rfc3339;
 use crate::model::ingest::{Draft, IngestContext};
-use crate::model::validate::{Checker, ErrorCode, FieldError};
+use crate::model::validate::{ErrorCode, FieldError};
 use crate::model::{Kind, NodeCode, Record, RecordKey};
 use crate::storage::MAX_RECORD_BYTES;
 use crate::wire::codec;
@@ -99,13 +99,7 @@ pub(super) async fn post_records(
     refuse_while_rebuilding(&app)?;
     let items = parse_array(&read_body(body, app.body_limit).await?)?;
     let standards = app.standards.current();
-    let ctx = IngestContext {
-        checker: Checker {
-            owner: app.node,
-            standards: &standards,
-        },
-        pseudonymiser: app.pseudonymiser.as_deref(),
-    };
+    let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref());
     let mut drafts = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {

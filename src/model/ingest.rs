@@ -6,9 +6,11 @@
 
 use serde_json::{Map, Value};
 
+use super::NodeCode;
 use super::kinds::RecordData;
 use super::person::{self, Pseudonymiser};
 use super::record::{Kind, Status, validate_id};
+use super::standards::Standards;
 use super::validate::{Checker, ErrorCode, FieldError};
 
 /// Fields that identify a person or a contact and never enter a stored record.
@@ -57,7 +59,19 @@ pub struct IngestContext<'a> {
     pub pseudonymiser: Option<&'a Pseudonymiser>,
 }
 
-impl IngestContext<'_> {
+impl<'a> IngestContext<'a> {
+    /// Ingest at `owner` under `standards`, pseudonymising with `pseudonymiser`.
+    pub fn new(
+        owner: NodeCode,
+        standards: &'a Standards,
+        pseudonymiser: Option<&'a Pseudonymiser>,
+    ) -> Self {
+        IngestContext {
+            checker: Checker { owner, standards },
+            pseudonymiser,
+        }
+    }
+
     /// Parses and validates one element of a `POST /v1/records` array.
     pub fn draft(&self, element: Value) -> Result<Draft, FieldError> {
         let Value::Object(mut obj) = element else {

@@ -34,13 +34,7 @@ fn records_pass_ingest_validation() {
     let key = Pseudonymiser::new([7; 32], 1);
     for city in ["440100", "320581", "222400"] {
         let owner = code(city);
-        let cx = IngestContext {
-            checker: Checker {
-                owner,
-                standards: &standards,
-            },
-            pseudonymiser: Some(&key),
-        };
+        let cx = IngestContext::new(owner, &standards, Some(&key));
         for (n, record) in Generator::new(owner, seed).take(20_000).enumerate() {
             if let Err(e) = cx.draft(record.clone()) {
                 panic!("city {city} seed {seed} record {n} rejected: {e}\n{record:#}");

@@ -8,7 +8,6 @@ use lmsync::model::NodeCode;
 use lmsync::model::ingest::IngestContext;
 use lmsync::model::person::Pseudonymiser;
 use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::validate::Checker;
 use lmsync::node::Planner;
 use lmsync::pki::documents::DocumentVerifier;
 use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
@@ -27,13 +26,7 @@ pub fn store(dir: &std::path::Path, node: NodeCode) -> SledStore {
 pub fn write_generated(store: &SledStore, city: NodeCode, n: usize) {
     let standards = Standards::builtin();
     let key = Pseudonymiser::new([3; 32], 1);
-    let cx = IngestContext {
-        checker: Checker {
-            owner: city,
-            standards: &standards,
-        },
-        pseudonymiser: Some(&key),
-    };
+    let cx = IngestContext::new(city, &standards, Some(&key));
     let mut planner = Planner::new(store, city);
     for v in lmsync::synth::generate(city, n, 11) {
         planner
