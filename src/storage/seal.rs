@@ -89,6 +89,7 @@ impl Seal {
         // stays as it was: it is the evidence, and the store is not opened.
         if matches!(check, SealCheck::Missing | SealCheck::Unreadable) {
             seal.write()?;
+            seal.file.set_len(LEN as u64)?;
         }
         Ok((seal, check))
     }
@@ -100,10 +101,12 @@ impl Seal {
         self.write()
     }
 
+    /// Rewrites the seal in place. Its length is `LEN` from the open on (an intact seal
+    /// is exactly that long; any other is rewritten and cut there), so a commit costs one
+    /// write and no truncation.
     fn write(&self) -> std::io::Result<()> {
         self.file
-            .write_all_at(&encode(self.store_id, self.extent), 0)?;
-        self.file.set_len(LEN as u64)
+            .write_all_at(&encode(self.store_id, self.extent), 0)
     }
 }
 

@@ -163,7 +163,8 @@ mod quiet_panics {
     }
 }
 
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
+/// fsyncs the file or directory at `path`.
+fn fsync_path(path: &Path) -> Result<(), StoreError> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(storage_error)
@@ -210,11 +211,9 @@ impl SledStore {
         }
         db.apply_batch(first).map_err(storage_error)?;
         db.flush().map_err(storage_error)?;
-        File::open(data_file_path(path))
-            .and_then(|f| f.sync_all())
-            .map_err(storage_error)?;
+        fsync_path(&data_file_path(path))?;
         drop(db);
-        sync_dir(path)?;
+        fsync_path(path)?;
         Self::open(path, node, options)
     }
 
@@ -489,9 +488,7 @@ impl SledStore {
             present.insert(name);
         }
         if new {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(storage_error)?;
+            fsync_path(dir)?;
         }
         *synced = present;
         Ok(())
@@ -563,7 +560,6 @@ fn apply_entry(owners: &mut BTreeMap<NodeCode, OwnerState>, owner: NodeCode, e: 
     });
 }
 
-/// Rebuilds every owner's summary from the packed change log (no record reads).
 /// Change-log entries packed under one key at most. About 40 bytes each, so a value stays
 /// near 40 KiB: sled stores values over about 128 KiB as separate blob files, and does not
 /// fsync those, which would leave an acknowledged batch's log at the mercy of a power cut.
@@ -615,6 +611,7 @@ fn quarantined_keys(db: &sled::Db) -> Result<BTreeSet<(NodeCode, RecordKey)>, St
     Ok(keys_held)
 }
 
+/// Rebuilds every owner's summary from the packed change log (no record reads).
 fn rebuild_summaries(
     db: &sled::Db,
 ) -> Result<(BTreeMap<NodeCode, OwnerState>, LogExtent), StoreError> {
