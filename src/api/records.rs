@@ -95,7 +95,6 @@ pub(super) async fn post_records(
 ) -> Result<Response, ApiError> {
     require_token(&app, &headers)?;
     super::extract::require_json(&headers)?;
-    // New writes would take seqs the restored records still need.
     refuse_while_rebuilding(&app)?;
     let items = parse_array(&read_body(body, app.body_limit).await?)?;
     let standards = app.standards.current();

@@ -58,8 +58,18 @@ impl DocumentVerifier {
     }
 
     /// Ok when the certificate inside `doc` was issued by the network CA for `doc.issuer`
-    /// and the signature covers the document as it is.
+    /// and the signature covers the document as it is; the error names the document and
+    /// why it fails.
     pub fn verify(&self, doc: &StoredDocument) -> Result<(), String> {
+        self.check(doc).map_err(|reason| {
+            format!(
+                "document {}/{} from {}: {reason}",
+                doc.kind, doc.id, doc.issuer
+            )
+        })
+    }
+
+    fn check(&self, doc: &StoredDocument) -> Result<(), String> {
         let (_, ca) = x509_parser::parse_x509_certificate(&self.ca_der)
             .map_err(|e| format!("bad CA certificate: {e}"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(&doc.certificate)

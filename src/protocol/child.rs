@@ -152,12 +152,6 @@ impl ChildSession {
         store: &dyn Store,
         records: Vec<Record>,
     ) -> Result<Vec<Action>, StoreError> {
-        if records.iter().any(|r| r.envelope.owner != self.me) {
-            return Ok(close(
-                RefusalCode::Protocol,
-                format!("a repair of {} holds another owner's record", self.me),
-            ));
-        }
         commit_replica(
             store,
             &self.standards.current(),
@@ -229,13 +223,7 @@ impl ChildSession {
             ));
         }
         if let Err(reason) = self.verifier.verify(&doc) {
-            return Ok(close(
-                RefusalCode::Unauthorised,
-                format!(
-                    "document {}/{} from {}: {reason}",
-                    doc.kind, doc.id, doc.issuer
-                ),
-            ));
+            return Ok(close(RefusalCode::Unauthorised, reason));
         }
         let held = store
             .get_document(&doc.kind, &doc.id)?

@@ -96,7 +96,8 @@ pub fn leaf_fingerprints(
 
 /// Stores records of `owner` received from `from` outside the ordered upload (anti-entropy
 /// repairs, a restore): the alerts, one commit that sends `then` once durable, and a
-/// [`super::Event::Repaired`].
+/// [`super::Event::Repaired`]. A message claiming to repair `owner` that holds another
+/// owner's record closes the session with nothing stored.
 pub fn commit_replica(
     store: &dyn Store,
     standards: &Standards,
@@ -104,6 +105,12 @@ pub fn commit_replica(
     records: Vec<Record>,
     then: Vec<crate::wire::messages::Message>,
 ) -> Result<Vec<super::Action>, StoreError> {
+    if records.iter().any(|r| r.envelope.owner != owner) {
+        return Ok(super::close(
+            crate::wire::messages::RefusalCode::Protocol,
+            format!("a repair of {owner} holds another owner's record"),
+        ));
+    }
     let mut plan = plan_replica(store, standards, records)?;
     let mut actions = plan.alerts(owner);
     let records = plan.writes.len();

@@ -632,12 +632,7 @@ impl ParentSession {
         if reported && !reported_up(&doc.kind) {
             return Some(format!("{} documents are not reported up", doc.kind));
         }
-        self.verifier.verify(doc).err().map(|reason| {
-            format!(
-                "document {}/{} from {}: {reason}",
-                doc.kind, doc.id, doc.issuer
-            )
-        })
+        self.verifier.verify(doc).err()
     }
 
     /// Anti-entropy, step 7: store the repaired records (newer versions only).
@@ -649,12 +644,6 @@ impl ParentSession {
     ) -> Result<Vec<Action>, StoreError> {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
-        }
-        if records.iter().any(|r| r.envelope.owner != owner) {
-            return Ok(close(
-                RefusalCode::Protocol,
-                format!("a repair of {owner} holds another owner's record"),
-            ));
         }
         commit_replica(
             store,

@@ -367,9 +367,9 @@ async fn run_child_session(
 }
 
 /// A node without a parent whose store was rebuilt (marked for restore) takes its records
-/// from its children's uploads and its own documents from their returns: once a child has
-/// returned every document of its own this node lacked, the rebuild is done and
-/// publishing resumes. Every child returns them on each connection, so a child that
+/// from its children's uploads and the documents it issued from their returns: once a child
+/// has returned every one of those it holds newer, the rebuild is done and publishing
+/// resumes. Every child returns them on each connection, so a child that
 /// holds a newer version later still brings it back (and that is reported as a conflict
 /// if this node published meanwhile).
 async fn finish_rebuild_from_children(
