@@ -190,25 +190,7 @@ fn sync_active(status: &Value) -> bool {
 
 /// The records of `owner` in a stopped node's store: id → version (hashes verified).
 fn stored(files: &NodeFiles, owner: &str, seed: u64) -> BTreeMap<String, u64> {
-    let store = SledStore::open(
-        &files.data,
-        files.code.parse().unwrap(),
-        sled_options(32 << 20),
-    )
-    .unwrap_or_else(|e| panic!("{} does not open: {e} (seed {seed})", files.code));
-    let owner: NodeCode = owner.parse().unwrap();
-    let mut out = BTreeMap::new();
-    for r in store.scan_owner(owner) {
-        let r = r.unwrap();
-        assert!(
-            r.verify_hash().unwrap(),
-            "{}: bad hash for {} (seed {seed})",
-            files.code,
-            r.envelope.id
-        );
-        out.insert(r.envelope.id.clone(), r.envelope.version);
-    }
-    out
+    common::stored_records(files, owner, &format!("seed {seed}")).0
 }
 
 #[test]
@@ -577,24 +559,12 @@ fn damage_anywhere_in_the_store_file_never_serves_fewer_records() {
     let before = digest(&http, &run, "440100");
     assert_eq!(run.terminate(), Some(0));
     let pristine = files.data.with_extension("pristine");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&files.data)
-        .arg(&pristine)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(&files.data, &pristine);
 
     let mut outcomes = Vec::new();
     for eighths in 0..8 {
         std::fs::remove_dir_all(&files.data).unwrap();
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&pristine)
-            .arg(&files.data)
-            .status()
-            .unwrap();
-        assert!(copied.success());
+        common::copy_dir(&pristine, &files.data);
         damage_store_file_at(&files, eighths, 100 + eighths as u64);
         let mut child = common::bin()
             .args(["run", "--config", files.config.to_str().unwrap()])
@@ -842,13 +812,7 @@ fn a_city_back_from_an_older_backup_restores_what_its_province_holds() {
     let (files, run) = t.cities.pop().unwrap();
     assert_eq!(run.terminate(), Some(0));
     let backup = files.data.with_extension("backup");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&files.data)
-        .arg(&backup)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(&files.data, &backup);
 
     // The city goes on: 1,000 more records, all at the province.
     let run = RunningNode::start(&files);

@@ -99,13 +99,7 @@ fn a_child_whose_store_went_back_restores_what_its_parent_holds() {
         write_generated(&city, c, 500);
         sync_once(&city, &province);
     }
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(&live)
-        .arg(&backup)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_dir(&live, &backup);
     let held_before = {
         let city = SledStore::open(&live, c, sled_options(8 << 20)).unwrap();
         write_generated(&city, c, 1500);

@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number};
-use lmsync::model::NodeCode;
-use lmsync::storage::{SledStore, sled_options};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -252,27 +250,6 @@ fn dump_stacks(node: &Node) {
     if std::fs::write(&path, out.stdout).is_ok() {
         eprintln!("{}: thread stacks in {}", node.files.code, path.display());
     }
-}
-
-/// The records of `owner` in a stopped node's store: id → version (hashes verified), and
-/// the bytes they encode to.
-fn stored(files: &NodeFiles, owner: &str) -> (BTreeMap<String, u64>, u64) {
-    let store = SledStore::open(
-        &files.data,
-        files.code.parse().unwrap(),
-        sled_options(32 << 20),
-    )
-    .unwrap_or_else(|e| panic!("{} does not open: {e}", files.code));
-    let owner: NodeCode = owner.parse().unwrap();
-    let mut out = BTreeMap::new();
-    let mut bytes = 0;
-    for r in store.scan_owner(owner) {
-        let r = r.unwrap();
-        assert!(r.verify_hash().unwrap(), "{}: bad hash", files.code);
-        bytes += lmsync::wire::codec::encode(&r).unwrap().len() as u64;
-        out.insert(r.envelope.id.clone(), r.envelope.version);
-    }
-    (out, bytes)
 }
 
 #[test]
@@ -519,7 +496,7 @@ fn steady_writes_everywhere_keep_lag_memory_and_disk_bounded() {
     for ((owner, w), holders) in owners.iter().zip(&written).zip(&ancestors) {
         acked += w.ledger.acks;
         for files in holders {
-            let (held, bytes) = stored(files, owner);
+            let (held, bytes) = common::stored_records(files, owner, &format!("seed {seed}"));
             for (id, version) in &w.ledger.acked {
                 let h = held.get(id).copied();
                 assert!(

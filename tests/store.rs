@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use lmsync::clock::ManualClock;
@@ -119,17 +121,6 @@ fn a_store_refuses_another_node_and_missing_markers() {
     ));
 }
 
-/// Copies a stopped store's directory (sled files and seal alike).
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 /// A store whose sled files come back shorter than what was committed (here: the files of
 /// an earlier moment under the current seal, which is what sled leaves after dropping a
 /// damaged log's end) is refused as damaged; a consistent older copy (files and seal
@@ -144,7 +135,7 @@ fn a_store_shorter_than_its_commit_seal_is_damaged() {
         (0..50).map(|i| draft(&format!("V-{i}"), 1)).collect(),
     );
     drop(store);
-    copy_dir(&path, &earlier);
+    common::copy_dir(&path, &earlier);
     let store = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
     write(
         &store,

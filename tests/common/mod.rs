@@ -507,3 +507,45 @@ impl Ledger {
         top
     }
 }
+
+/// What a stopped node's store holds of `owner`: id → version (every hash verified), and
+/// the bytes the records encode to. `context` (e.g. the seed) goes into failure messages.
+pub fn stored_records(
+    files: &NodeFiles,
+    owner: &str,
+    context: &str,
+) -> (BTreeMap<String, u64>, u64) {
+    let store = lmsync::storage::SledStore::open(
+        &files.data,
+        files.code.parse().unwrap(),
+        lmsync::storage::sled_options(32 << 20),
+    )
+    .unwrap_or_else(|e| panic!("{} does not open: {e} ({context})", files.code));
+    let owner: lmsync::model::NodeCode = owner.parse().unwrap();
+    let mut out = BTreeMap::new();
+    let mut bytes = 0;
+    for r in store.scan_owner(owner) {
+        let r = r.unwrap();
+        assert!(
+            r.verify_hash().unwrap(),
+            "{}: bad hash for {} ({context})",
+            files.code,
+            r.envelope.id
+        );
+        bytes += lmsync::wire::codec::encode(&r).unwrap().len() as u64;
+        out.insert(r.envelope.id.clone(), r.envelope.version);
+    }
+    (out, bytes)
+}
+
+/// Copies a stopped store's data directory (sled files and seal alike) to `to`, as
+/// `cp -a` does.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
+}
