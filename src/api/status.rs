@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::clock::rfc3339;
 use crate::model::{Kind, NodeCode};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 
 /// Query of `GET /v1/digest`.
 #[derive(Debug, Deserialize)]
@@ -70,8 +70,15 @@ pub(super) async fn documents(State(app): State<AppState>) -> Result<Json<Value>
 }
 
 /// `GET /v1/status`: what `lmsync status --json` prints.
-pub(super) async fn status(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(status_json(&app)?))
+pub(super) async fn status(State(app): State<AppState>) -> Json<Value> {
+    Json(status_json(&app))
+}
+
+/// A figure read from the store for the status document, or null when the store cannot
+/// be read: after an IO error (a full disk) sled refuses reads too, and status must still
+/// answer, saying why in `store.fault`.
+fn figure<T: serde::Serialize>(read: Result<T, StoreError>) -> Value {
+    read.map_or(Value::Null, |v| json!(v))
 }
 
 fn owners_json(store: &dyn Store) -> (Value, Value, u64) {
@@ -110,27 +117,31 @@ fn link_json(info: Option<&crate::transport::LinkInfo>) -> serde_json::Map<Strin
 
 /// How far the ministry holds `owner`'s records, as this node knows it (acks from the
 /// ministry itself, or receipts passed down by the province).
-fn at_ministry(app: &AppState, owner: crate::model::NodeCode) -> Result<u64, ApiError> {
-    Ok(app.store.watermark(crate::model::MINISTRY, owner)?)
+fn at_ministry(app: &AppState, owner: crate::model::NodeCode) -> Value {
+    figure(app.store.watermark(crate::model::MINISTRY, owner))
 }
 
-fn parent_json(app: &AppState) -> Result<Value, ApiError> {
+fn parent_json(app: &AppState) -> Value {
     let Some(parent) = &app.config.parent else {
-        return Ok(Value::Null);
+        return Value::Null;
     };
     let links = app.links.snapshot();
     let mut m = link_json(links.get(&parent.code));
-    // Records held here and not yet at the parent, over every owner this node forwards.
-    let (mut pending, mut owners) = (0u64, Vec::new());
+    // Records held here and not yet at the parent, over every owner this node forwards
+    // (unknown if the store cannot be read).
+    let (mut pending, mut owners) = (Some(0u64), Vec::new());
     for owner in app.store.owner_counts().into_keys() {
-        let here = app.store.complete_through(owner)?;
-        let at_parent = app.store.watermark(parent.code, owner)?;
-        pending += here.saturating_sub(at_parent);
+        let here = app.store.complete_through(owner);
+        let at_parent = app.store.watermark(parent.code, owner);
+        pending = match (pending, &here, &at_parent) {
+            (Some(p), Ok(h), Ok(a)) => Some(p + h.saturating_sub(*a)),
+            _ => None,
+        };
         owners.push(json!({
             "owner": owner,
-            "complete": here,
-            "acked_by_parent": at_parent,
-            "acked_by_ministry": at_ministry(app, owner)?,
+            "complete": figure(here),
+            "acked_by_parent": figure(at_parent),
+            "acked_by_ministry": at_ministry(app, owner),
         }));
     }
     m.insert("code".into(), json!(parent.code));
@@ -144,14 +155,11 @@ fn parent_json(app: &AppState) -> Result<Value, ApiError> {
     m.insert("own_last_seq".into(), json!(app.store.last_seq(app.node)));
     m.insert(
         "acked_by_parent".into(),
-        json!(app.store.watermark(parent.code, app.node)?),
+        figure(app.store.watermark(parent.code, app.node)),
     );
-    m.insert(
-        "acked_by_ministry".into(),
-        json!(at_ministry(app, app.node)?),
-    );
+    m.insert("acked_by_ministry".into(), at_ministry(app, app.node));
     m.insert("owners".into(), json!(owners));
-    Ok(Value::Object(m))
+    Value::Object(m)
 }
 
 /// Records a child holds (by its last offer) that this node does not yet hold, per owner.
@@ -174,7 +182,7 @@ fn lag_seconds(info: Option<&crate::transport::LinkInfo>, now_ms: i64) -> Option
     info?.last_sync_ms.map(|t| (now_ms - t).max(0) / 1000)
 }
 
-fn children_json(app: &AppState) -> Result<Value, ApiError> {
+fn children_json(app: &AppState) -> Value {
     let parent = app.config.parent.as_ref().map(|p| p.code);
     let now = app.clock.now_ms();
     let mut list = Vec::new();
@@ -182,16 +190,19 @@ fn children_json(app: &AppState) -> Result<Value, ApiError> {
         if Some(code) == parent {
             continue;
         }
-        let lag = child_lag(app.store.as_ref(), &info)?;
+        let lag = child_lag(app.store.as_ref(), &info).ok();
         let mut m = link_json(Some(&info));
         m.insert("code".into(), json!(code));
         m.insert("name".into(), json!(code.builtin_name()));
-        m.insert("lag_records".into(), json!(lag.values().sum::<u64>()));
+        m.insert(
+            "lag_records".into(),
+            json!(lag.as_ref().map(|l| l.values().sum::<u64>())),
+        );
         m.insert("lag_seconds".into(), json!(lag_seconds(Some(&info), now)));
         m.insert("lag_by_owner".into(), json!(lag));
         list.push(Value::Object(m));
     }
-    Ok(Value::Array(list))
+    Value::Array(list)
 }
 
 fn certificate_json(app: &AppState, now_ms: i64) -> Value {
@@ -205,16 +216,16 @@ fn certificate_json(app: &AppState, now_ms: i64) -> Value {
     }
 }
 
-/// Builds the status document.
-pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
+/// Builds the status document; it answers whatever state the store is in.
+pub(crate) fn status_json(app: &AppState) -> Value {
     use std::sync::atomic::Ordering::Relaxed;
     let now = app.clock.now_ms();
     let (by_kind, owners, total) = owners_json(app.store.as_ref());
     let identity = app.store.identity();
     let w = app.writer.stats();
     let fault = app.store.fault();
-    let documents = app.store.documents()?.len();
-    Ok(json!({
+    let documents = figure(app.store.documents().map(|d| d.len()));
+    json!({
         "node": app.node,
         "name": app.config.name,
         "tier": app.node.tier(),
@@ -222,12 +233,12 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
         "now": rfc3339(now),
         "started_at": rfc3339(app.started_at_ms),
         "uptime_seconds": (now - app.started_at_ms) / 1000,
-        "parent": parent_json(app)?,
-        "children": children_json(app)?,
+        "parent": parent_json(app),
+        "children": children_json(app),
         "records": {"total": total, "by_kind": by_kind},
         "owners": owners,
         "documents": documents,
-        "restoring": app.store.restore_pending()?,
+        "restoring": figure(app.store.restore_pending()),
         "standards": app.standards.current().code_refs().iter().map(|c| format!("{}@{}", c.scheme, c.version)).collect::<Vec<_>>(),
         "store": {
             "path": app.config.data_dir.display().to_string(),
@@ -245,5 +256,5 @@ pub(crate) fn status_json(app: &AppState) -> Result<Value, ApiError> {
             "records_unchanged": w.records_unchanged.load(Relaxed),
             "records_rejected": app.stats.rejected.load(Relaxed),
         },
-    }))
+    })
 }
