@@ -203,20 +203,23 @@ fn commit_loop(
     stats: &WriterStats,
     done: std::sync::mpsc::Sender<Done>,
 ) {
-    let mut failed_epoch = None;
+    let mut failed = FailedEpoch::default();
     for p in commits {
         let written = p.writes.len() as u64;
-        let result = match (p.failure, failed_epoch == Some(p.epoch)) {
-            (Some(e), _) => Err(e),
-            (None, true) => Err(StoreError::Storage(
-                "an earlier write in this group's sequence failed".into(),
-            )),
-            (None, false) => store.commit(WriteBatch {
+        let result = match (p.failure, failed.refusal(p.epoch)) {
+            (Some(e), _) | (None, Some(e)) => Err(e),
+            (None, None) => store.commit(WriteBatch {
                 records: p.writes,
                 ..WriteBatch::default()
             }),
         };
-        let ok = result.is_ok();
+        // The planner hears of the outcome before any client does, so a client's next
+        // request is planned knowing that this group failed.
+        let _ = done.send(Done {
+            group: p.group,
+            epoch: p.epoch,
+            ok: result.is_ok(),
+        });
         match result {
             Ok(()) => {
                 record_stats(stats, &p.replies, written, p.started);
@@ -226,17 +229,37 @@ fn commit_loop(
             }
             Err(e) => {
                 tracing::error!(error = %e, "Commit failed; the group is not acknowledged");
-                failed_epoch = Some(p.epoch);
                 for (reply, _) in p.replies {
                     let _ = reply.send(Err(WriteError::Store(same_error(&e))));
                 }
+                failed.record(p.epoch, e);
             }
         }
-        let _ = done.send(Done {
-            group: p.group,
-            epoch: p.epoch,
-            ok,
-        });
+    }
+}
+
+/// The last planner epoch a commit failed in, and why. Groups planned in that epoch may
+/// build on the failed one, so they are refused without touching the store, with the
+/// same kind of error: a client whose write followed a full disk's must hear "full"
+/// (507, retry when space returns), not a generic storage failure.
+#[derive(Default)]
+struct FailedEpoch(Option<(u64, StoreError)>);
+
+impl FailedEpoch {
+    fn record(&mut self, epoch: u64, cause: StoreError) {
+        if self.0.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.0 = Some((epoch, cause));
+        }
+    }
+
+    fn refusal(&self, epoch: u64) -> Option<StoreError> {
+        let (_, cause) = self.0.as_ref().filter(|(e, _)| *e == epoch)?;
+        let why = format!("an earlier write in this group's sequence failed: {cause}");
+        Some(match cause {
+            StoreError::Full(_) => StoreError::Full(why),
+            StoreError::Poisoned(first) => StoreError::Poisoned(first.clone()),
+            _ => StoreError::Storage(why),
+        })
     }
 }
 
@@ -266,5 +289,35 @@ fn same_error(e: &StoreError) -> StoreError {
         StoreError::Full(t) => StoreError::Full(t.clone()),
         StoreError::Poisoned(t) => StoreError::Poisoned(t.clone()),
         other => StoreError::Storage(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_after_a_full_disk_failure_in_the_same_epoch_are_refused_as_full() {
+        let mut failed = FailedEpoch::default();
+        assert!(failed.refusal(0).is_none(), "nothing failed yet");
+        failed.record(3, StoreError::Full("No space left on device".into()));
+        let refusal = failed.refusal(3).expect("same epoch is refused");
+        assert!(matches!(refusal, StoreError::Full(_)), "{refusal:?}");
+        assert!(refusal.to_string().contains("No space left"), "{refusal}");
+        assert!(failed.refusal(4).is_none(), "a new epoch goes to the store");
+    }
+
+    #[test]
+    fn a_refused_group_keeps_the_first_cause_of_its_epoch() {
+        let mut failed = FailedEpoch::default();
+        failed.record(1, StoreError::Storage("io error".into()));
+        failed.record(1, StoreError::Full("later".into()));
+        assert!(matches!(failed.refusal(1), Some(StoreError::Storage(_))));
+        failed.record(2, StoreError::Poisoned("stopped".into()));
+        assert!(matches!(failed.refusal(2), Some(StoreError::Poisoned(_))));
+        assert!(
+            failed.refusal(1).is_none(),
+            "only the latest failed epoch is remembered"
+        );
     }
 }
