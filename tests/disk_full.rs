@@ -140,6 +140,13 @@ fn a_full_disk_refuses_writes_stays_up_and_catches_up_after_space_returns() {
             .contains("storage full"),
         "{status}"
     );
+    // The dashboard is still the page, naming the fault at the top.
+    let (code, page) = http.get_text(&city.url("/"));
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("<p id=\"health\" class=\"dot bad\">store fault: storage full"),
+        "{page}"
+    );
     let (_, metrics) = http.get_text(&city.url("/metrics"));
     assert!(
         metrics.lines().any(|l| l == "store_full 1"),

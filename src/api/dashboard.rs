@@ -94,16 +94,18 @@ pub(super) async fn dashboard(
         Some(f) => ("bad", format!("store fault: {}", esc(&f))),
     };
     let _ = write!(html, "<p id=\"health\" class=\"dot {class}\">{words}</p>");
-    parent_section(&mut html, &app, &links, now)?;
+    parent_section(&mut html, &app, &links, now);
     if tier != crate::model::Tier::City {
-        tree_section(&mut html, &app, &links, now)?;
+        tree_section(&mut html, &app, &links, now);
     }
     // A city sees its own standing; a province or the ministry its subtree.
     let scope = crate::analysis::Scope::of(app.node);
-    let coverage = super::coverage::cached_coverage(&app, period, scope).await?;
-    super::dashboard_coverage::coverage_section(&mut html, &coverage);
+    match super::coverage::cached_coverage(&app, period, scope).await {
+        Ok(coverage) => super::dashboard_coverage::coverage_section(&mut html, &coverage),
+        Err(e) => unreadable(&mut html, "Coverage", &e.message),
+    }
     records_section(&mut html, app.store.as_ref());
-    documents_section(&mut html, app.store.as_ref())?;
+    documents_section(&mut html, app.store.as_ref());
     let _ = write!(
         html,
         "<footer>Refreshes every 5 s · {} · JSON: <a href=\"/v1/status\">/v1/status</a></footer></body></html>",
@@ -112,12 +114,28 @@ pub(super) async fn dashboard(
     Ok(Html(html))
 }
 
+/// A figure read from the store, or a dash when the store cannot be read: after an IO
+/// error (a full disk) sled refuses reads too, and the page must still say what it can;
+/// the fault itself is named at the top.
+fn figure<T: std::fmt::Display, E>(read: Result<T, E>) -> String {
+    read.map_or_else(|_| "—".into(), |v| v.to_string())
+}
+
+/// A section that could not be read, in place of its table.
+fn unreadable(html: &mut String, title: &str, why: &str) {
+    let _ = write!(
+        html,
+        "<h2>{title}</h2><p class=\"dot bad\">unreadable: {}</p>",
+        esc(why)
+    );
+}
+
 fn parent_section(
     html: &mut String,
     app: &AppState,
     links: &std::collections::BTreeMap<NodeCode, LinkInfo>,
     now: i64,
-) -> Result<(), ApiError> {
+) {
     let Some(parent) = &app.config.parent else {
         if app.node.tier() != crate::model::Tier::Ministry {
             let _ = write!(
@@ -125,13 +143,15 @@ fn parent_section(
                 "<p class=\"dot warn\">No parent configured: records stay here.</p>"
             );
         }
-        return Ok(());
+        return;
     };
     let info = links.get(&parent.code);
     let (class, words) = health(info, now);
     let own = app.store.last_seq(app.node);
-    let at_parent = app.store.watermark(parent.code, app.node)?;
-    let at_ministry = app.store.watermark(crate::model::MINISTRY, app.node)?;
+    let at_parent = app.store.watermark(parent.code, app.node);
+    let pending = figure(at_parent.as_ref().map(|acked| own.saturating_sub(*acked)));
+    let at_parent = figure(at_parent);
+    let at_ministry = figure(app.store.watermark(crate::model::MINISTRY, app.node));
     let last = info
         .and_then(|l| l.last_sync_ms)
         .map_or_else(|| "never".into(), rfc3339);
@@ -143,9 +163,7 @@ fn parent_section(
          <td class=\"num\">{pending}</td><td class=\"num\">{at_parent}</td><td class=\"num\">{at_ministry}</td></tr></table>",
         code = parent.code,
         name = name(parent.code),
-        pending = own.saturating_sub(at_parent),
     );
-    Ok(())
 }
 
 fn tree_section(
@@ -153,7 +171,7 @@ fn tree_section(
     app: &AppState,
     links: &std::collections::BTreeMap<NodeCode, LinkInfo>,
     now: i64,
-) -> Result<(), ApiError> {
+) {
     let parent = app.config.parent.as_ref().map(|p| p.code);
     let owners = app.store.owner_counts();
     let mut children: Vec<NodeCode> = links
@@ -198,7 +216,7 @@ fn tree_section(
         );
         for (owner, counts) in owners.iter().filter(|(o, _)| o.is_within(child)) {
             let n: u64 = counts.by_kind.values().sum();
-            let complete = app.store.complete_through(*owner)?;
+            let complete = figure(app.store.complete_through(*owner));
             let _ = write!(
                 html,
                 "<tr class=\"owner\" data-node=\"{owner}\" data-parent=\"{child}\"><td>{owner} {name}</td><td></td><td></td>\
@@ -208,7 +226,6 @@ fn tree_section(
         }
     }
     html.push_str("</table>");
-    Ok(())
 }
 
 fn records_section(html: &mut String, store: &dyn Store) {
@@ -225,9 +242,13 @@ fn records_section(html: &mut String, store: &dyn Store) {
     html.push_str("</table>");
 }
 
-fn documents_section(html: &mut String, store: &dyn Store) -> Result<(), ApiError> {
+fn documents_section(html: &mut String, store: &dyn Store) {
+    let documents = match store.documents() {
+        Ok(d) => d,
+        Err(e) => return unreadable(html, "Documents in force", &e.to_string()),
+    };
     html.push_str("<h2>Documents in force</h2><table id=\"documents\"><tr><th>kind</th><th>id</th><th>issuer</th><th class=\"num\">version</th></tr>");
-    for d in store.documents()? {
+    for d in documents {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{} {}</td><td class=\"num\">{}</td></tr>",
@@ -239,5 +260,4 @@ fn documents_section(html: &mut String, store: &dyn Store) -> Result<(), ApiErro
         );
     }
     html.push_str("</table>");
-    Ok(())
 }
