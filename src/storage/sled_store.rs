@@ -76,6 +76,20 @@ fn storage_error(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Frees what sled deferred while applying a batch. `apply_batch` rewrites every tree node
+/// it touches under one epoch guard and defers freeing each old copy; crossbeam-epoch frees
+/// deferred garbage only 8 bags (of 64 objects) per 128 pins of a thread, so a writer of
+/// large batches, one pin per thousands of node copies, outpaces it and the garbage is
+/// never freed: measured ~2.2 KB of memory kept per record written, for the life of the
+/// process, whatever the cache size. Each flush of a fresh guard seals this thread's bag,
+/// advances the epoch when no other thread holds it back, and frees up to 8 expired bags,
+/// so a flush per 64 records (several times what a batch defers) keeps up.
+fn reclaim_deferred(records: usize) {
+    for _ in 0..records / 64 + 16 {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
 fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new()
         .path(path)
@@ -458,8 +472,10 @@ impl SledStore {
         Ok(change)
     }
 
-    fn write_durably(&self, sled_batch: sled::Batch) -> Result<(), StoreError> {
-        self.db.apply_batch(sled_batch).map_err(storage_error)?;
+    fn write_durably(&self, sled_batch: sled::Batch, records: usize) -> Result<(), StoreError> {
+        let applied = self.db.apply_batch(sled_batch);
+        reclaim_deferred(records);
+        applied.map_err(storage_error)?;
         self.db.flush().map_err(storage_error)?;
         self.data_file.sync_data().map_err(storage_error)?;
         self.sync_new_blobs()
@@ -767,7 +783,7 @@ impl Store for SledStore {
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         let batch_no = commits.next_batch;
         let (sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;
-        if let Err(e) = self.write_durably(sled_batch) {
+        if let Err(e) = self.write_durably(sled_batch, batch.records.len()) {
             self.poison(&e);
             return Err(e);
         }
