@@ -289,31 +289,6 @@ fn is_anti_entropy(m: &Message) -> bool {
     )
 }
 
-fn message_name(m: &Message) -> &'static str {
-    // Only the messages these figures name; the protocol grows others (documents, ...).
-    match m {
-        Message::Hello { .. } => "Hello",
-        Message::Welcome { .. } => "Welcome",
-        Message::Offer { .. } => "Offer",
-        Message::Want { .. } => "Want",
-        Message::Batch { .. } => "Batch",
-        Message::Ack { .. } => "Ack",
-        Message::Digests { .. } => "Digests",
-        Message::Buckets { .. } => "Buckets",
-        Message::Leaves { .. } => "Leaves",
-        Message::Fetch { .. } => "Fetch",
-        Message::Repair { .. } => "Repair",
-        // Any other variant, by name (small and rare: documents, pings, refusals).
-        _ => {
-            let debug = format!("{m:?}");
-            let end = debug
-                .find(|c: char| !c.is_alphanumeric())
-                .unwrap_or(debug.len());
-            Box::leak(debug[..end].to_owned().into_boxed_str())
-        }
-    }
-}
-
 /// What crossed the link.
 #[derive(Debug, Default)]
 struct Traffic {
@@ -411,7 +386,7 @@ impl<'a> Link<'a> {
                 .map(|r| codec::encode(r).unwrap().len())
                 .sum::<usize>();
         }
-        traffic.log.push((from, message_name(&m), frame.len()));
+        traffic.log.push((from, m.name(), frame.len()));
         match from {
             Side::Child => self.to_parent.push_back(m),
             Side::Parent => self.to_child.push_back(m),
