@@ -259,12 +259,7 @@ struct Rss {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    common::rss(pid) / 1024
 }
 
 impl Rss {
@@ -276,13 +271,8 @@ impl Rss {
             let (peak, stop) = (peak.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                        && let Some(kib) = text
-                            .lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    {
-                        peak.fetch_max(kib, Ordering::Relaxed);
+                    if let Some(bytes) = common::try_rss(pid) {
+                        peak.fetch_max(bytes / 1024, Ordering::Relaxed);
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }

@@ -26,14 +26,6 @@ const WARM_UP: usize = 3;
 /// Batches measured after the baseline.
 const MEASURED: usize = 10;
 
-/// VmRSS of this process, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 #[test]
 fn writing_large_batches_keeps_memory_flat() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,11 +56,11 @@ fn writing_large_batches_keeps_memory_flat() {
     for batch in 0..WARM_UP {
         write_batch(batch);
     }
-    let baseline = rss();
+    let baseline = common::rss(std::process::id());
     for batch in WARM_UP..WARM_UP + MEASURED {
         write_batch(batch);
     }
-    let grown = rss().saturating_sub(baseline);
+    let grown = common::rss(std::process::id()).saturating_sub(baseline);
     let per_record = grown / (BATCH * MEASURED) as u64;
     println!(
         "memory: {} records written, RSS {} MiB after the warm-up, grew {} KiB since ({per_record} B per record)",

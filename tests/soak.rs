@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number};
+use common::{Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number, rss};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -78,14 +78,6 @@ fn write_steadily(
         }
     }
     w
-}
-
-/// VmRSS of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
 }
 
 /// CPU time a process has used (user + system, its exited threads included), from

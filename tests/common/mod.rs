@@ -437,6 +437,25 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
     }
 }
 
+/// VmRSS of process `pid` in bytes, or `None` once it has exited.
+pub fn try_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// VmRSS of a running process, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    try_rss(pid).unwrap_or_else(|| panic!("no VmRSS for process {pid}"))
+}
+
 /// A number from the environment (long modes of the fault tests), or `default`.
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
