@@ -5,8 +5,8 @@
 //!   fdatasync of the data file (as `benches/ingest.rs`). Every record must become durable
 //!   in three stores that share the same two cores, so the end-to-end limit is raw ÷ 3.
 //! - `e2e`: a ministry (100000), a province (440000) and a city (440100), each started as
-//!   `lmsync run` starts it (`lmsync::daemon::start`) with the demo's files
-//!   (`lmsync::demo::prepare_node`, sync interval 200 ms), in one tokio runtime with 2
+//!   `lmsync run` starts it (`lmsync::node::daemon::start`) with the demo's files
+//!   (`lmsync::tooling::demo::prepare_node`, sync interval 200 ms), in one tokio runtime with 2
 //!   workers. N synthetic records are POSTed to the city's API in batches of 1,000 by 4
 //!   concurrent clients; the clock runs from the first POST until the ministry's
 //!   `GET /v1/digest?owner=440100` equals the city's (polled every 50 ms). Figures: ingest
@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lmsync::model::NodeCode;
+use lmsync::core::model::NodeCode;
 use serde_json::Value;
 
 mod common;
@@ -51,7 +51,7 @@ fn code(c: u32) -> NodeCode {
 struct Node {
     api: String,
     token: String,
-    running: lmsync::daemon::RunningNode,
+    running: lmsync::node::daemon::RunningNode,
 }
 
 impl Node {
@@ -64,9 +64,9 @@ impl Node {
                 .expect("the parent listens on QUIC");
             format!("{}@{quic}", node.parent().unwrap())
         });
-        let config = lmsync::demo::prepare_node(dir, ca, node, parent.as_deref()).unwrap();
-        let token = lmsync::daemon::read_token(&config.token_file).unwrap();
-        let running = lmsync::daemon::start(config).await.unwrap();
+        let config = lmsync::tooling::demo::prepare_node(dir, ca, node, parent.as_deref()).unwrap();
+        let token = lmsync::node::daemon::read_token(&config.token_file).unwrap();
+        let running = lmsync::node::daemon::start(config).await.unwrap();
         Node {
             api: format!("http://{}", running.api_addr),
             token,
@@ -131,7 +131,7 @@ async fn feed(city: &Node, bodies: Vec<Vec<u8>>) {
 
 async fn round(dir: &Path, bodies: Vec<Vec<u8>>, give_up: Duration) -> Round {
     let ca = dir.join("ca");
-    lmsync::pki::init_ca(&ca).unwrap();
+    lmsync::node::pki::init_ca(&ca).unwrap();
     let ministry = Node::start(dir, &ca, code(100_000), None).await;
     let province = Node::start(dir, &ca, code(440_000), Some(&ministry)).await;
     let city = Node::start(dir, &ca, city(), Some(&province)).await;
@@ -200,10 +200,10 @@ fn main() {
     let n = env_usize("LMSYNC_E2E_RECORDS", 100_000);
     let rounds = env_usize("LMSYNC_E2E_ROUNDS", 3).max(1);
     let base = std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into());
-    let json = lmsync::synth::generate(city(), n, 42);
+    let json = lmsync::tooling::synth::generate(city(), n, 42);
     let encoded = encoded(&common::drafts(
         &json,
-        &lmsync::model::person::Pseudonymiser::new([7; 32], 1),
+        &lmsync::core::model::person::Pseudonymiser::new([7; 32], 1),
     ));
     let bytes: usize = encoded.iter().map(|(_, v)| v.len()).sum();
     let bodies: Vec<Vec<u8>> = json

@@ -17,13 +17,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lmsync::clock::{Clock, SystemClock};
-use lmsync::config::{self, Config};
-use lmsync::model::ingest::Draft;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::Standards;
-use lmsync::node::{Planner, Writer};
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
+use lmsync::core::model::ingest::Draft;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::node::clock::{Clock, SystemClock};
+use lmsync::node::config::{self, Config};
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::{Planner, Writer};
 use serde_json::Value;
 
 mod common;
@@ -94,8 +95,8 @@ fn store_writer(dir: &Path, drafts: &[Draft]) -> f64 {
 
 fn node_config(dir: &Path) -> Config {
     let pki = dir.join("pki");
-    lmsync::pki::init_ca(&dir.join("ca")).unwrap();
-    lmsync::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
+    lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
+    lmsync::node::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
     std::fs::write(dir.join("token"), "b".repeat(64)).unwrap();
     std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
     SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(CACHE)).unwrap();
@@ -114,7 +115,7 @@ fn api(dir: &Path, json: &[Value]) -> f64 {
         .build()
         .unwrap();
     rt.block_on(async {
-        let node = lmsync::daemon::start(node_config(dir)).await.unwrap();
+        let node = lmsync::node::daemon::start(node_config(dir)).await.unwrap();
         let url = format!("http://{}/v1/records", node.api_addr);
         let client = reqwest::Client::new();
         let bodies: Vec<Vec<u8>> = json
@@ -163,7 +164,7 @@ fn main() {
     }
     let n = env_usize("LMSYNC_BENCH_RECORDS", 100_000);
     let rounds = env_usize("LMSYNC_BENCH_ROUNDS", 5);
-    let json = lmsync::synth::generate(city(), n, 42);
+    let json = lmsync::tooling::synth::generate(city(), n, 42);
     let key = Pseudonymiser::new([7; 32], 1);
     let drafts = drafts(&json, &key);
     let encoded = encoded(&drafts);

@@ -44,17 +44,18 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::kinds::RecordData;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::{CodeRef, content_hash};
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::{Envelope, Kind, NodeCode, Record, Status};
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
-use lmsync::storage::{RecordWrite, SledStore, Store, WriteBatch, sled_options};
-use lmsync::wire::codec;
-use lmsync::wire::messages::{MAX_FRAME, Message, encode_frame};
+use lmsync::core::codec;
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::kinds::RecordData;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::record::{CodeRef, content_hash};
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::model::{Envelope, Kind, NodeCode, Record, Status};
+use lmsync::core::protocol::{Action, ChildSession, Event, ParentSession};
+use lmsync::core::store::{RecordWrite, Store, WriteBatch};
+use lmsync::core::wire::{MAX_FRAME, Message, encode_frame};
+use lmsync::node::storage::{SledStore, sled_options};
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -96,7 +97,7 @@ impl Maker {
         let standards = Standards::builtin();
         let key = Pseudonymiser::new([7; 32], 1);
         let cx = IngestContext::new(city(), &standards, Some(&key));
-        let drafts: Vec<_> = lmsync::synth::generate(city(), 2000, 1)
+        let drafts: Vec<_> = lmsync::tooling::synth::generate(city(), 2000, 1)
             .into_iter()
             .map(|v| cx.draft(v).expect("generated records are valid"))
             .collect();
@@ -167,7 +168,7 @@ impl World {
             sled_options(CACHE),
         )
         .unwrap();
-        lmsync::pki::init_ca(&dir.join("ca")).unwrap();
+        lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
         let ca = std::fs::read_to_string(dir.join("ca").join("ca.crt")).unwrap();
         let verifier = DocumentVerifier::new(&ca).unwrap();
         let maker = Maker::new();

@@ -29,10 +29,10 @@
 //! Figures per round (medians over the rounds for times, maxima for peaks):
 //! - `raw_scan`: every record of every owner once through `Store::records_of` (sled scan
 //!   + bincode decode): the limit, in records per second.
-//! - `national_report`: `monitor::report(store, period, National, ValidInPeriod)` (two
+//! - `national_report`: `scan::report(store, period, National, ValidInPeriod)` (two
 //!   passes over each city), then `publish(5)` and `render_csv`; ratio = its time ÷ (2 ×
 //!   raw scan time).
-//! - `national_coverage`: `monitor::coverage` of National (two passes, metrics, pilots,
+//! - `national_coverage`: `scan::coverage` of National (two passes, metrics, pilots,
 //!   engine facts), then serialised to JSON as the API does; same ratio.
 //! - `province_report`: the report of the province holding the most records: fewer
 //!   records scanned through the same per-city state, for the memory comparison.
@@ -60,18 +60,19 @@ use std::process::Command;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use lmsync::analysis::report::render_csv;
-use lmsync::analysis::{CountBasis, Period, Scope};
-use lmsync::clock::{Clock, SystemClock};
-use lmsync::model::ingest::{Draft, IngestContext};
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::Standards;
-use lmsync::model::tables::PILOT_CITIES;
-use lmsync::model::{MINISTRY, NodeCode};
-use lmsync::monitor::{self, Context};
-use lmsync::node::Planner;
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
-use lmsync::transport::Links;
+use lmsync::core::model::ingest::{Draft, IngestContext};
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::model::tables::PILOT_CITIES;
+use lmsync::core::model::{MINISTRY, NodeCode};
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::node::clock::{Clock, SystemClock};
+use lmsync::node::links::Links;
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
+use lmsync::reporting::analysis::report::render_csv;
+use lmsync::reporting::analysis::{CountBasis, Period, Scope};
+use lmsync::reporting::scan::{self, Context};
 
 mod common;
 
@@ -241,7 +242,7 @@ fn build_group() {
                     let cx = IngestContext::new(city, &standards, Some(&key));
                     let mut batch = Vec::with_capacity(COMMIT);
                     let mut last_day = String::new();
-                    for v in lmsync::synth::Generator::new(city, SEED).take(k) {
+                    for v in lmsync::tooling::synth::Generator::new(city, SEED).take(k) {
                         if let Some(d) = v["data"]["registered_on"].as_str()
                             && d > last_day.as_str()
                         {
@@ -410,7 +411,7 @@ fn child(task: &str) {
                         .unwrap(),
                 )
             };
-            let report = monitor::report(&store, period, scope, CountBasis::ValidInPeriod).unwrap();
+            let report = scan::report(&store, period, scope, CountBasis::ValidInPeriod).unwrap();
             let computed = start.elapsed().as_secs_f64();
             let csv = render_csv(&report.publish(5));
             let o = &report.overall;
@@ -443,7 +444,7 @@ fn child(task: &str) {
                 now_ms: SystemClock.now_ms(),
                 stale_after: Duration::from_secs(86_400),
             };
-            let cov = monitor::coverage(&cx, period, Scope::National).unwrap();
+            let cov = scan::coverage(&cx, period, Scope::National).unwrap();
             let computed = start.elapsed().as_secs_f64();
             let json = serde_json::to_string(&cov).unwrap();
             println!(

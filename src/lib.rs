@@ -1,34 +1,21 @@
 //! lmsync: the replication engine of a three-tier labour-market information network.
 //!
 //! Every node (city, province, ministry) keeps a durable local store of office records
-//! and standards. Data flows top to bottom through these modules:
+//! and standards; records flow up the tree, standards and policies flow down. The crate
+//! is four layers and the command line; each uses only the layers listed before it
+//! (`tests/tidy.rs` enforces it, `docs/ARCHITECTURE.md` maps it):
 //!
-//! - [`model`]: node codes, record kinds, the envelope, validation (no IO);
-//! - [`wire`]: the one binary codec;
-//! - [`recon`]: additive fingerprints behind the digest and the reconciliation buckets;
-//! - [`storage`]: the `Store` trait and its sled implementation;
-//! - [`protocol`], [`transport`]: the sans-IO sync sessions and the QUIC shell;
-//! - [`node`]: the write path (group commit of validated records);
-//! - [`analysis`]: coverage metrics and the quarterly report (no IO);
-//! - [`monitor`]: feeds [`analysis`] from the store and the links;
-//! - [`api`]: the HTTP API;
-//! - [`pki`], [`config`], [`daemon`], [`demo`], [`synth`], [`cli`], [`clock`], [`telemetry`]: the edge.
+//! - [`core`]: the pure core — record model, codec and messages, reconciliation,
+//!   the store interface and the sans-IO sync sessions;
+//! - [`reporting`]: coverage metrics and the quarterly report, and the store scan that
+//!   feeds them;
+//! - [`node`]: the node shell — storage on sled, the write path, QUIC transport, PKI,
+//!   config, the HTTP API and the daemon that assembles them;
+//! - [`tooling`]: synthetic data and the local demo network;
+//! - [`cli`]: the `lmsync` verbs, the only place that prints.
 
-pub mod analysis;
-pub mod api;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod daemon;
-pub mod demo;
-pub mod model;
-pub mod monitor;
+pub mod core;
 pub mod node;
-pub mod pki;
-pub mod protocol;
-pub mod recon;
-pub mod storage;
-pub mod synth;
-pub mod telemetry;
-pub mod transport;
-pub mod wire;
+pub mod reporting;
+pub mod tooling;

@@ -105,13 +105,13 @@ fn a_node_presenting_another_codes_certificate_is_refused() {
 fn closed_by_province(net: &Network, code: &str, province: &RunningNode) -> String {
     net.init(code, None);
     let pki = net.path().join(format!("pki-{code}"));
-    let files = lmsync::transport::tls::TlsFiles {
+    let files = lmsync::node::transport::tls::TlsFiles {
         ca: &pki.join("ca.crt"),
         cert: &pki.join("node.crt"),
         key: &pki.join("node.key"),
     };
-    let material = lmsync::transport::tls::TlsMaterial::load(&files).unwrap();
-    let config = lmsync::transport::tls::client_config(&material).unwrap();
+    let material = lmsync::node::transport::tls::TlsMaterial::load(&files).unwrap();
+    let config = lmsync::node::transport::tls::client_config(&material).unwrap();
     let addr: std::net::SocketAddr = province.quic.clone().unwrap().parse().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -189,28 +189,28 @@ fn a_city_sending_another_citys_records_is_cut_off_with_nothing_stored() {
     let city = net.init("440300", Some(&parent_arg(&p)));
     // Plant records owned by 440100 in 440300's store, as a compromised node might.
     {
-        let owner: lmsync::model::NodeCode = "440100".parse().unwrap();
-        let me: lmsync::model::NodeCode = "440300".parse().unwrap();
-        let store = lmsync::storage::SledStore::open(
+        let owner: lmsync::core::model::NodeCode = "440100".parse().unwrap();
+        let me: lmsync::core::model::NodeCode = "440300".parse().unwrap();
+        let store = lmsync::node::storage::SledStore::open(
             &city.data,
             me,
-            lmsync::storage::sled_options(16 << 20),
+            lmsync::node::storage::sled_options(16 << 20),
         )
         .unwrap();
-        let standards = lmsync::model::standards::Standards::builtin();
-        let key = lmsync::model::person::Pseudonymiser::new([3; 32], 1);
-        let cx = lmsync::model::ingest::IngestContext::new(owner, &standards, Some(&key));
-        let mut planner = lmsync::node::Planner::new(&store, owner);
-        for v in lmsync::synth::generate(owner, 30, 2) {
+        let standards = lmsync::core::model::standards::Standards::builtin();
+        let key = lmsync::core::model::person::Pseudonymiser::new([3; 32], 1);
+        let cx = lmsync::core::model::ingest::IngestContext::new(owner, &standards, Some(&key));
+        let mut planner = lmsync::node::write::Planner::new(&store, owner);
+        for v in lmsync::tooling::synth::generate(owner, 30, 2) {
             planner
                 .plan(cx.draft(v).unwrap(), &standards.code_refs(), 0)
                 .unwrap();
         }
-        let batch = lmsync::storage::WriteBatch {
+        let batch = lmsync::core::store::WriteBatch {
             records: planner.into_writes(),
             ..Default::default()
         };
-        lmsync::storage::Store::commit(&store, batch).unwrap();
+        lmsync::core::store::Store::commit(&store, batch).unwrap();
     }
     let run = RunningNode::start(&city);
     feed(&net, &city, "440300");
@@ -310,15 +310,15 @@ fn dial(
         // The client may see its side of the handshake finish before the server has
         // checked its certificate: try to speak, then wait for the server's verdict.
         if let Ok((mut send, _recv)) = conn.open_bi().await {
-            let hello = lmsync::wire::messages::Message::Hello {
+            let hello = lmsync::core::wire::Message::Hello {
                 protocol: (
-                    lmsync::wire::messages::PROTOCOL_VERSION,
-                    lmsync::wire::messages::PROTOCOL_VERSION,
+                    lmsync::core::wire::PROTOCOL_VERSION,
+                    lmsync::core::wire::PROTOCOL_VERSION,
                 ),
                 node: code.parse().unwrap(),
                 store_id: [9; 16],
             };
-            let frame = lmsync::wire::messages::encode_frame(&hello).unwrap();
+            let frame = lmsync::core::wire::encode_frame(&hello).unwrap();
             let _ = send.write_all(&frame).await;
         }
         let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed())
@@ -403,7 +403,7 @@ fn a_client_without_a_certificate_is_refused_in_the_handshake() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    tls.alpn_protocols = vec![lmsync::transport::tls::ALPN.to_vec()];
+    tls.alpn_protocols = vec![lmsync::node::transport::tls::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
     let error = dial(config, &p, "440000", "440100").unwrap_err();
@@ -497,13 +497,14 @@ fn nodes_posing_as_children_of_the_wrong_parent_are_refused_and_logged() {
     let ministry = start_logged(&m, &mlog);
     net.init("440100", None);
     let pki = net.path().join("pki-440100");
-    let material = lmsync::transport::tls::TlsMaterial::load(&lmsync::transport::tls::TlsFiles {
-        ca: &pki.join("ca.crt"),
-        cert: &pki.join("node.crt"),
-        key: &pki.join("node.key"),
-    })
-    .unwrap();
-    let config = lmsync::transport::tls::client_config(&material).unwrap();
+    let material =
+        lmsync::node::transport::tls::TlsMaterial::load(&lmsync::node::transport::tls::TlsFiles {
+            ca: &pki.join("ca.crt"),
+            cert: &pki.join("node.crt"),
+            key: &pki.join("node.key"),
+        })
+        .unwrap();
+    let config = lmsync::node::transport::tls::client_config(&material).unwrap();
     let reason = dial(config, &ministry, "100000", "440100").unwrap();
     assert!(
         reason.contains("440100 (city) is not a child of 100000"),

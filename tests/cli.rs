@@ -179,9 +179,9 @@ fn shipped_example_configs_are_valid() {
         "ministry.toml",
     ] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        let raw = lmsync::config::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let config =
-            lmsync::config::Config::from_raw(raw, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let raw = lmsync::node::config::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let config = lmsync::node::config::Config::from_raw(raw, &dir)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(config.data_dir.is_absolute(), "{name}");
     }
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use common::{Http, Network, RunningNode, vacancy};
-use lmsync::model::{Kind, NodeCode};
-use lmsync::storage::{SledStore, sled_options};
+use lmsync::core::model::{Kind, NodeCode};
+use lmsync::node::storage::{SledStore, sled_options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -147,10 +147,10 @@ fn acknowledged_records_survive_sigkill() {
     let owner: NodeCode = "440100".parse().unwrap();
     let store = SledStore::open(&files.data, owner, sled_options(64 << 20)).unwrap();
     let mut stored = 0;
-    let mut scanned = lmsync::recon::Digest::default();
+    let mut scanned = lmsync::core::reconcile::Digest::default();
     for record in store.scan_owner(owner) {
         let record = record.unwrap();
-        scanned.merge(lmsync::recon::Digest {
+        scanned.merge(lmsync::core::reconcile::Digest {
             records: 1,
             sum: record.envelope.fingerprint(),
         });
@@ -169,7 +169,7 @@ fn acknowledged_records_survive_sigkill() {
     }
     assert!(stored >= acked.len());
     assert_eq!(
-        lmsync::storage::Store::digest(&store, Some(owner), None),
+        lmsync::core::store::Store::digest(&store, Some(owner), None),
         scanned,
         "the digest rebuilt from the change log matches the records (seed {seed})"
     );

@@ -9,10 +9,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Http, Network, RunningNode, lmsync, lmsync_ok, vacancy};
-use lmsync::model::NodeCode;
-use lmsync::protocol::{Action, ChildSession};
-use lmsync::storage::{SledStore, Store, StoredDocument, sled_options};
-use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
+use lmsync::core::model::NodeCode;
+use lmsync::core::model::document::StoredDocument;
+use lmsync::core::protocol::{Action, ChildSession};
+use lmsync::core::store::Store;
+use lmsync::core::wire::{Message, PROTOCOL_VERSION, RefusalCode};
+use lmsync::node::storage::{SledStore, sled_options};
 use serde_json::json;
 
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -125,9 +127,10 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
     let city: NodeCode = "440100".parse().unwrap();
     let province: NodeCode = "440000".parse().unwrap();
     let store = SledStore::open(&c.data, city, sled_options(8 << 20)).unwrap();
-    let verifier = lmsync::pki::documents::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
-    let standards = std::sync::Arc::new(lmsync::model::standards::StandardsCell::new(
-        lmsync::model::standards::Standards::builtin(),
+    let verifier =
+        lmsync::core::model::signature::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
+    let standards = std::sync::Arc::new(lmsync::core::model::standards::StandardsCell::new(
+        lmsync::core::model::standards::Standards::builtin(),
     ));
     let mut session = ChildSession::new(city, province, 100, verifier, standards);
     session.start(&store);
@@ -141,13 +144,13 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
     let mut forged = StoredDocument {
         kind: "policy".into(),
         id: "forged".into(),
-        issuer: lmsync::model::MINISTRY,
+        issuer: lmsync::core::model::MINISTRY,
         version: 1,
         body: "{}".into(),
         certificate: Vec::new(),
         signature: Vec::new(),
     };
-    lmsync::pki::documents::sign(
+    lmsync::core::model::signature::sign(
         &mut forged,
         &read("pki-440000/node.crt"),
         &read("pki-440000/node.key"),

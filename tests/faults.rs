@@ -21,8 +21,8 @@ use common::{
     Http, Ledger, Network, NodeFiles, RunningNode, digest, env_number, eventually, free_udp_port,
     lmsync_ok, owned_vacancy as vacancy,
 };
-use lmsync::model::NodeCode;
-use lmsync::storage::{SledStore, sled_options};
+use lmsync::core::model::NodeCode;
+use lmsync::node::storage::{SledStore, sled_options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -418,11 +418,11 @@ fn city_with_a_corrupted_record(http: &Http) -> (common::Tree, NodeFiles, String
     assert_eq!(run.terminate(), Some(0));
     let owner: NodeCode = "440100".parse().unwrap();
     let store = SledStore::open(&files.data, owner, sled_options(16 << 20)).unwrap();
-    let key = lmsync::model::RecordKey::of(lmsync::model::Kind::Vacancy, "V-7");
-    let mut record = lmsync::storage::Store::get_record(&store, owner, key)
+    let key = lmsync::core::model::RecordKey::of(lmsync::core::model::Kind::Vacancy, "V-7");
+    let mut record = lmsync::core::store::Store::get_record(&store, owner, key)
         .unwrap()
         .unwrap();
-    record.envelope.status = lmsync::model::Status::Voided;
+    record.envelope.status = lmsync::core::model::Status::Voided;
     store.corrupt_record_for_test(owner, &record).unwrap();
     assert!(!record.verify_hash().unwrap());
     (t, files, url, good)

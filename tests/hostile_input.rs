@@ -29,19 +29,21 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bincode::error::DecodeError;
-use lmsync::model::document::{PILOT, issued_above, reported_up};
-use lmsync::model::record::CodeRef;
-use lmsync::model::tables::PROVINCES;
-use lmsync::model::{Envelope, Hash32, Kind, MINISTRY, NodeCode, Record, RecordKey, Status};
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
-use lmsync::recon::{Bucket, Change, OwnerSummary, differing};
-use lmsync::storage::{RecordWrite, SledStore, Store, StoredDocument, WriteBatch, sled_options};
-use lmsync::wire::codec::{self, CodecError};
-use lmsync::wire::messages::{
+use lmsync::core::codec::{self, CodecError};
+use lmsync::core::model::document::StoredDocument;
+use lmsync::core::model::document::{PILOT, issued_above, reported_up};
+use lmsync::core::model::record::CodeRef;
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::tables::PROVINCES;
+use lmsync::core::model::{Envelope, Hash32, Kind, MINISTRY, NodeCode, Record, RecordKey, Status};
+use lmsync::core::protocol::{Action, ChildSession, Event, ParentSession};
+use lmsync::core::reconcile::{Bucket, Change, OwnerSummary, differing};
+use lmsync::core::store::{RecordWrite, Store, WriteBatch};
+use lmsync::core::wire::{
     FrameError, LeafFp, MAX_FRAME, Message, PROTOCOL_VERSION, RefusalCode, decode_body,
     encode_frame, frame_len,
 };
+use lmsync::node::storage::{SledStore, sled_options};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
 
@@ -827,7 +829,7 @@ fn populate(store: &SledStore, owner: NodeCode, n: usize, mark: Option<NodeCode>
 /// What a store holds per owner, to compare before and after a session.
 #[derive(Debug, Clone, PartialEq)]
 struct OwnerView {
-    digest: lmsync::recon::Digest,
+    digest: lmsync::core::reconcile::Digest,
     last_seq: u64,
     quarantined: u64,
 }
@@ -1122,7 +1124,7 @@ fn run_parent(case: ParentCase, totals: &std::sync::Mutex<Totals>) -> Result<(),
     let after = view(&store, &known_owners(&store));
     for (owner, now) in &after {
         let was = before.get(owner).cloned().unwrap_or(OwnerView {
-            digest: lmsync::recon::Digest::default(),
+            digest: lmsync::core::reconcile::Digest::default(),
             last_seq: 0,
             quarantined: 0,
         });

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Http, Network, NodeFiles, RunningNode, digest, vacancy};
-use lmsync::wire::messages::{self, MAX_FRAME, Message, PROTOCOL_VERSION};
+use lmsync::core::wire::{self, MAX_FRAME, Message, PROTOCOL_VERSION};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -70,14 +70,15 @@ impl Scene {
         // The hostile peer: a genuine certificate for 440300 from the same CA.
         net.init(HOSTILE, None);
         let pki = net.path().join(format!("pki-{HOSTILE}"));
-        let material =
-            lmsync::transport::tls::TlsMaterial::load(&lmsync::transport::tls::TlsFiles {
+        let material = lmsync::node::transport::tls::TlsMaterial::load(
+            &lmsync::node::transport::tls::TlsFiles {
                 ca: &pki.join("ca.crt"),
                 cert: &pki.join("node.crt"),
                 key: &pki.join("node.key"),
-            })
-            .unwrap();
-        let hostile = lmsync::transport::tls::client_config(&material).unwrap();
+            },
+        )
+        .unwrap();
+        let hostile = lmsync::node::transport::tls::client_config(&material).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -217,7 +218,7 @@ async fn connect(
 
 /// The hostile peer's `Hello`, with a fixed store id.
 fn hello() -> Vec<u8> {
-    messages::encode_frame(&Message::Hello {
+    wire::encode_frame(&Message::Hello {
         protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
         node: HOSTILE.parse().unwrap(),
         store_id: [0x33; 16],
@@ -234,9 +235,9 @@ async fn greet(conn: &quinn::Connection) -> (quinn::SendStream, quinn::RecvStrea
         .await
         .unwrap()
         .unwrap();
-    let mut body = vec![0u8; messages::frame_len(prefix).unwrap()];
+    let mut body = vec![0u8; wire::frame_len(prefix).unwrap()];
     recv.read_exact(&mut body).await.unwrap();
-    let welcome = messages::decode_body(&body).unwrap();
+    let welcome = wire::decode_body(&body).unwrap();
     assert!(matches!(welcome, Message::Welcome { .. }), "{welcome:?}");
     (send, recv)
 }
@@ -336,7 +337,7 @@ fn garbage_frames_end_the_hostile_session() {
     let mut claims = prefix(huge_claim.len());
     claims.extend_from_slice(&huge_claim);
     // A `Ping` with one trailing byte, after a proper `Hello`.
-    let mut ping = messages::encode_frame(&Message::Ping).unwrap();
+    let mut ping = wire::encode_frame(&Message::Ping).unwrap();
     ping.push(0);
     let len = prefix(ping.len() - 4);
     ping[..4].copy_from_slice(&len);

@@ -10,13 +10,14 @@
 
 mod common;
 
-use lmsync::clock::{Clock, ManualClock};
-use lmsync::model::NodeCode;
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::Standards;
-use lmsync::node::Planner;
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
+use lmsync::core::model::NodeCode;
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::node::clock::{Clock, ManualClock};
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
 
 /// Records per commit: what the writer's group commit gathers under load.
 const BATCH: usize = 10_000;

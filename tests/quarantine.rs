@@ -7,12 +7,11 @@
 mod common;
 
 use common::sessions::{code, store, sync_once, write_generated};
-use lmsync::model::kinds::RecordData;
-use lmsync::model::{Kind, NodeCode, Record, RecordKey};
-use lmsync::protocol::Event;
-use lmsync::storage::{
-    MAX_QUARANTINED_PER_OWNER, QuarantinedRecord, SledStore, Store, WriteBatch, sled_options,
-};
+use lmsync::core::model::kinds::RecordData;
+use lmsync::core::model::{Kind, NodeCode, Record, RecordKey};
+use lmsync::core::protocol::Event;
+use lmsync::core::store::{MAX_QUARANTINED_PER_OWNER, QuarantinedRecord, Store, WriteBatch};
+use lmsync::node::storage::{SledStore, sled_options};
 
 /// Changes a vacancy's data without its hash: what a bit flip on disk or in a buggy
 /// sender would produce.
@@ -108,7 +107,7 @@ fn quarantine_survives_a_reopen_and_a_valid_version_clears_it() {
 
     province
         .commit(WriteBatch {
-            records: vec![lmsync::storage::RecordWrite {
+            records: vec![lmsync::core::store::RecordWrite {
                 record: good,
                 prev_fp: None,
             }],

@@ -27,16 +27,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use lmsync::clock::Clock;
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::{MINISTRY, NodeCode, RecordKey};
-use lmsync::node::Planner;
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
-use lmsync::transport::tls::TlsMaterial;
-use lmsync::transport::{self, Links, Socket, StorageCalls, SyncContext};
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::model::{MINISTRY, NodeCode, RecordKey};
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::node::clock::Clock;
+use lmsync::node::links::Links;
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::transport::tls::TlsMaterial;
+use lmsync::node::transport::{self, Socket, StorageCalls, SyncContext};
+use lmsync::node::write::Planner;
 use quinn::udp::{RecvMeta, Transmit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,8 +99,9 @@ fn pki() -> &'static Pki {
             .into_iter()
             .map(|node| {
                 let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-                let mut p = CertificateParams::new(vec![lmsync::pki::dns_name(node)]).unwrap();
-                let uri = lmsync::pki::node_uri(node).try_into().unwrap();
+                let mut p =
+                    CertificateParams::new(vec![lmsync::node::pki::dns_name(node)]).unwrap();
+                let uri = lmsync::node::pki::node_uri(node).try_into().unwrap();
                 p.subject_alt_names.push(SanType::URI(uri));
                 p.extended_key_usages = vec![
                     ExtendedKeyUsagePurpose::ServerAuth,
@@ -292,7 +295,7 @@ struct NodeSetup {
 
 async fn run_node(setup: NodeSetup) -> turmoil::Result {
     let ip = turmoil::lookup(host(setup.node).as_str());
-    let port = if setup.node.tier() == lmsync::model::Tier::City {
+    let port = if setup.node.tier() == lmsync::core::model::Tier::City {
         0
     } else {
         QUIC_PORT
@@ -328,7 +331,7 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
     };
     let parent = setup.node.parent().zip(setup.parent_addr.clone());
     let _sync = transport::start(Socket::Custom { socket, config }, &tls, parent, ctx)?;
-    if setup.node.tier() == lmsync::model::Tier::City {
+    if setup.node.tier() == lmsync::core::model::Tier::City {
         write_records(&setup).await;
     }
     std::future::pending::<()>().await;
@@ -351,7 +354,7 @@ async fn write_records(setup: &NodeSetup) {
         let clock = SimClock {
             offset_ms: setup.clock_offset_ms,
         };
-        for v in lmsync::synth::generate(city, start + count, 3)
+        for v in lmsync::tooling::synth::generate(city, start + count, 3)
             .into_iter()
             .skip(start)
         {

@@ -12,14 +12,15 @@ use std::sync::Arc;
 use common::sessions::{
     Signer, code, hold, store, sync_once, sync_once_with, verifier, write_generated,
 };
-use lmsync::model::MINISTRY;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
-use lmsync::storage::{Removal, SledStore, Store, WriteBatch, sled_options};
-use lmsync::wire::messages::{Message, PROTOCOL_VERSION, RefusalCode};
+use lmsync::core::model::MINISTRY;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::protocol::{Action, ChildSession, Event, ParentSession};
+use lmsync::core::store::{Removal, Store, WriteBatch};
+use lmsync::core::wire::{Message, PROTOCOL_VERSION, RefusalCode};
+use lmsync::node::storage::{SledStore, sled_options};
 
 /// Removes `count` of `owner`'s records the way the scrub removes corrupted copies.
-fn remove_records(store: &SledStore, owner: lmsync::model::NodeCode, count: usize) -> usize {
+fn remove_records(store: &SledStore, owner: lmsync::core::model::NodeCode, count: usize) -> usize {
     let removals: Vec<Removal> = store
         .scan_owner(owner)
         .take(count)

@@ -12,15 +12,16 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::{MINISTRY, NodeCode};
-use lmsync::node::Planner;
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ChildSession, ParentSession};
-use lmsync::storage::{SledStore, Store, WriteBatch, sled_options};
-use lmsync::wire::messages::{Message, encode_frame};
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::model::{MINISTRY, NodeCode};
+use lmsync::core::protocol::{Action, ChildSession, ParentSession};
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::core::wire::{Message, encode_frame};
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -59,7 +60,7 @@ struct World {
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        lmsync::pki::init_ca(&dir.path().join("ca")).unwrap();
+        lmsync::node::pki::init_ca(&dir.path().join("ca")).unwrap();
         let verifier =
             DocumentVerifier::new(&std::fs::read_to_string(dir.path().join("ca/ca.crt")).unwrap())
                 .unwrap();
@@ -237,7 +238,7 @@ impl World {
         let store = self.store(city);
         let mut planner = Planner::new(store, city);
         let start = rng.random_range(0..40);
-        for v in lmsync::synth::generate(city, start + rng.random_range(1..30), 3)
+        for v in lmsync::tooling::synth::generate(city, start + rng.random_range(1..30), 3)
             .into_iter()
             .skip(start)
         {
@@ -476,7 +477,7 @@ fn batches_stay_within_the_frame_limit() {
     let key = Pseudonymiser::new([5; 32], 1);
     let cx = IngestContext::new(city, &standards, Some(&key));
     let mut planner = Planner::new(store, city);
-    for v in lmsync::synth::generate(city, 30_000, 9) {
+    for v in lmsync::tooling::synth::generate(city, 30_000, 9) {
         planner
             .plan(cx.draft(v).unwrap(), &standards.code_refs(), 1)
             .unwrap();
@@ -490,16 +491,19 @@ fn batches_stay_within_the_frame_limit() {
     let last = store.last_seq(city);
     let (to, records) = store.changes(city, 0, last, 40_000).unwrap();
     let total = records.len();
-    let (to, kept) = lmsync::protocol::first_batch(to, records);
+    let (to, kept) = lmsync::core::protocol::first_batch(to, records);
     let bytes: usize = kept
         .iter()
-        .map(|r| lmsync::wire::codec::encode(r).unwrap().len())
+        .map(|r| lmsync::core::codec::encode(r).unwrap().len())
         .sum();
     assert!(
         kept.len() < total,
         "{total} records are more than one frame"
     );
-    assert!(bytes <= lmsync::protocol::BATCH_BYTES, "{bytes} bytes");
+    assert!(
+        bytes <= lmsync::core::protocol::BATCH_BYTES,
+        "{bytes} bytes"
+    );
     assert_eq!(to, kept.last().unwrap().envelope.seq);
     let frame = encode_frame(&Message::Batch {
         owner: city,
@@ -508,9 +512,11 @@ fn batches_stay_within_the_frame_limit() {
         records: kept,
     })
     .unwrap();
-    assert!(frame.len() <= lmsync::wire::messages::MAX_FRAME);
-    let runs =
-        lmsync::protocol::split_by_size(store.changes(city, 0, last, 40_000).unwrap().1, 1000);
+    assert!(frame.len() <= lmsync::core::wire::MAX_FRAME);
+    let runs = lmsync::core::protocol::split_by_size(
+        store.changes(city, 0, last, 40_000).unwrap().1,
+        1000,
+    );
     assert!(runs.iter().all(|r| !r.is_empty() && r.len() <= 1000));
     assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), total);
     w.written += 1;

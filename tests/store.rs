@@ -7,14 +7,15 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use lmsync::clock::ManualClock;
-use lmsync::model::ingest::{Draft, IngestContext};
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::Standards;
-use lmsync::model::{NodeCode, RecordKey};
-use lmsync::node::Planner;
-use lmsync::recon::Digest;
-use lmsync::storage::{SledStore, Store, StoreError, WriteBatch, sled_options};
+use lmsync::core::model::ingest::{Draft, IngestContext};
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::model::{NodeCode, RecordKey};
+use lmsync::core::reconcile::Digest;
+use lmsync::core::store::{Store, StoreError, WriteBatch};
+use lmsync::node::clock::ManualClock;
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -49,7 +50,7 @@ fn write(store: &SledStore, drafts: Vec<Draft>) -> Vec<(String, u64, u64, bool)>
         .into_iter()
         .map(|d| {
             let o = planner
-                .plan(d, &refs, lmsync::clock::Clock::now_ms(&clock))
+                .plan(d, &refs, lmsync::node::clock::Clock::now_ms(&clock))
                 .unwrap();
             (o.id, o.version, o.seq, o.changed)
         })
@@ -90,7 +91,10 @@ fn data_survives_reopen_and_summaries_rebuild_from_the_log() {
     assert_eq!(store.digest(None, None), scanned_digest(&store));
     assert_eq!(store.last_seq(city()), 4);
     let r = store
-        .get_record(city(), RecordKey::of(lmsync::model::Kind::Vacancy, "V-1"))
+        .get_record(
+            city(),
+            RecordKey::of(lmsync::core::model::Kind::Vacancy, "V-1"),
+        )
         .unwrap()
         .unwrap();
     assert_eq!((r.envelope.version, r.envelope.seq), (2, 3));
@@ -178,9 +182,9 @@ fn a_corrupted_value_is_detected_by_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let store = create(&dir.path().join("data"));
     write(&store, vec![draft("V-1", 1)]);
-    let key = RecordKey::of(lmsync::model::Kind::Vacancy, "V-1");
+    let key = RecordKey::of(lmsync::core::model::Kind::Vacancy, "V-1");
     let mut r = store.get_record(city(), key).unwrap().unwrap();
-    if let lmsync::model::kinds::RecordData::Vacancy(v) = &mut r.data {
+    if let lmsync::core::model::kinds::RecordData::Vacancy(v) = &mut r.data {
         v.headcount = 99;
     }
     store.corrupt_record_for_test(city(), &r).unwrap();
@@ -229,10 +233,10 @@ proptest! {
 fn documents_and_watermarks_commit_durably() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
-    let doc = lmsync::storage::StoredDocument {
+    let doc = lmsync::core::model::document::StoredDocument {
         kind: "classification_version".into(),
         id: "CN-OCC@1999".into(),
-        issuer: lmsync::model::MINISTRY,
+        issuer: lmsync::core::model::MINISTRY,
         version: 1,
         body: "{\"scheme\":\"CN-OCC\"}".into(),
         certificate: vec![4, 5],
@@ -257,7 +261,12 @@ fn documents_and_watermarks_commit_durably() {
     );
     assert_eq!(store.documents().unwrap(), vec![doc]);
     assert_eq!(store.watermark(province, city()).unwrap(), 42);
-    assert_eq!(store.watermark(lmsync::model::MINISTRY, city()).unwrap(), 0);
+    assert_eq!(
+        store
+            .watermark(lmsync::core::model::MINISTRY, city())
+            .unwrap(),
+        0
+    );
 }
 
 /// A large batch: sled writes pages over a quarter segment to blob files it never

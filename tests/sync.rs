@@ -208,19 +208,19 @@ fn anti_entropy_repairs_a_record_corrupted_at_the_province() {
     // Stop the province and change one record's data on disk, keeping its envelope.
     let (files, run) = t.province;
     assert_eq!(run.terminate(), Some(0));
-    let owner: lmsync::model::NodeCode = "440100".parse().unwrap();
+    let owner: lmsync::core::model::NodeCode = "440100".parse().unwrap();
     let victim = {
-        let store = lmsync::storage::SledStore::open(
+        let store = lmsync::node::storage::SledStore::open(
             &files.data,
             "440000".parse().unwrap(),
-            lmsync::storage::sled_options(16 << 20),
+            lmsync::node::storage::sled_options(16 << 20),
         )
         .unwrap();
         let mut record = store.scan_owner(owner).next().unwrap().unwrap();
-        if let lmsync::model::kinds::RecordData::Office(o) = &mut record.data {
+        if let lmsync::core::model::kinds::RecordData::Office(o) = &mut record.data {
             o.staff_count += 1;
         } else {
-            record.envelope.status = lmsync::model::Status::Voided;
+            record.envelope.status = lmsync::core::model::Status::Voided;
         }
         store.corrupt_record_for_test(owner, &record).unwrap();
         assert!(!record.verify_hash().unwrap());

@@ -7,13 +7,13 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
-use lmsync::model::ingest::{Draft, IngestContext};
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::content_hash;
-use lmsync::model::standards::Standards;
-use lmsync::model::{Envelope, NodeCode, Record};
-use lmsync::storage::keys;
-use lmsync::wire::codec;
+use lmsync::core::codec;
+use lmsync::core::model::ingest::{Draft, IngestContext};
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::record::content_hash;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::model::{Envelope, NodeCode, Record};
+use lmsync::node::storage::keys;
 use serde_json::Value;
 
 /// Records per durable batch, everywhere.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lmsync::wire::messages::{FrameError, MAX_FRAME, decode_body, frame_len};
+use lmsync::core::wire::{FrameError, MAX_FRAME, decode_body, frame_len};
 use lmsync_fuzz::check_accepted;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use libfuzzer_sys::fuzz_target;
-use lmsync::model::{Kind, RecordKey};
-use lmsync::recon::{Bucket, Change, OwnerSummary, differing};
+use lmsync::core::model::{Kind, RecordKey};
+use lmsync::core::reconcile::{Bucket, Change, OwnerSummary, differing};
 use lmsync_fuzz::{Bytes, differing_leaves as leaves};
 
 fn fingerprint(kind: Kind, id: u16, version: u8) -> u128 {

@@ -8,20 +8,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use lmsync::model::document::{PILOT, POLICY, TARGET, reported_up};
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::record::content_hash;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::model::{Envelope, Kind, MINISTRY, NodeCode, Record, RecordKey};
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ParentSession};
-use lmsync::recon::Digest;
-use lmsync::storage::{RecordWrite, SledStore, Store, StoredDocument, WriteBatch, sled_options};
-use lmsync::wire::codec;
-use lmsync::wire::messages::{
-    LeafFp, MAX_FRAME, Message, PROTOCOL_VERSION, decode_body, encode_frame,
-};
+use lmsync::core::codec;
+use lmsync::core::model::document::StoredDocument;
+use lmsync::core::model::document::{PILOT, POLICY, TARGET, reported_up};
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::record::content_hash;
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::model::{Envelope, Kind, MINISTRY, NodeCode, Record, RecordKey};
+use lmsync::core::protocol::{Action, ParentSession};
+use lmsync::core::reconcile::Digest;
+use lmsync::core::store::{RecordWrite, Store, WriteBatch};
+use lmsync::core::wire::{LeafFp, MAX_FRAME, Message, PROTOCOL_VERSION, decode_body, encode_frame};
+use lmsync::node::storage::{SledStore, sled_options};
 
 /// What must hold for any body the decoder accepts: within the frame limit, and a
 /// canonical re-encoding, never longer than the input (bincode accepts over-long varints),
@@ -76,7 +76,7 @@ pub fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = scratch_dir("lmsync-fuzz-fixture");
         let ca = dir.path().join("ca");
-        lmsync::pki::init_ca(&ca).expect("CA");
+        lmsync::node::pki::init_ca(&ca).expect("CA");
         let verifier =
             DocumentVerifier::new(&std::fs::read_to_string(ca.join("ca.crt")).expect("ca.crt"))
                 .expect("verifier");
@@ -93,7 +93,7 @@ pub fn fixture() -> &'static Fixture {
             (code("440100"), &[PILOT][..]),
         ] {
             let out = dir.path().join(format!("pki-{issuer}"));
-            lmsync::pki::issue(&ca, issuer, &out, 1).expect("issue");
+            lmsync::node::pki::issue(&ca, issuer, &out, 1).expect("issue");
             let cert = std::fs::read_to_string(out.join("node.crt")).expect("node.crt");
             let key = std::fs::read_to_string(out.join("node.key")).expect("node.key");
             for (i, kind) in kinds.iter().enumerate() {
@@ -106,7 +106,7 @@ pub fn fixture() -> &'static Fixture {
                     certificate: Vec::new(),
                     signature: Vec::new(),
                 };
-                lmsync::pki::documents::sign(&mut doc, &cert, &key).expect("sign");
+                lmsync::core::model::signature::sign(&mut doc, &cert, &key).expect("sign");
                 docs.push(doc);
             }
         }
@@ -126,7 +126,7 @@ fn valid_records(owner: NodeCode, standards: &Standards) -> Vec<Record> {
     let mut per_kind = [0usize; Kind::ALL.len()];
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for value in lmsync::synth::Generator::new(owner, 11).take(5_000) {
+    for value in lmsync::tooling::synth::Generator::new(owner, 11).take(5_000) {
         if per_kind.iter().all(|n| *n >= 3) {
             break;
         }
@@ -539,12 +539,12 @@ pub fn run_parent_session(data: &[u8]) {
 /// The protocol's descent of the bucket tree: depth 1 under the root, 2 under the differing
 /// buckets, 3 (the leaves) under those; returns the differing leaves.
 pub fn differing_leaves(
-    a: &lmsync::recon::OwnerSummary,
-    b: &lmsync::recon::OwnerSummary,
+    a: &lmsync::core::reconcile::OwnerSummary,
+    b: &lmsync::core::reconcile::OwnerSummary,
 ) -> Vec<u16> {
     let mut parents = vec![0u16];
     for depth in 1..=3 {
-        parents = lmsync::recon::differing(
+        parents = lmsync::core::reconcile::differing(
             &parents,
             &a.children(depth, &parents),
             &b.children(depth, &parents),

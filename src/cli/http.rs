@@ -5,14 +5,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::node::config::Config;
 
 /// The API base URL of a configured node (a wildcard listen address means loopback; port 0
 /// means "whatever the running node reported in its data directory").
 pub(crate) fn api_url(config: &Config) -> String {
     let mut addr = config.api_listen;
     if addr.port() == 0
-        && let Some(actual) = crate::daemon::read_api_addr(&config.data_dir)
+        && let Some(actual) = crate::node::daemon::read_api_addr(&config.data_dir)
     {
         addr = actual;
     }

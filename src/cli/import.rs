@@ -11,8 +11,8 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::{ConfigArg, http};
-use crate::config::Config;
-use crate::daemon::read_token;
+use crate::node::config::Config;
+use crate::node::daemon::read_token;
 
 /// Ingest a JSON Lines file of records (one `{"kind","id","data"}` per line) through a
 /// running node's API. Prints accepted and rejected counts, and each rejected line with its

@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::config::{self, Config};
-use crate::daemon;
-use crate::model::{NodeCode, Tier};
-use crate::pki;
-use crate::storage::sled_options;
+use crate::core::model::{NodeCode, Tier};
+use crate::node::config::{self, Config};
+use crate::node::daemon;
+use crate::node::pki;
+use crate::node::storage::sled_options;
 
 /// Create a node: a commented config file, an API token file, a pseudonym key (cities)
 /// and a data directory bound to the node code. Refuses to overwrite anything.
@@ -190,7 +190,7 @@ fn render(
         .map_or_else(|| node.to_string(), String::from);
     let parent = match &args.parent {
         Some(p) => format!("parent = {}", toml_string(p)),
-        None if node.tier() == crate::model::Tier::Ministry => {
+        None if node.tier() == crate::core::model::Tier::Ministry => {
             "# The ministry has no parent.".to_string()
         }
         None => format!(

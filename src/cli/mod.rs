@@ -2,13 +2,13 @@
 //! module that prints for people; errors reach here as `anyhow` chains and leave as one
 //! line on stderr with a non-zero exit code.
 
-mod config_cmd;
-mod demo_cmd;
-mod gen_cmd;
+mod config;
+mod demo;
+mod generate;
 mod http;
 mod import;
 mod init;
-mod pki_cmd;
+mod pki;
 mod publish;
 mod report;
 mod run;
@@ -46,11 +46,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a local demo network and feed it synthetic records.
-    Demo(demo_cmd::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Manage the network's certificate authority and node certificates.
     Pki {
         #[command(subcommand)]
-        command: pki_cmd::PkiCommand,
+        command: pki::PkiCommand,
     },
     /// Create a node: its config file, API token, pseudonym key and data directory.
     Init(init::InitArgs),
@@ -65,11 +65,11 @@ enum Command {
     /// The quarterly supply/demand report and pilot target status of a scope.
     Report(report::ReportArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
-    Gen(gen_cmd::GenArgs),
+    Gen(generate::GenArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
-        command: config_cmd::ConfigCommand,
+        command: config::ConfigCommand,
     },
 }
 
@@ -91,16 +91,16 @@ pub(crate) struct ConfigArg {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo_cmd::run(args),
-        Command::Pki { command } => pki_cmd::run(command),
+        Command::Demo(args) => demo::run(args),
+        Command::Pki { command } => pki::run(command),
         Command::Init(args) => init::run(args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(args),
         Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
-        Command::Gen(args) => gen_cmd::run(args),
+        Command::Gen(args) => generate::run(args),
         Command::Publish(args) => publish::run(args),
-        Command::Config { command } => config_cmd::run(command),
+        Command::Config { command } => config::run(command),
     };
     match result {
         Ok(code) => code,

@@ -8,8 +8,8 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{ConfigArg, http};
-use crate::config::Config;
-use crate::daemon::read_token;
+use crate::node::config::Config;
+use crate::node::daemon::read_token;
 
 /// Publish a document from a JSON file: a classification version, a policy, a
 /// service-standard target or a pilot designation. Only the ministry (national) and
@@ -68,9 +68,9 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let kind = answer["kind"].as_str().unwrap_or("");
     let issuer = answer["issuer"].as_str().unwrap_or("");
     let by_province = issuer
-        .parse::<crate::model::NodeCode>()
-        .is_ok_and(|n| n.tier() == crate::model::Tier::Province);
-    let up = if by_province && crate::model::document::reported_up(kind) {
+        .parse::<crate::core::model::NodeCode>()
+        .is_ok_and(|n| n.tier() == crate::core::model::Tier::Province);
+    let up = if by_province && crate::core::model::document::reported_up(kind) {
         " and up to the ministry"
     } else {
         ""

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::ConfigArg;
-use crate::config::Config;
-use crate::{daemon, telemetry};
+use crate::node::config::Config;
+use crate::node::{daemon, telemetry};
 
 /// Run a node until SIGINT or SIGTERM, then drain in-flight requests and exit 0. If the
 /// disk fills, the node refuses writes until space returns, then restarts in place.

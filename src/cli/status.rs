@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::http;
-use crate::config::Config;
+use crate::node::config::Config;
 
 /// Show one node's state on one screen: parent link, counts, store, certificate.
 #[derive(Debug, Args)]

@@ -1,26 +1,25 @@
-//! The node's write path: turning validated drafts into versioned records and committing
-//! them in groups, so that one flush + fsync acknowledges many requests at once.
+//! The node shell: everything a running node does that touches the outside world, built
+//! around the pure [`crate::core`].
 //!
-//! [`plan`] is the pure part (version and seq assignment, no-op detection); [`Writer`] is
-//! the thin shell: one thread that owns all writes to the store, drains whatever requests
-//! are waiting, commits them as one durable batch, then answers every request.
+//! Its rooms, lowest first (a room uses only rooms listed before it, and `tests/tidy.rs`
+//! holds it to that order):
+//!
+//! - [`clock`], [`config`]: the wall clock and the typed node configuration;
+//! - [`telemetry`], [`pki`]: logging setup; the network CA and node certificates;
+//! - [`storage`]: the sled implementation of the core's store interface;
+//! - [`write`]: the write path (group commit of validated records);
+//! - [`links`]: what the node knows of its peers' links, shared by sync, API and reports;
+//! - [`transport`]: QUIC with mutual TLS, driving the core's protocol sessions;
+//! - [`api`]: the HTTP API and the dashboard;
+//! - [`daemon`]: assembles and stops a running node.
 
-mod plan;
-mod writer;
-
-pub use plan::{Outcome, Planner};
-pub use writer::{WriteError, Writer, WriterStats};
-
-/// The built-in standards with the classification documents stored here applied.
-pub fn standards_in_force(store: &dyn crate::storage::Store) -> crate::model::standards::Standards {
-    let docs = store.documents().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "Cannot read documents; using the built-in standards");
-        Vec::new()
-    });
-    let bodies: Vec<&str> = docs
-        .iter()
-        .filter(|d| d.kind == crate::model::document::CLASSIFICATION)
-        .map(|d| d.body.as_str())
-        .collect();
-    crate::model::standards::Standards::with_documents(bodies)
-}
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod links;
+pub mod pki;
+pub mod storage;
+pub mod telemetry;
+pub mod transport;
+pub mod write;

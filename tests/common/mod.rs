@@ -328,7 +328,7 @@ impl Http {
 pub fn citizen_id(first17: &str) -> String {
     format!(
         "{first17}{}",
-        lmsync::model::person::check_char(first17.as_bytes())
+        lmsync::core::model::person::check_char(first17.as_bytes())
     )
 }
 
@@ -534,13 +534,13 @@ pub fn stored_records(
     owner: &str,
     context: &str,
 ) -> (BTreeMap<String, u64>, u64) {
-    let store = lmsync::storage::SledStore::open(
+    let store = lmsync::node::storage::SledStore::open(
         &files.data,
         files.code.parse().unwrap(),
-        lmsync::storage::sled_options(32 << 20),
+        lmsync::node::storage::sled_options(32 << 20),
     )
     .unwrap_or_else(|e| panic!("{} does not open: {e} ({context})", files.code));
-    let owner: lmsync::model::NodeCode = owner.parse().unwrap();
+    let owner: lmsync::core::model::NodeCode = owner.parse().unwrap();
     let mut out = BTreeMap::new();
     let mut bytes = 0;
     for r in store.scan_owner(owner) {
@@ -551,7 +551,7 @@ pub fn stored_records(
             files.code,
             r.envelope.id
         );
-        bytes += lmsync::wire::codec::encode(&r).unwrap().len() as u64;
+        bytes += lmsync::core::codec::encode(&r).unwrap().len() as u64;
         out.insert(r.envelope.id.clone(), r.envelope.version);
     }
     (out, bytes)

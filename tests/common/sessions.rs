@@ -4,15 +4,17 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use lmsync::model::NodeCode;
-use lmsync::model::ingest::IngestContext;
-use lmsync::model::person::Pseudonymiser;
-use lmsync::model::standards::{Standards, StandardsCell};
-use lmsync::node::Planner;
-use lmsync::pki::documents::DocumentVerifier;
-use lmsync::protocol::{Action, ChildSession, Event, ParentSession};
-use lmsync::storage::{SledStore, Store, StoredDocument, WriteBatch, sled_options};
-use lmsync::wire::messages::Message;
+use lmsync::core::model::NodeCode;
+use lmsync::core::model::document::StoredDocument;
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::signature::DocumentVerifier;
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::protocol::{Action, ChildSession, Event, ParentSession};
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::core::wire::Message;
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
 
 pub fn code(s: &str) -> NodeCode {
     s.parse().unwrap()
@@ -28,7 +30,7 @@ pub fn write_generated(store: &SledStore, city: NodeCode, n: usize) {
     let key = Pseudonymiser::new([3; 32], 1);
     let cx = IngestContext::new(city, &standards, Some(&key));
     let mut planner = Planner::new(store, city);
-    for v in lmsync::synth::generate(city, n, 11) {
+    for v in lmsync::tooling::synth::generate(city, n, 11) {
         planner
             .plan(cx.draft(v).unwrap(), &standards.code_refs(), 1_000)
             .unwrap();
@@ -56,7 +58,7 @@ pub struct Signer {
 impl Signer {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        lmsync::pki::init_ca(&dir.path().join("ca")).unwrap();
+        lmsync::node::pki::init_ca(&dir.path().join("ca")).unwrap();
         let ca = std::fs::read_to_string(dir.path().join("ca/ca.crt")).unwrap();
         let verifier = DocumentVerifier::new(&ca).unwrap();
         Signer { dir, verifier }
@@ -66,11 +68,11 @@ impl Signer {
     pub fn policy(&self, issuer: NodeCode, id: &str, version: u64) -> StoredDocument {
         let out = self.dir.path().join(issuer.to_string());
         if !out.exists() {
-            lmsync::pki::issue(&self.dir.path().join("ca"), issuer, &out, 1).unwrap();
+            lmsync::node::pki::issue(&self.dir.path().join("ca"), issuer, &out, 1).unwrap();
         }
         let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
         let mut doc = StoredDocument {
-            kind: lmsync::model::document::POLICY.into(),
+            kind: lmsync::core::model::document::POLICY.into(),
             id: id.into(),
             issuer,
             version,
@@ -78,7 +80,8 @@ impl Signer {
             certificate: Vec::new(),
             signature: Vec::new(),
         };
-        lmsync::pki::documents::sign(&mut doc, &read("node.crt"), &read("node.key")).unwrap();
+        lmsync::core::model::signature::sign(&mut doc, &read("node.crt"), &read("node.key"))
+            .unwrap();
         doc
     }
 }

@@ -1,0 +1,84 @@
+//! Documents that flow down the tree: their kinds and who may issue them.
+//!
+//! Issuers are the ministry (national documents) and provinces (their own subtree). A node
+//! accepts a document only from an ancestor's signature: the ministry, or its own province.
+//! A province also reports its own pilot designations and targets up to the ministry,
+//! which monitors pilot counts and targets nationally; nothing else flows up.
+
+use serde::{Deserialize, Serialize};
+
+use super::tree::{MINISTRY, NodeCode, Tier};
+
+/// A signed document flowing down the tree (classification versions, policies, targets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    /// Document kind, e.g. `classification_version`.
+    pub kind: String,
+    /// Issuer's id for it.
+    pub id: String,
+    /// The issuing node.
+    pub issuer: NodeCode,
+    /// Issuer's version counter.
+    pub version: u64,
+    /// The document body, canonical JSON text.
+    pub body: String,
+    /// The issuer's certificate (DER), so every hop can verify without a directory.
+    pub certificate: Vec<u8>,
+    /// The issuer's signature over kind, id, issuer, version and body.
+    pub signature: Vec<u8>,
+}
+
+/// A new version of a classification scheme; takes effect for validation.
+pub const CLASSIFICATION: &str = "classification_version";
+/// A policy document (notice, regulation, norm).
+pub const POLICY: &str = "policy";
+/// A service-standard target (metric, comparator, threshold, scope).
+pub const TARGET: &str = "service_standard_target";
+/// A pilot-city designation (by a province, confirmed by the ministry).
+pub const PILOT: &str = "pilot_designation";
+
+/// Every document kind.
+pub const KINDS: [&str; 4] = [CLASSIFICATION, POLICY, TARGET, PILOT];
+
+/// True when documents of `kind` issued by a province also travel up to the ministry.
+pub fn reported_up(kind: &str) -> bool {
+    kind == PILOT || kind == TARGET
+}
+
+/// True when `node` may publish documents (the ministry and provinces).
+pub fn may_publish(node: NodeCode) -> bool {
+    node.tier() != Tier::City
+}
+
+/// True when `node` must accept documents issued by `issuer`: issued above it, by the
+/// ministry or by its own province.
+pub fn issued_above(issuer: NodeCode, node: NodeCode) -> bool {
+    issuer != node
+        && (issuer == MINISTRY || (issuer.tier() == Tier::Province && node.is_within(issuer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> NodeCode {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_ancestors_issue_to_a_node() {
+        assert!(issued_above(MINISTRY, code("440100")));
+        assert!(issued_above(code("440000"), code("440100")));
+        assert!(
+            !issued_above(code("210000"), code("440100")),
+            "another province"
+        );
+        assert!(
+            !issued_above(code("440300"), code("440100")),
+            "a sibling city"
+        );
+        assert!(!issued_above(code("440000"), code("440000")), "itself");
+        assert!(!may_publish(code("440100")));
+        assert!(may_publish(code("440000")) && may_publish(MINISTRY));
+    }
+}

@@ -1,0 +1,183 @@
+//! Deciding what to do with records received from a child (pure, given a store to read).
+//!
+//! A replica never rewrites a record: it stores a received version if it is newer than the
+//! one it holds, keeps its own if that is newer, and surfaces two different copies of the
+//! same version as a conflict (corruption or a cloned node), never resolving it. A record
+//! whose hash does not verify or whose fields fail validation here is quarantined: not
+//! applied, kept aside for inspection, reported, and the rest of the batch goes on.
+
+use crate::core::model::Record;
+use crate::core::model::standards::Standards;
+use crate::core::model::validate::Checker;
+use crate::core::store::{QuarantinedRecord, RecordWrite, Store, StoreError};
+use crate::core::wire::LeafFp;
+
+/// What to do with one received batch.
+#[derive(Debug, Default)]
+pub struct ReplicaPlan {
+    /// Versions to store.
+    pub writes: Vec<RecordWrite>,
+    /// Records refused, with the reason.
+    pub quarantined: Vec<(Record, String)>,
+    /// Same version, different content: `(record id, description)`.
+    pub conflicts: Vec<String>,
+    /// Records already held at this or a newer version.
+    pub unchanged: usize,
+}
+
+impl ReplicaPlan {
+    /// The events an operator should see about this batch (conflicts, quarantines).
+    pub fn alerts(&mut self, owner: crate::core::model::NodeCode) -> Vec<super::Action> {
+        let conflicts = std::mem::take(&mut self.conflicts)
+            .into_iter()
+            .map(|detail| super::Action::Event(super::Event::Conflict { detail }));
+        let quarantined = self.quarantined.iter().map(|(r, reason)| {
+            super::Action::Event(super::Event::Quarantined {
+                owner,
+                id: r.envelope.id.clone(),
+                reason: reason.clone(),
+            })
+        });
+        conflicts.chain(quarantined).collect()
+    }
+
+    /// The refused records, to keep for inspection. The receive time is left at zero for
+    /// the shell to stamp: the sessions read no clock.
+    pub fn take_quarantine(
+        &mut self,
+        from: crate::core::model::NodeCode,
+    ) -> Vec<QuarantinedRecord> {
+        std::mem::take(&mut self.quarantined)
+            .into_iter()
+            .map(|(record, reason)| QuarantinedRecord {
+                record,
+                reason,
+                from,
+                received_at_ms: 0,
+            })
+            .collect()
+    }
+}
+
+/// The salted 48-bit fingerprint of each record in one leaf of `owner`, with its key, in
+/// key order: what anti-entropy compares below the bucket tree. 48 bits keep a leaf's list
+/// short; the salt changes every round, so a rare collision that hides a difference in
+/// one round does not hide it in the next.
+pub fn leaf_entries(
+    store: &dyn Store,
+    owner: crate::core::model::NodeCode,
+    leaf: u16,
+    salt: u64,
+) -> Result<Vec<(crate::core::model::RecordKey, LeafFp)>, StoreError> {
+    let mut base = blake3::Hasher::new_derive_key("lmsync leaf fingerprint v1");
+    base.update(&salt.to_le_bytes());
+    Ok(store
+        .leaf_items(owner, leaf)?
+        .into_iter()
+        .map(|(key, _, fp)| {
+            let mut h = base.clone();
+            h.update(&fp.to_le_bytes());
+            let mut out = [0u8; 6];
+            out.copy_from_slice(&h.finalize().as_bytes()[..6]);
+            (key, out)
+        })
+        .collect())
+}
+
+/// [`leaf_entries`] without the keys: what travels.
+pub fn leaf_fingerprints(
+    store: &dyn Store,
+    owner: crate::core::model::NodeCode,
+    leaf: u16,
+    salt: u64,
+) -> Result<Vec<LeafFp>, StoreError> {
+    Ok(leaf_entries(store, owner, leaf, salt)?
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect())
+}
+
+/// Stores records of `owner` received from `from` outside the ordered upload (anti-entropy
+/// repairs, a restore): the alerts, one commit that sends `then` once durable, and a
+/// [`super::Event::Repaired`]. A message claiming to repair `owner` that holds another
+/// owner's record closes the session with nothing stored.
+pub fn commit_replica(
+    store: &dyn Store,
+    standards: &Standards,
+    (owner, from): (crate::core::model::NodeCode, crate::core::model::NodeCode),
+    records: Vec<Record>,
+    then: Vec<crate::core::wire::Message>,
+) -> Result<Vec<super::Action>, StoreError> {
+    if records.iter().any(|r| r.envelope.owner != owner) {
+        return Ok(super::close(
+            crate::core::wire::RefusalCode::Protocol,
+            format!("a repair of {owner} holds another owner's record"),
+        ));
+    }
+    let mut plan = plan_replica(store, standards, records)?;
+    let mut actions = plan.alerts(owner);
+    let records = plan.writes.len();
+    actions.push(super::Action::Commit {
+        batch: crate::core::store::WriteBatch {
+            quarantine: plan.take_quarantine(from),
+            records: plan.writes,
+            ..Default::default()
+        },
+        then,
+    });
+    actions.push(super::Action::Event(super::Event::Repaired {
+        owner,
+        records,
+    }));
+    Ok(actions)
+}
+
+/// Plans the writes for records received from a peer.
+pub fn plan_replica(
+    store: &dyn Store,
+    standards: &Standards,
+    records: Vec<Record>,
+) -> Result<ReplicaPlan, StoreError> {
+    let mut plan = ReplicaPlan::default();
+    for record in records {
+        let e = &record.envelope;
+        if !record.verify_hash()? {
+            plan.quarantined
+                .push((record, "content hash does not match the data".into()));
+            continue;
+        }
+        let checker = Checker {
+            owner: e.owner,
+            standards,
+        };
+        if let Err(err) = record.data.validate(&checker) {
+            let reason = format!("fails validation here: {err}");
+            plan.quarantined.push((record, reason));
+            continue;
+        }
+        let key = e.key();
+        let held = if store.may_contain(e.owner, key) {
+            store.get_record(e.owner, key)?
+        } else {
+            None
+        };
+        match held {
+            Some(h) if h.envelope.version > e.version => plan.unchanged += 1,
+            Some(h) if h.envelope.version == e.version => {
+                if h.envelope.hash != e.hash {
+                    plan.conflicts.push(format!(
+                        "{}/{}/{} version {}: held hash {} differs from received {}",
+                        e.owner, e.kind, e.id, e.version, h.envelope.hash, e.hash
+                    ));
+                } else {
+                    plan.unchanged += 1;
+                }
+            }
+            held => {
+                let prev_fp = held.map(|h| h.envelope.fingerprint());
+                plan.writes.push(RecordWrite { record, prev_fp });
+            }
+        }
+    }
+    Ok(plan)
+}

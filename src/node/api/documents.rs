@@ -1,0 +1,180 @@
+//! `POST /v1/documents` (publish, ministry and provinces) and document reads.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+
+use super::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::records::read_body;
+use super::{AppState, require_token};
+use crate::core::model::document::StoredDocument;
+use crate::core::model::document::{self, CLASSIFICATION};
+use crate::core::model::signature::sign;
+use crate::core::model::standards::ClassificationBody;
+use crate::core::store::WriteBatch;
+
+/// What a publisher posts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    kind: String,
+    id: String,
+    body: Value,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+/// The JSON form of a document (signature status: verified before it was stored).
+pub(super) fn document_json(d: &StoredDocument) -> Value {
+    json!({
+        "kind": d.kind,
+        "id": d.id,
+        "issuer": d.issuer,
+        "version": d.version,
+        "signature": "verified",
+        "body": serde_json::from_str::<Value>(&d.body).unwrap_or(Value::Null),
+    })
+}
+
+fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
+    if !document::may_publish(app.node) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} is a city; only the ministry and provinces publish documents",
+                app.node
+            ),
+        ));
+    }
+    if !document::KINDS.contains(&p.kind.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_kind",
+            format!(
+                "unknown document kind {:?}; expected one of {}",
+                p.kind,
+                document::KINDS.join(", ")
+            ),
+        ));
+    }
+    crate::core::model::record::validate_id(&p.id).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            e.to_string(),
+        )
+    })?;
+    let text = p.body.to_string();
+    let invalid = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e);
+    if p.kind == document::TARGET {
+        crate::reporting::analysis::parse_target(&p.id, app.node, &text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if p.kind == document::PILOT {
+        crate::reporting::analysis::parse_pilot(app.node, &text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if p.kind == CLASSIFICATION {
+        let body: ClassificationBody = serde_json::from_value(p.body.clone()).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!("a classification_version body: {e}"),
+            )
+        })?;
+        app.standards.current().apply(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `POST /v1/documents`: sign with this node's key, store, and let it flow down.
+pub(super) async fn publish(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    require_token(&app, &headers)?;
+    super::extract::require_json(&headers)?;
+    let bytes = read_body(body, app.body_limit).await?;
+    let p: Publish = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("expected {{\"kind\", \"id\", \"body\"}}: {e}"),
+        )
+    })?;
+    check(&app, &p)?;
+    super::records::refuse_while_rebuilding(&app)?;
+    let text = serde_json::to_string(&p.body).map_err(internal)?;
+    let held = app.store.get_document(&p.kind, &p.id)?;
+    if let Some(h) = held.as_ref().filter(|h| h.issuer != app.node) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "id_taken",
+            format!(
+                "{} {:?} is issued by {} here; publish yours under another id",
+                h.kind, h.id, h.issuer
+            ),
+        ));
+    }
+    if let Some(h) = held.as_ref().filter(|h| h.body == text) {
+        return Ok(Json(
+            json!({"kind": h.kind, "id": h.id, "version": h.version, "issuer": h.issuer, "changed": false}),
+        ));
+    }
+    let mut doc = StoredDocument {
+        kind: p.kind,
+        id: p.id,
+        issuer: app.node,
+        version: held.map_or(1, |h| h.version + 1),
+        body: text,
+        certificate: Vec::new(),
+        signature: Vec::new(),
+    };
+    let cert = std::fs::read_to_string(&app.config.tls_cert).map_err(internal)?;
+    let key = std::fs::read_to_string(&app.config.tls_key).map_err(internal)?;
+    sign(&mut doc, &cert, &key).map_err(internal)?;
+    let answer = json!({"kind": doc.kind, "id": doc.id, "version": doc.version, "issuer": doc.issuer, "changed": true});
+    let classification = doc.kind == CLASSIFICATION;
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.commit(WriteBatch {
+            documents: vec![doc],
+            ..WriteBatch::default()
+        })?;
+        Ok::<_, crate::core::store::StoreError>(
+            classification.then(|| crate::node::write::standards_in_force(store.as_ref())),
+        )
+    })
+    .await
+    .map_err(internal)??
+    .into_iter()
+    .for_each(|s| app.standards.replace(s));
+    Ok(Json(answer))
+}
+
+/// `GET /v1/documents/{kind}/{id}`.
+pub(super) async fn get_document(
+    State(app): State<AppState>,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    match app.store.get_document(&kind, &id)? {
+        Some(d) => Ok(Json(document_json(&d))),
+        None => Err(ApiError::not_found(format!(
+            "no {kind} document {id:?} here"
+        ))),
+    }
+}

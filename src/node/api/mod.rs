@@ -1,0 +1,149 @@
+//! The node's HTTP API (`SPEC.md` §3): ingest, reads, digest, status and metrics.
+//!
+//! A thin shell: handlers parse, call the model, the write path or the store, and render
+//! JSON. Writes need the bearer token; reads are open to loopback callers and need the
+//! token from anywhere else. Every error is `{"error", "message"}` JSON.
+
+mod coverage;
+mod dashboard;
+mod dashboard_coverage;
+mod documents;
+mod error;
+mod extract;
+mod metrics;
+mod records;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::core::model::NodeCode;
+use crate::core::model::person::Pseudonymiser;
+use crate::core::model::standards::StandardsCell;
+use crate::core::store::Store;
+use crate::node::clock::Clock;
+use crate::node::config::Config;
+use crate::node::pki::CertInfo;
+use crate::node::write::Writer;
+
+pub use coverage::CoverageCache;
+pub use error::ApiError;
+pub use records::{MAX_RECORDS_PER_REQUEST, record_json};
+
+/// Counters kept by the API itself.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    /// Records rejected by validation.
+    pub rejected: AtomicU64,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// This node.
+    pub node: NodeCode,
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// The store (reads).
+    pub store: Arc<dyn Store>,
+    /// The write path.
+    pub writer: Writer,
+    /// Standards in force.
+    pub standards: Arc<StandardsCell>,
+    /// Sync link state.
+    pub links: Arc<crate::node::links::Links>,
+    /// The city's pseudonymiser, if any.
+    pub pseudonymiser: Option<Arc<Pseudonymiser>>,
+    /// The API bearer token.
+    pub token: Arc<str>,
+    /// Largest body accepted.
+    pub body_limit: usize,
+    /// Wall clock for display.
+    pub clock: Arc<dyn Clock>,
+    /// When the node started, ms.
+    pub started_at_ms: i64,
+    /// The node certificate's details.
+    pub certificate: Option<CertInfo>,
+    /// API counters.
+    pub stats: Arc<ApiStats>,
+    /// The dashboard's last coverage computation, reused for a while.
+    pub coverage_cache: Arc<coverage::CoverageCache>,
+}
+
+/// The router with every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(dashboard::dashboard))
+        .route("/v1/records", post(records::post_records))
+        .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
+        .route("/v1/quarantine", get(records::quarantine))
+        .route("/v1/coverage", get(coverage::coverage))
+        .route("/v1/reports/{period}", get(coverage::report))
+        .route("/v1/digest", get(status::digest))
+        .route("/v1/status", get(status::status))
+        .route(
+            "/v1/documents",
+            get(status::documents).post(documents::publish),
+        )
+        .route("/v1/documents/{kind}/{id}", get(documents::get_document))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard_reads))
+        .with_state(state)
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn token_matches(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// Fails with 401 unless the request carries the node's token.
+pub(crate) fn require_token(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(t) if token_matches(&app.token, t) => Ok(()),
+        _ => Err(ApiError::unauthorised()),
+    }
+}
+
+/// Reads are open to loopback; any other caller must present the token.
+async fn guard_reads(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if !peer.ip().is_loopback() {
+        require_token(&app, request.headers())?;
+    }
+    Ok(next.run(request).await)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

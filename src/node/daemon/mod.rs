@@ -1,0 +1,368 @@
+//! The running node: opens the store, starts the write path and the HTTP API, and shuts
+//! everything down in order on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
+//! let the writer commit what it holds, close the store).
+
+mod recovery;
+
+pub use recovery::create_store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::core::model::person::Pseudonymiser;
+use crate::core::model::signature::DocumentVerifier;
+use crate::core::model::standards::StandardsCell;
+use crate::core::store::{ScrubCursor, Store, StoreError, WriteBatch};
+use crate::node::api::{self, ApiStats, AppState};
+use crate::node::clock::{Clock, SystemClock};
+use crate::node::config::Config;
+use crate::node::links::Links;
+use crate::node::pki;
+use crate::node::storage::SledStore;
+use crate::node::transport::tls::{TlsFiles, TlsMaterial};
+use crate::node::transport::{self, Socket, StorageCalls, SyncContext, SyncHandle};
+use crate::node::write::Writer;
+
+/// Why the node could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The store could not be opened.
+    #[error("cannot open the store in {path}: {source}")]
+    Store {
+        /// Data directory.
+        path: PathBuf,
+        /// Cause.
+        source: StoreError,
+    },
+    /// A file the node needs is missing or malformed.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A socket or thread could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn file_error(path: &Path, message: impl Into<String>) -> DaemonError {
+    DaemonError::File {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads the API token (at least 32 characters).
+pub fn read_token(path: &Path) -> Result<String, DaemonError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, format!("cannot read the API token: {e}")))?;
+    let token = text.trim().to_string();
+    if token.len() < 32 {
+        return Err(file_error(
+            path,
+            "the API token must be at least 32 characters",
+        ));
+    }
+    Ok(token)
+}
+
+/// Reads a pseudonym key file: 64 hex digits.
+pub fn read_pid_key(path: &Path) -> Result<[u8; 32], DaemonError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| file_error(path, format!("cannot read the pseudonym key: {e}")))?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|_| file_error(path, "the pseudonym key must be 64 hex digits"))?;
+    Ok(key)
+}
+
+/// File in the data directory naming the API address of the running node, so that local
+/// tools find a node whose config asks for an ephemeral port (`127.0.0.1:0`).
+pub const API_ADDR_FILE: &str = "api.addr";
+
+/// The API address a running node reported in `data_dir`, if any.
+pub fn read_api_addr(data_dir: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(data_dir.join(API_ADDR_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A started node: its API address and the handles to stop it.
+pub struct RunningNode {
+    /// Where the API listens (the real port when the config said 0).
+    pub api_addr: SocketAddr,
+    /// QUIC sessions with the parent and children.
+    pub sync: SyncHandle,
+    scrubber: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer_thread: std::thread::JoinHandle<()>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    store: Arc<SledStore>,
+    data_dir: std::path::PathBuf,
+}
+
+impl RunningNode {
+    /// Resolves once the store was poisoned by a full disk and space has come back: a
+    /// poisoned sled handle cannot be reused, so the caller restarts the node, which
+    /// reopens the store and catches up. Until then the node keeps serving reads and
+    /// status, refuses writes and acknowledges nothing.
+    pub async fn space_returned(&self) {
+        loop {
+            tokio::time::sleep(SPACE_PROBE_EVERY).await;
+            if self.store.full() {
+                let dir = self.data_dir.clone();
+                let room = tokio::task::spawn_blocking(move || has_room(&dir)).await;
+                if matches!(room, Ok(true)) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops accepting requests, drains in-flight ones and closes the store.
+    pub async fn stop(self) -> Result<(), DaemonError> {
+        // Sessions first: nothing is acknowledged that is not durable, so cutting them is
+        // safe; the peer resumes from its last ack.
+        self.sync.stop();
+        self.scrubber.abort();
+        let _ = self.shutdown.send(());
+        let served = self.server.await.map_err(|e| DaemonError::Io {
+            what: "API server task".into(),
+            source: std::io::Error::other(e),
+        })?;
+        served.map_err(|source| DaemonError::Io {
+            what: "API server".into(),
+            source,
+        })?;
+        // The server held the last writer handles; once they are gone the writer thread
+        // commits what it has and returns.
+        tokio::task::spawn_blocking(move || self.writer_thread.join())
+            .await
+            .ok();
+        Ok(())
+    }
+}
+
+/// How often a node whose disk filled checks whether space came back.
+const SPACE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Free space a reopened store needs at least: a probe file this large must fit.
+const SPACE_PROBE_BYTES: usize = 8 << 20;
+
+/// True when a probe file of [`SPACE_PROBE_BYTES`] can be written and synced in `dir`.
+fn has_room(dir: &Path) -> bool {
+    use std::io::Write;
+    let probe = dir.join(".space-probe");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&vec![0u8; SPACE_PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.is_ok()
+}
+
+/// Opens the store (rebuilding it from the parent if it is gone or damaged) and starts the
+/// node's services.
+pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
+    let token = read_token(&config.token_file)?;
+    let pseudonymiser = match &config.privacy {
+        Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
+        None => None,
+    };
+    let certificate = pki::cert_info(&config.tls_cert)
+        .map_err(|e| file_error(&config.tls_cert, e.to_string()))?;
+    let (writer, writer_thread) = Writer::start(store.clone(), config.node, clock.clone())
+        .map_err(|source| DaemonError::Io {
+            what: "starting the writer thread".into(),
+            source,
+        })?;
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .map_err(|source| DaemonError::Io {
+            what: format!("binding the API to {}", config.api_listen),
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| DaemonError::Io {
+        what: "reading the API address".into(),
+        source,
+    })?;
+    let data_dir = config.data_dir.clone();
+    let links = Arc::new(Links::default());
+    let standards = Arc::new(StandardsCell::new(crate::node::write::standards_in_force(
+        store.as_ref(),
+    )));
+    let scrubber = tokio::spawn(scrub(store.clone(), config.anti_entropy_interval));
+    let sync = start_sync(
+        &config,
+        store.clone(),
+        standards.clone(),
+        links.clone(),
+        clock.clone(),
+    )?;
+    let state = AppState {
+        node: config.node,
+        body_limit: config.body_limit,
+        config: Arc::new(config),
+        store: store.clone(),
+        writer,
+        standards,
+        links,
+        pseudonymiser,
+        token: token.into(),
+        started_at_ms: clock.now_ms(),
+        clock,
+        certificate: Some(certificate),
+        stats: Arc::new(ApiStats::default()),
+        coverage_cache: Arc::default(),
+    };
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::serve(listener, state, async move {
+        let _ = stop.await;
+    }));
+    std::fs::write(data_dir.join(API_ADDR_FILE), format!("{api_addr}\n")).map_err(|source| {
+        DaemonError::Io {
+            what: format!("writing {}", data_dir.join(API_ADDR_FILE).display()),
+            source,
+        }
+    })?;
+    tracing::info!(api = %api_addr, "Node started");
+    Ok(RunningNode {
+        api_addr,
+        sync,
+        scrubber,
+        server,
+        writer_thread,
+        shutdown,
+        store,
+        data_dir,
+    })
+}
+
+/// Binds QUIC and starts the sessions: serving children (provinces, the ministry) and
+/// dialling the parent (everyone but the ministry, when configured).
+fn start_sync(
+    config: &Config,
+    store: Arc<SledStore>,
+    standards: Arc<StandardsCell>,
+    links: Arc<Links>,
+    clock: Arc<dyn Clock>,
+) -> Result<SyncHandle, DaemonError> {
+    let files = TlsFiles {
+        ca: &config.tls_ca,
+        cert: &config.tls_cert,
+        key: &config.tls_key,
+    };
+    let ca = std::fs::read_to_string(&config.tls_ca)
+        .map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
+    let verifier =
+        DocumentVerifier::new(&ca).map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
+    let ctx = SyncContext {
+        verifier,
+        me: config.node,
+        store,
+        standards,
+        links,
+        clock,
+        interval: config.sync_interval,
+        anti_entropy: config.anti_entropy_interval,
+        batch_records: config.batch_records as usize,
+        children: config.children.clone(),
+        storage_calls: StorageCalls::BlockingPool,
+    };
+    let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
+    let started = TlsMaterial::load(&files)
+        .and_then(|tls| transport::start(Socket::Udp(config.listen), &tls, parent, ctx));
+    started.map_err(|e| {
+        file_error(
+            &config.tls_cert,
+            format!("starting QUIC on {}: {e}", config.listen),
+        )
+    })
+}
+
+/// Records verified per scrub step.
+const SCRUB_STEP: usize = 1000;
+/// Pause between scrub steps: about 2,000 records/s, a few percent of a core, so that a
+/// million-record city is re-verified every ten minutes or so.
+const SCRUB_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Verifies every stored record against its hash, a step at a time, forever; a record
+/// whose data no longer matches is removed, so the summaries stop counting it and
+/// anti-entropy fetches a good copy from the child that sent it.
+async fn scrub(store: Arc<SledStore>, pause_between_passes: std::time::Duration) {
+    let mut cursor = ScrubCursor::default();
+    loop {
+        if store.fault().is_some() {
+            // A poisoned store is reported in status already; nothing to verify until the
+            // node reopens it.
+            tokio::time::sleep(SCRUB_PAUSE).await;
+            continue;
+        }
+        let s = store.clone();
+        let mut c = cursor.clone();
+        let step = tokio::task::spawn_blocking(move || {
+            let found = s.scrub(&mut c, SCRUB_STEP)?;
+            if !found.is_empty() {
+                tracing::error!(
+                    records = found.len(),
+                    "Corrupted records found; removed so that anti-entropy restores them"
+                );
+                s.commit(WriteBatch {
+                    removals: found,
+                    ..WriteBatch::default()
+                })?;
+            }
+            Ok::<_, StoreError>(c)
+        })
+        .await;
+        let passes = cursor.passes;
+        match step {
+            Ok(Ok(c)) => cursor = c,
+            Ok(Err(e)) => tracing::error!(error = %e, "Scrub failed"),
+            Err(e) => tracing::error!(error = %e, "Scrub task failed"),
+        }
+        let pause = if cursor.passes > passes {
+            pause_between_passes
+        } else {
+            SCRUB_PAUSE
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,194 @@
+//! What the node knows of each of its links: connected, last sync, errors, receipts, and
+//! recent replication lags. Transport writes it; status, the dashboard and the coverage
+//! scan read it (the scan through [`LinkFacts`]).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::core::model::NodeCode;
+use crate::core::protocol::Event;
+use crate::reporting::scan::LinkFacts;
+
+/// One link's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// A session is established.
+    pub connected: bool,
+    /// Last time records moved or were acknowledged, ms since the epoch.
+    pub last_sync_ms: Option<i64>,
+    /// Why the last session ended, until the next one is established.
+    pub last_error: Option<String>,
+    /// Sessions that ended with an error since start.
+    pub sessions_broken: u64,
+    /// Why the most recent of them ended (kept after reconnecting).
+    pub last_break: Option<String>,
+    /// Records received over this link since start.
+    pub records_received: u64,
+    /// Records anti-entropy repaired from this link since start.
+    pub records_repaired: u64,
+    /// Records quarantined from this link since start.
+    pub quarantined: u64,
+    /// Conflicts and regressions seen on this link since start.
+    pub alerts: Vec<String>,
+    /// A child's last offer: how far it holds each owner's records.
+    pub offered: BTreeMap<NodeCode, u64>,
+}
+
+/// All links of a node.
+#[derive(Debug, Default)]
+pub struct Links {
+    peers: Mutex<BTreeMap<NodeCode, LinkInfo>>,
+    lags: Mutex<BTreeMap<NodeCode, LagSamples>>,
+}
+
+/// Replication lags kept per owner: the most recent this many records.
+const LAG_SAMPLES: usize = 1024;
+
+/// Recent replication lags of one owner's records (received here − recorded by the
+/// owner, ms), kept in memory: a restart starts the window afresh.
+#[derive(Debug, Default, Clone)]
+struct LagSamples {
+    ring: Vec<u64>,
+    next: usize,
+}
+
+impl LagSamples {
+    fn push(&mut self, lag_ms: u64) {
+        if self.ring.len() < LAG_SAMPLES {
+            self.ring.push(lag_ms);
+        } else {
+            self.ring[self.next] = lag_ms;
+        }
+        self.next = (self.next + 1) % LAG_SAMPLES;
+    }
+
+    /// The `q`-quantile (0..=1) by nearest rank.
+    fn quantile(&self, q: f64) -> Option<u64> {
+        let mut sorted = self.ring.clone();
+        sorted.sort_unstable();
+        let last = sorted.len().checked_sub(1)?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rank = ((last as f64) * q).round() as usize;
+        sorted.get(rank.min(last)).copied()
+    }
+}
+
+impl Links {
+    fn with(&self, peer: NodeCode, f: impl FnOnce(&mut LinkInfo)) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        f(peers.entry(peer).or_default());
+    }
+
+    /// Applies a session event.
+    pub fn record(&self, peer: NodeCode, event: &Event, now_ms: i64) {
+        self.with(peer, |l| match event {
+            Event::Connected { .. } => {
+                l.connected = true;
+                l.last_error = None;
+                l.last_sync_ms.get_or_insert(now_ms);
+            }
+            Event::Acknowledged { .. } => l.last_sync_ms = Some(now_ms),
+            Event::Offered { owners } => l.offered.extend(owners.iter().copied()),
+            Event::UploadRestarted { owners } => {
+                tracing::warn!(%peer, ?owners, "The parent stopped answering an upload; offering again");
+                push_alert(l, format!("upload of {owners:?} unanswered; restarted"));
+            }
+            Event::Received { records, .. } => {
+                l.last_sync_ms = Some(now_ms);
+                l.records_received += *records as u64;
+            }
+            Event::DocumentStored { kind, id, issuer, version } => {
+                l.last_sync_ms = Some(now_ms);
+                tracing::info!(%peer, %kind, %id, %issuer, version, "Stored a document from above");
+            }
+            Event::IdentityChanged { old, new, .. } => {
+                let (old, new) = (hex::encode(old), hex::encode(new));
+                tracing::error!(%peer, %old, %new, "Child's store identity changed; refusing its records");
+                push_alert(l, format!("store identity changed from {old} to {new}"));
+            }
+            Event::Repaired { owner, records } => {
+                l.last_sync_ms = Some(now_ms);
+                l.records_repaired += *records as u64;
+                tracing::info!(%peer, %owner, records, "Anti-entropy repaired records");
+            }
+            Event::Quarantined { owner, id, reason } => {
+                l.quarantined += 1;
+                tracing::warn!(%peer, %owner, %id, %reason, "Quarantined a received record");
+            }
+            Event::Conflict { detail } => {
+                tracing::error!(%peer, %detail, "Copies here and at the peer conflict");
+                push_alert(l, format!("conflict: {detail}"));
+            }
+            Event::BehindParent { here, at_parent } => {
+                tracing::error!(%peer, here, at_parent, "The parent holds more of this node's records than its store: restoring them");
+                push_alert(l, format!("own records complete through {here}, {at_parent} at the parent; restored from it"));
+            }
+            Event::DocumentsReturned { count, .. } => {
+                if *count > 0 {
+                    tracing::info!(%peer, count, "The child sent documents that were missing or older here");
+                }
+            }
+            Event::Regression { owner, offered, held } => {
+                tracing::error!(%peer, %owner, offered, held, "Peer's records went back; nothing overwritten");
+                push_alert(l, format!("{owner} offered through seq {offered}, {held} held here"));
+            }
+        });
+    }
+
+    /// The session with `peer` ended.
+    pub fn disconnected(&self, peer: NodeCode, error: Option<String>) {
+        self.with(peer, |l| {
+            l.connected = false;
+            if error.is_some() {
+                l.sessions_broken += 1;
+                l.last_break.clone_from(&error);
+                l.last_error = error;
+            }
+        });
+    }
+
+    /// Notes the replication lag of records just received.
+    pub fn record_lags(&self, records: &[crate::core::store::RecordWrite], now_ms: i64) {
+        let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        for w in records {
+            let e = &w.record.envelope;
+            let lag = u64::try_from(now_ms - e.recorded_at_ms).unwrap_or(0);
+            lags.entry(e.owner).or_default().push(lag);
+        }
+    }
+
+    /// The median and 95th-percentile replication lag (ms) of `owner`'s recent records.
+    pub fn lag_quantiles(&self, owner: NodeCode) -> (Option<u64>, Option<u64>) {
+        let lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        lags.get(&owner)
+            .map_or((None, None), |s| (s.quantile(0.5), s.quantile(0.95)))
+    }
+
+    /// A snapshot of every link.
+    pub fn snapshot(&self) -> BTreeMap<NodeCode, LinkInfo> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Keeps the last few alerts.
+fn push_alert(l: &mut LinkInfo, alert: String) {
+    if l.alerts.len() >= 8 {
+        l.alerts.remove(0);
+    }
+    l.alerts.push(alert);
+}
+
+impl LinkFacts for Links {
+    fn lag_quantiles(&self, owner: NodeCode) -> (Option<u64>, Option<u64>) {
+        Links::lag_quantiles(self, owner)
+    }
+
+    fn offered(&self, owner: NodeCode) -> Option<u64> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .values()
+            .filter_map(|l| l.offered.get(&owner))
+            .copied()
+            .max()
+    }
+}

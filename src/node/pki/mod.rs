@@ -1,0 +1,329 @@
+//! The network's private PKI: the root CA held by the ministry information centre and the
+//! node certificates it issues, each binding one node code.
+//!
+//! A node certificate names its code three ways (subject CN, DNS SAN `n<code>.lmsync`, URI
+//! SAN `urn:lmsync:node:<code>`), so a peer's code is read from the certificate, never
+//! from what the peer claims. Private keys are created with mode 0600 before any byte is
+//! written; nothing here overwrites an existing key.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+#[cfg(unix)]
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+
+use crate::core::model::NodeCode;
+use crate::core::model::signature::{NODE_URI_PREFIX, SignatureError, node_of};
+
+/// CA certificate file name.
+pub const CA_CERT: &str = "ca.crt";
+/// CA private key file name.
+pub const CA_KEY: &str = "ca.key";
+/// Node certificate file name.
+pub const NODE_CERT: &str = "node.crt";
+/// Node private key file name.
+pub const NODE_KEY: &str = "node.key";
+
+/// Why a PKI operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// A file that would be written exists already.
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Certificate generation or parsing failed.
+    #[error("certificate error: {0}")]
+    Cert(#[from] rcgen::Error),
+    /// A certificate does not parse as X.509.
+    #[error("{0} is not a valid PEM X.509 certificate")]
+    BadCertificate(PathBuf),
+    /// Signing a document failed.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `contents` to a new file with `mode`, refusing to replace an existing one.
+fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(mode);
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            PkiError::Exists(path.to_path_buf())
+        } else {
+            io_err(path)(e)
+        }
+    })?;
+    file.write_all(contents.as_bytes()).map_err(io_err(path))?;
+    file.sync_all().map_err(io_err(path))
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(io_err(path))
+}
+
+fn validity(params: &mut CertificateParams, today: (i32, u8, u8), years: i32) {
+    let (y, m, d) = today;
+    // Back-dated one day so that a peer whose clock lags a little still accepts it.
+    params.not_before = rcgen::date_time_ymd(y, m, d) - std::time::Duration::from_secs(86_400);
+    // Day clamped to 28 so that 29 February plus N years is still a date.
+    params.not_after = rcgen::date_time_ymd(y + years, m, d.min(28));
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[0] &= 0x7f; // positive
+    SerialNumber::from_slice(&bytes)
+}
+
+/// The names that bind `node` into its certificate.
+pub fn dns_name(node: NodeCode) -> String {
+    format!("n{node}.lmsync")
+}
+
+/// The URI SAN naming `node`.
+pub fn node_uri(node: NodeCode) -> String {
+    format!("{NODE_URI_PREFIX}{node}")
+}
+
+fn today() -> (i32, u8, u8) {
+    use chrono::Datelike;
+    let now = crate::node::clock::today();
+    let month = u8::try_from(now.month()).unwrap_or(1);
+    let day = u8::try_from(now.day()).unwrap_or(1);
+    (now.year(), month, day)
+}
+
+/// Creates the network's root CA in `dir` (`ca.crt` 0644, `ca.key` 0600), valid 20 years.
+pub fn init_ca(dir: &Path) -> Result<(), PkiError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+    for p in [&cert_path, &key_path] {
+        if p.exists() {
+            return Err(PkiError::Exists(p.clone()));
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "lmsync network root CA");
+    dn.push(DnType::OrganizationName, "Ministry information centre");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.serial_number = Some(random_serial());
+    validity(&mut params, today(), 20);
+    let cert = params.self_signed(&key)?;
+    write_new(&key_path, &key.serialize_pem(), 0o600)?;
+    write_new(&cert_path, &cert.pem(), 0o644)
+}
+
+/// Issues a certificate for `node` signed by the CA in `ca_dir`, writing `node.crt`,
+/// `node.key` (0600) and a copy of `ca.crt` (never the CA key) into `out`.
+pub fn issue(ca_dir: &Path, node: NodeCode, out: &Path, years: i32) -> Result<(), PkiError> {
+    let ca_key = KeyPair::from_pem(&read(&ca_dir.join(CA_KEY))?)?;
+    let ca_pem = read(&ca_dir.join(CA_CERT))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    for name in [NODE_CERT, NODE_KEY, CA_CERT] {
+        let p = out.join(name);
+        if p.exists() {
+            return Err(PkiError::Exists(p));
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec![dns_name(node)])?;
+    params
+        .subject_alt_names
+        .push(SanType::URI(node_uri(node).try_into()?));
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("lmsync node {node}"));
+    dn.push(DnType::OrganizationalUnitName, node.tier().to_string());
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.serial_number = Some(random_serial());
+    validity(&mut params, today(), years);
+    let cert = params.signed_by(&key, &issuer)?;
+    write_new(&out.join(NODE_KEY), &key.serialize_pem(), 0o600)?;
+    write_new(&out.join(NODE_CERT), &cert.pem(), 0o644)?;
+    write_new(&out.join(CA_CERT), &ca_pem, 0o644)
+}
+
+/// What a node certificate says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// Node code from the URI SAN, if present.
+    pub node: Option<NodeCode>,
+    /// Expiry, seconds since the Unix epoch.
+    pub not_after: i64,
+}
+
+/// The node code a DER certificate binds (its `urn:lmsync:node:` URI SAN), if any.
+pub fn node_of_der(der: &[u8]) -> Option<NodeCode> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    node_of(&cert)
+}
+
+/// Reads the node code and expiry from a PEM certificate file.
+pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
+    let pem = read(path)?;
+    let bad = || PkiError::BadCertificate(path.to_path_buf());
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| bad())?;
+    let cert = pem.parse_x509().map_err(|_| bad())?;
+    let node = node_of(&cert);
+    Ok(CertInfo {
+        node,
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_a_node_certificate_binding_the_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        init_ca(&ca).unwrap();
+        let node: NodeCode = "440100".parse().unwrap();
+        let out = dir.path().join("440100");
+        issue(&ca, node, &out, 2).unwrap();
+        let info = cert_info(&out.join(NODE_CERT)).unwrap();
+        assert_eq!(info.node, Some(node));
+        assert!(info.not_after > chrono::Utc::now().timestamp() + 365 * 86_400);
+        assert!(
+            !out.join(CA_KEY).exists(),
+            "the CA key never leaves the CA directory"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(out.join(NODE_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(ca.join(CA_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path()).unwrap();
+        assert!(matches!(init_ca(dir.path()), Err(PkiError::Exists(_))));
+        let node: NodeCode = "440000".parse().unwrap();
+        let out = dir.path().join("n");
+        issue(dir.path(), node, &out, 1).unwrap();
+        assert!(matches!(
+            issue(dir.path(), node, &out, 1),
+            Err(PkiError::Exists(_))
+        ));
+    }
+}
+
+/// Document signatures made with certificates this module issues.
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+    use crate::core::model::MINISTRY;
+    use crate::core::model::document::StoredDocument;
+    use crate::core::model::signature::{DocumentVerifier, sign};
+
+    fn setup(dir: &std::path::Path, node: &str) -> (String, String, String) {
+        let ca = dir.join("ca");
+        if !ca.join("ca.crt").exists() {
+            init_ca(&ca).unwrap();
+        }
+        let out = dir.join(node);
+        issue(&ca, node.parse().unwrap(), &out, 1).unwrap();
+        let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+        (
+            read(ca.join("ca.crt")),
+            read(out.join("node.crt")),
+            read(out.join("node.key")),
+        )
+    }
+
+    fn doc(issuer: NodeCode) -> StoredDocument {
+        StoredDocument {
+            kind: "policy".into(),
+            id: "劳社部发〔1999〕1号".into(),
+            issuer,
+            version: 1,
+            body: "{\"title\":\"pilot notice\"}".into(),
+            certificate: Vec::new(),
+            signature: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn signed_documents_verify_and_tampering_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = setup(dir.path(), "100000");
+        let verifier = DocumentVerifier::new(&ca).unwrap();
+        let mut d = doc(MINISTRY);
+        sign(&mut d, &cert, &key).unwrap();
+        verifier.verify(&d).unwrap();
+
+        let mut altered = d.clone();
+        altered.body = "{\"title\":\"altered\"}".into();
+        assert!(verifier.verify(&altered).unwrap_err().contains("signature"));
+
+        // A province re-signing a "ministry" document with its own key is caught.
+        let (_, pcert, pkey) = setup(dir.path(), "440000");
+        let mut forged = doc(MINISTRY);
+        sign(&mut forged, &pcert, &pkey).unwrap();
+        assert!(
+            verifier
+                .verify(&forged)
+                .unwrap_err()
+                .contains("certificate is for")
+        );
+
+        // A certificate from another CA is caught.
+        let other = tempfile::tempdir().unwrap();
+        let (_, ocert, okey) = setup(other.path(), "100000");
+        let mut foreign = doc(MINISTRY);
+        sign(&mut foreign, &ocert, &okey).unwrap();
+        assert!(
+            verifier
+                .verify(&foreign)
+                .unwrap_err()
+                .contains("network CA")
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The key layout of the one sled tree. Every key a node writes is built here.
+//!
+//! sled's cost is per key, so a record costs one key and a batch adds one packed change-log
+//! key per owner. Prefix bytes keep the kinds of key apart within a single tree (a sled
+//! batch covers one tree; multi-tree transactions were measured slower).
+//!
+//! | prefix | key                                     | value                        |
+//! |--------|-----------------------------------------|------------------------------|
+//! | `i`    | `i`                                     | node identity marker         |
+//! | `r`    | `r` owner:u32 record-key:[u8;16]        | record (envelope + data)     |
+//! | `l`    | `l` owner:u32 first-seq:u64 batch:u64   | packed change-log entries    |
+//! | `d`    | `d` kind NUL id                         | document                     |
+//! | `w`    | `w` peer:u32 owner:u32                  | peer watermark (seq)         |
+//! | `x`    | `x`                                     | restore from parent pending  |
+//! | `c`    | `c` child:u32                           | child's store id (16 bytes)  |
+//! | `q`    | `q` owner:u32 record-key:[u8;16]        | quarantined received record  |
+//! | `t`    | `t` owner:u32                           | last receipt of its records  |
+//!
+//! Integers are big-endian so that byte order is numeric order: an owner's records sit in
+//! record-key (hash) order, its log in seq order.
+
+use crate::core::model::{NodeCode, RecordKey};
+
+/// The identity marker's key.
+pub const IDENTITY: &[u8] = b"i";
+/// Prefix of record keys.
+pub const RECORD: u8 = b'r';
+/// Prefix of change-log keys.
+pub const LOG: u8 = b'l';
+/// Prefix of document keys.
+pub const DOCUMENT: u8 = b'd';
+/// Prefix of watermark keys.
+pub const WATERMARK: u8 = b'w';
+/// Set while the node's own records are being restored from its parent.
+pub const RESTORE_PENDING: &[u8] = b"x";
+/// Prefix of the store id last seen from each child.
+pub const PEER_STORE: u8 = b'c';
+
+/// Prefix of the time an owner's records were last received here.
+pub const RECEIVED: u8 = b't';
+
+/// Key of the time `owner`'s records were last received.
+pub fn received(owner: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = RECEIVED;
+    k[1..].copy_from_slice(&owner.get().to_be_bytes());
+    k
+}
+
+/// Prefix of quarantined records.
+pub const QUARANTINE: u8 = b'q';
+
+/// Key of the store id last seen from `peer`.
+pub fn peer_store(peer: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = PEER_STORE;
+    k[1..].copy_from_slice(&peer.get().to_be_bytes());
+    k
+}
+
+/// Key of one record.
+pub fn record(owner: NodeCode, key: RecordKey) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[0] = RECORD;
+    k[1..5].copy_from_slice(&owner.get().to_be_bytes());
+    k[5..].copy_from_slice(&key.0);
+    k
+}
+
+/// Key of a quarantined record: the same layout as [`record`] under its own prefix.
+pub fn quarantine(owner: NodeCode, key: RecordKey) -> [u8; 21] {
+    let mut k = record(owner, key);
+    k[0] = QUARANTINE;
+    k
+}
+
+/// Parses a quarantine key into `(owner, record key)`.
+pub fn parse_quarantine(key: &[u8]) -> Option<(u32, RecordKey)> {
+    if key.len() != 21 || key[0] != QUARANTINE {
+        return None;
+    }
+    let owner = u32::from_be_bytes(key[1..5].try_into().ok()?);
+    Some((owner, RecordKey(key[5..].try_into().ok()?)))
+}
+
+/// Prefix of every record of `owner`.
+pub fn record_prefix(owner: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = RECORD;
+    k[1..5].copy_from_slice(&owner.get().to_be_bytes());
+    k
+}
+
+/// Key of one packed change-log batch.
+pub fn log(owner: NodeCode, first_seq: u64, batch: u64) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[0] = LOG;
+    k[1..5].copy_from_slice(&owner.get().to_be_bytes());
+    k[5..13].copy_from_slice(&first_seq.to_be_bytes());
+    k[13..].copy_from_slice(&batch.to_be_bytes());
+    k
+}
+
+/// Splits a change-log key into `(owner, first_seq, batch)`.
+pub fn parse_log(key: &[u8]) -> Option<(u32, u64, u64)> {
+    if key.len() != 21 || key[0] != LOG {
+        return None;
+    }
+    let owner = u32::from_be_bytes(key[1..5].try_into().ok()?);
+    let first = u64::from_be_bytes(key[5..13].try_into().ok()?);
+    let batch = u64::from_be_bytes(key[13..].try_into().ok()?);
+    Some((owner, first, batch))
+}
+
+/// Key of one document: kind and id separated by a NUL (neither may contain one).
+pub fn document(kind: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + kind.len() + id.len());
+    k.push(DOCUMENT);
+    k.extend_from_slice(kind.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Key of one peer watermark.
+pub fn watermark(peer: NodeCode, owner: NodeCode) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = WATERMARK;
+    k[1..5].copy_from_slice(&peer.get().to_be_bytes());
+    k[5..].copy_from_slice(&owner.get().to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::Kind;
+
+    #[test]
+    fn log_keys_round_trip_and_sort_by_seq() {
+        let owner: NodeCode = "440100".parse().unwrap();
+        let a = log(owner, 5, 9);
+        let b = log(owner, 6, 1);
+        assert!(a < b, "seq orders before batch number");
+        assert_eq!(parse_log(&a), Some((440_100, 5, 9)));
+        assert_eq!(parse_log(b"x"), None);
+    }
+
+    #[test]
+    fn records_of_an_owner_share_a_prefix() {
+        let owner: NodeCode = "440100".parse().unwrap();
+        let k = record(owner, RecordKey::of(Kind::Vacancy, "V-1"));
+        assert!(k.starts_with(&record_prefix(owner)));
+    }
+}

@@ -1,0 +1,28 @@
+//! The node's write path: turning validated drafts into versioned records and committing
+//! them in groups, so that one flush + fsync acknowledges many requests at once.
+//!
+//! [`plan`] is the pure part (version and seq assignment, no-op detection); [`Writer`] is
+//! the thin shell: one thread that owns all writes to the store, drains whatever requests
+//! are waiting, commits them as one durable batch, then answers every request.
+
+mod plan;
+mod writer;
+
+pub use plan::{Outcome, Planner};
+pub use writer::{WriteError, Writer, WriterStats};
+
+/// The built-in standards with the classification documents stored here applied.
+pub fn standards_in_force(
+    store: &dyn crate::core::store::Store,
+) -> crate::core::model::standards::Standards {
+    let docs = store.documents().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "Cannot read documents; using the built-in standards");
+        Vec::new()
+    });
+    let bodies: Vec<&str> = docs
+        .iter()
+        .filter(|d| d.kind == crate::core::model::document::CLASSIFICATION)
+        .map(|d| d.body.as_str())
+        .collect();
+    crate::core::model::standards::Standards::with_documents(bodies)
+}

@@ -1,0 +1,347 @@
+//! [`QuarterlyReport`]: tables 1–8 computed from [`ReportCounts`], raw (unsuppressed)
+//! numbers with labels. Publication (suppression, rendering) is in `publish`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::labels::{self, Label};
+use super::{CountBasis, ReportCounts, Split};
+use crate::core::model::NodeCode;
+use crate::core::model::Sector;
+use crate::core::model::standards::occupation_level;
+use crate::core::model::tables::{EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999};
+use crate::reporting::analysis::period::Period;
+use crate::reporting::analysis::scope::Scope;
+
+/// Rows shown in tables 6 and 7.
+pub const TOP_N: usize = 10;
+/// The industry row that takes codes outside the sixteen rows.
+const OTHER_INDUSTRY: &str = "P";
+/// The key of the unknown-employer row in table 4.
+pub const UNKNOWN_EMPLOYER: &str = "unknown";
+
+/// Table 1: demand, job seekers and their ratio (求人倍率).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overall {
+    /// 需求人数.
+    pub demand: Split,
+    /// 求职人数.
+    pub seekers: Split,
+}
+
+/// demand ÷ supply, `None` without supply.
+pub(crate) fn ratio(demand: f64, supply: f64) -> Option<f64> {
+    (supply > 0.0).then(|| demand / supply)
+}
+
+fn share(part: u64, whole: u64) -> Option<f64> {
+    ratio(part as f64, whole as f64)
+}
+
+impl Overall {
+    /// 求人倍率 of the carried-over, new and total columns.
+    pub fn ratios(&self) -> [Option<f64>; 3] {
+        let r = |d: u64, s: u64| share(d, s);
+        [
+            r(self.demand.carried_over, self.seekers.carried_over),
+            r(self.demand.new_in_period, self.seekers.new_in_period),
+            r(self.demand.total(), self.seekers.total()),
+        ]
+    }
+}
+
+/// A demand row of tables 2, 3 and 4.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DemandRow {
+    /// Code (sector key, industry, employer type or `unknown`).
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Demand (headcount).
+    pub demand: u64,
+    /// Share of the table's demand.
+    pub share: Option<f64>,
+}
+
+/// A major-group row of table 5.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OccupationRow {
+    /// Major group code.
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Demand (headcount).
+    pub demand: u64,
+    /// Share of demand.
+    pub demand_share: Option<f64>,
+    /// Seekers whose first preference is in the group (unallocated, 实际求职).
+    pub seekers: u64,
+    /// Seekers without preference allocated to the group in proportion to demand.
+    pub allocated: f64,
+    /// demand ÷ (seekers + allocated).
+    pub ratio: Option<f64>,
+}
+
+/// Table 5: supply and demand by occupation major group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OccupationTable {
+    /// One row per major group.
+    pub rows: Vec<OccupationRow>,
+    /// Seekers without occupational preference (无要求), before allocation.
+    pub no_preference: u64,
+}
+
+/// A minor-group row of tables 6 and 7.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapRow {
+    /// Minor group code (`M-mm-nn`).
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Demand (headcount).
+    pub demand: u64,
+    /// Seekers (first preference).
+    pub seekers: u64,
+    /// |demand − seekers|.
+    pub gap: u64,
+    /// demand ÷ seekers.
+    pub ratio: Option<f64>,
+}
+
+/// A row of table 8.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryRow {
+    /// Category key (snake_case).
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Seekers.
+    pub seekers: u64,
+    /// Share of seekers.
+    pub share: Option<f64>,
+}
+
+/// The quarterly supply/demand report of one scope, raw numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarterlyReport {
+    /// Where.
+    pub scope: Scope,
+    /// Human label of the scope.
+    pub scope_label: String,
+    /// When.
+    pub period: Period,
+    /// The declared counting basis.
+    pub count_basis: CountBasis,
+    /// Cities counted.
+    pub cities: Vec<NodeCode>,
+    /// Table 1.
+    pub overall: Overall,
+    /// Table 2: demand by sector.
+    pub by_sector: Vec<DemandRow>,
+    /// Table 3: demand by industry (the sixteen rows).
+    pub by_industry: Vec<DemandRow>,
+    /// Table 4: demand by employer type, with `unknown`.
+    pub by_employer_type: Vec<DemandRow>,
+    /// Table 5: supply and demand by occupation major group.
+    pub by_occupation: OccupationTable,
+    /// Table 6: minor groups where demand exceeds supply most.
+    pub shortages: Vec<GapRow>,
+    /// Table 7: minor groups where supply exceeds demand most.
+    pub surpluses: Vec<GapRow>,
+    /// Table 8: seekers by category.
+    pub by_category: Vec<CategoryRow>,
+    /// Caveats (codes outside the tables, unallocated seekers …).
+    pub notes: Vec<String>,
+}
+
+fn demand_rows(rows: impl IntoIterator<Item = (String, Label, u64)>, total: u64) -> Vec<DemandRow> {
+    rows.into_iter()
+        .map(|(code, label, demand)| DemandRow {
+            code,
+            label,
+            demand,
+            share: share(demand, total),
+        })
+        .collect()
+}
+
+/// Demand per industry row, codes outside the sixteen folded into 其他行业.
+fn industries(c: &ReportCounts, notes: &mut Vec<String>) -> BTreeMap<&'static str, u64> {
+    let mut out: BTreeMap<&'static str, u64> = INDUSTRIES_1994
+        .iter()
+        .map(|(code, _, _)| (*code, 0))
+        .collect();
+    let mut folded = 0;
+    for (code, n) in &c.demand_by_industry {
+        match INDUSTRIES_1994.iter().find(|(k, _, _)| k == code) {
+            Some((k, _, _)) => *out.entry(k).or_default() += n,
+            None => {
+                folded += n;
+                *out.entry(OTHER_INDUSTRY).or_default() += n;
+            }
+        }
+    }
+    if folded > 0 {
+        notes.push(format!(
+            "demand of {folded} with industry codes outside GB/T 4754-1994 counted as 其他行业"
+        ));
+    }
+    out
+}
+
+fn industry_tables(c: &ReportCounts, notes: &mut Vec<String>) -> (Vec<DemandRow>, Vec<DemandRow>) {
+    let per_industry = industries(c, notes);
+    let total = c.demand.total();
+    let sector_of = |code: &str| {
+        INDUSTRIES_1994
+            .iter()
+            .find(|(k, _, _)| *k == code)
+            .map_or(Sector::Tertiary, |(_, _, s)| *s)
+    };
+    let sectors = [Sector::Primary, Sector::Secondary, Sector::Tertiary].map(|s| {
+        let n = per_industry
+            .iter()
+            .filter(|(k, _)| sector_of(k) == s)
+            .map(|(_, n)| n)
+            .sum();
+        let (key, label) = labels::sector(s);
+        (key.to_string(), label, n)
+    });
+    let rows = INDUSTRIES_1994.iter().map(|(code, _, _)| {
+        let n = per_industry.get(code).copied().unwrap_or(0);
+        ((*code).to_string(), labels::industry(code), n)
+    });
+    (demand_rows(sectors, total), demand_rows(rows, total))
+}
+
+fn employer_table(c: &ReportCounts) -> Vec<DemandRow> {
+    let known: BTreeSet<&str> = EMPLOYER_TYPES.iter().map(|(k, _)| *k).collect();
+    let builtin = EMPLOYER_TYPES.iter().map(|(code, _)| {
+        let n = c.demand_by_employer_type.get(*code).copied().unwrap_or(0);
+        ((*code).to_string(), labels::employer_type(code), n)
+    });
+    let extra = c
+        .demand_by_employer_type
+        .iter()
+        .filter(|(k, _)| !known.contains(k.as_str()))
+        .map(|(k, n)| (k.clone(), labels::employer_type(k), *n));
+    let unknown = (
+        UNKNOWN_EMPLOYER.to_string(),
+        Label::new("未知", "Unknown employer"),
+        c.demand_unknown_employer,
+    );
+    demand_rows(builtin.chain(extra).chain([unknown]), c.demand.total())
+}
+
+fn occupation_table(c: &ReportCounts, notes: &mut Vec<String>) -> OccupationTable {
+    let mut majors: BTreeSet<String> = OCCUPATIONS_1999
+        .iter()
+        .filter(|(k, _)| occupation_level(k) == 1)
+        .map(|(k, _)| (*k).to_string())
+        .collect();
+    majors.extend(c.demand_by_major.keys().cloned());
+    majors.extend(c.seekers_by_major.keys().cloned());
+    let total = c.demand.total();
+    let unallocated = c.seekers_no_preference;
+    if total == 0 && unallocated > 0 {
+        notes.push(format!(
+            "no demand: {unallocated} seekers without preference are not allocated"
+        ));
+    }
+    let rows = majors
+        .into_iter()
+        .map(|code| {
+            let demand = c.demand_by_major.get(&code).copied().unwrap_or(0);
+            let seekers = c.seekers_by_major.get(&code).copied().unwrap_or(0);
+            let allocated = share(demand, total).map_or(0.0, |s| s * unallocated as f64);
+            OccupationRow {
+                label: labels::occupation(&code),
+                code,
+                demand,
+                demand_share: share(demand, total),
+                seekers,
+                allocated,
+                ratio: ratio(demand as f64, seekers as f64 + allocated),
+            }
+        })
+        .collect();
+    OccupationTable {
+        rows,
+        no_preference: unallocated,
+    }
+}
+
+/// Tables 6 and 7: minor groups by largest gap, demand over supply and the reverse.
+fn gap_tables(c: &ReportCounts) -> (Vec<GapRow>, Vec<GapRow>) {
+    let minors: BTreeSet<&String> = c
+        .demand_by_minor
+        .keys()
+        .chain(c.seekers_by_minor.keys())
+        .collect();
+    let rows: Vec<GapRow> = minors
+        .into_iter()
+        .map(|code| {
+            let demand = c.demand_by_minor.get(code).copied().unwrap_or(0);
+            let seekers = c.seekers_by_minor.get(code).copied().unwrap_or(0);
+            GapRow {
+                code: code.clone(),
+                label: labels::occupation(code),
+                demand,
+                seekers,
+                gap: demand.abs_diff(seekers),
+                ratio: share(demand, seekers),
+            }
+        })
+        .collect();
+    let top = |keep: fn(&GapRow) -> bool| {
+        let mut v: Vec<GapRow> = rows.iter().filter(|r| keep(r)).cloned().collect();
+        v.sort_by(|a, b| b.gap.cmp(&a.gap).then_with(|| a.code.cmp(&b.code)));
+        v.truncate(TOP_N);
+        v
+    };
+    (top(|r| r.demand > r.seekers), top(|r| r.seekers > r.demand))
+}
+
+fn category_table(c: &ReportCounts) -> Vec<CategoryRow> {
+    let total = c.seekers.total();
+    labels::seeker_categories()
+        .into_iter()
+        .map(|(cat, key, label)| {
+            let seekers = c.seekers_by_category.get(&cat).copied().unwrap_or(0);
+            CategoryRow {
+                code: key.to_string(),
+                label,
+                seekers,
+                share: share(seekers, total),
+            }
+        })
+        .collect()
+}
+
+/// Builds tables 1–8.
+pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
+    let mut notes = Vec::new();
+    let (by_sector, by_industry) = industry_tables(c, &mut notes);
+    let by_occupation = occupation_table(c, &mut notes);
+    let (shortages, surpluses) = gap_tables(c);
+    QuarterlyReport {
+        scope: c.scope,
+        scope_label: c.scope.label(),
+        period: c.period,
+        count_basis: c.basis,
+        cities: c.cities.iter().copied().collect(),
+        overall: Overall {
+            demand: c.demand,
+            seekers: c.seekers,
+        },
+        by_sector,
+        by_industry,
+        by_employer_type: employer_table(c),
+        by_occupation,
+        shortages,
+        surpluses,
+        by_category: category_table(c),
+        notes,
+    }
+}

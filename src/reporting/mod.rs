@@ -1,0 +1,9 @@
+//! Reporting: what the ministry, provinces and cities read off the records.
+//!
+//! [`analysis`] is pure (coverage metrics, targets, pilot designations, the quarterly
+//! supply/demand report: records in, figures out); [`scan`] feeds it from a store, one
+//! city at a time, through the core's store interface. This layer uses only
+//! [`crate::core`]; the node's API and the CLI call it.
+
+pub mod analysis;
+pub mod scan;
