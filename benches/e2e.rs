@@ -1,5 +1,5 @@
 //! End-to-end throughput city → province → ministry, as a ratio to raw sled measured in
-//! the same run (`../shared/PERF.md`, "Limits to compare against"):
+//! the same run (`docs/PERFORMANCE.md`):
 //!
 //! - `raw_sled`: N encoded records under the node's keys, `apply_batch` of 1,000 + flush +
 //!   fdatasync of the data file (as `benches/ingest.rs`). Every record must become durable

@@ -1,5 +1,5 @@
 //! Ingest throughput, durable, batches of 1,000, as ratios to raw sled measured in the
-//! same run (`../shared/PERF.md`):
+//! same run (`docs/PERFORMANCE.md`):
 //!
 //! - `raw_sled`: the same encoded records under the same keys, `apply_batch` + flush +
 //!   fdatasync of the data file: the limit.

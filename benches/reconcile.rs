@@ -1,5 +1,5 @@
 //! Anti-entropy cost: lmsync's bucket-tree reconciliation against negentropy 0.5 on the
-//! same sets (`../shared/PERF.md`, "Reconciliation: the peer to beat").
+//! same sets (`docs/PERFORMANCE.md`).
 //!
 //! Two sled stores in a temporary directory: a child (city 440100) and its parent (province
 //! 440000), both holding the same n records of owner 440100, complete through the same seq

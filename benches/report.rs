@@ -1,5 +1,5 @@
 //! The national quarterly report and national coverage over a large replicated store, as
-//! ratios to a raw scan of the same store measured in the same run (`../shared/PERF.md`),
+//! ratios to a raw scan of the same store measured in the same run (`docs/PERFORMANCE.md`),
 //! and the peak memory of each computation (it must not grow with the records held).
 //!
 //! The store: a ministry store (100000) holding the records of every built-in pilot city

@@ -1,4 +1,4 @@
-//! The command line (`SPEC.md` §2): argument parsing and one function per verb. The only
+//! The command line (`docs/reference/cli.md`): argument parsing and one function per verb. The only
 //! module that prints for people; errors reach here as `anyhow` chains and leave as one
 //! line on stderr with a non-zero exit code.
 

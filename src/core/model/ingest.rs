@@ -1,4 +1,4 @@
-//! Turning one JSON record (`SPEC.md` §4) into validated, pseudonymised content.
+//! Turning one JSON record (`docs/reference/records.md`) into validated, pseudonymised content.
 //!
 //! Identifying fields are handled here and only here: a `citizen_id` is checked and
 //! replaced by the city's keyed pid; names, phones and addresses are dropped. What leaves

@@ -1,4 +1,4 @@
-//! The fields of every upward record kind (`DOMAIN.md` §4.4) and their validation.
+//! The fields of every upward record kind (`docs/reference/records.md`) and their validation.
 //!
 //! Structs here are what is stored and replicated. They carry pseudonyms (`pid`), never
 //! citizen IDs, names, phones or addresses: the ingest path ([`super::ingest`]) replaces or

@@ -1,4 +1,4 @@
-//! The node's HTTP API (`SPEC.md` §3): ingest, reads, digest, status and metrics.
+//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status and metrics.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the

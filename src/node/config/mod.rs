@@ -1,4 +1,4 @@
-//! Node configuration: the TOML file an operator edits (`SPEC.md` §5).
+//! Node configuration: the TOML file an operator edits (`config/node.example.toml`).
 //!
 //! Parse, don't validate: [`RawConfig`] mirrors the file (serde, unknown keys rejected) and
 //! [`Config::from_raw`] turns it into typed values, naming the key path of anything wrong.

@@ -1,4 +1,4 @@
-//! Coverage metrics (`DOMAIN.md` §5.1–5.2) and the quarterly supply/demand report (§5.3),
+//! Coverage metrics (`docs/reference/metrics.md`) and the quarterly supply/demand report (same page),
 //! computed from replicated records. Pure: no IO, no clock, no storage; the caller scans
 //! records and passes the time in.
 //!

@@ -44,7 +44,7 @@ const EPSILON: f64 = 1e-9;
 
 macro_rules! metric_ids {
     ($($id:ident => $en:expr, $zh:expr;)*) => {
-        /// A metric of `DOMAIN.md` §5.1 (M01–M12) or §5.2 (F01–F06).
+        /// A metric of `docs/reference/metrics.md` (M01–M12 or F01–F06).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum MetricId {
             $(

@@ -1,6 +1,6 @@
 //! The synthetic city: its scale, its divisions and its per-city behaviour profile.
 //!
-//! Scale comes from the built-in pilot list (urban population, `DOMAIN.md` §6.2); the
+//! Scale comes from the built-in pilot list (urban population, `docs/reference/synthetic-data.md`); the
 //! profile (online-publication rate, contract-term mix, service-standard misses) is drawn
 //! once per city so that some pilots pass the ministry's targets and some fail (§6.3,
 //! §6.4). Real district lists are not bundled: districts are `XXXX01…` of the city code.
@@ -33,7 +33,7 @@ pub(super) struct City {
     pub(super) profile: Profile,
 }
 
-/// Per-city behaviour, drawn once (`DOMAIN.md` §6.3–§6.4).
+/// Per-city behaviour, drawn once (`docs/reference/synthetic-data.md`).
 #[derive(Debug, Clone)]
 pub(super) struct Profile {
     /// Probability that a publishable vacancy is published online.

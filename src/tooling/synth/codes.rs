@@ -1,5 +1,5 @@
 //! Coded values the generator draws from: occupations by major group, industries and
-//! employer types, with the shapes of `DOMAIN.md` §6.3, plus the name parts used to build
+//! employer types, with the shapes of `docs/reference/synthetic-data.md`, plus the name parts used to build
 //! plausible office, employer and person names.
 //!
 //! Every code drawn here comes from the built-in tables (`model::tables`), so it is valid

@@ -1,7 +1,7 @@
 //! Sampling helpers for the synthetic generator: Bernoulli, Poisson, geometric, negative
 //! binomial and weighted choice, on any `rand` generator.
 //!
-//! Only what the event model of `DOMAIN.md` §6.4 needs; no general-purpose distributions
+//! Only what the event model of `docs/reference/synthetic-data.md` needs; no general-purpose distributions
 //! (the crate does not depend on `rand_distr`). Every helper is total: bad parameters are
 //! clamped, never a panic.
 

@@ -1,7 +1,7 @@
 //! Demand and its outcome: vacancy reports with their later versions (published online,
 //! filled, withdrawn, expired) and placements of job seekers into work.
 //!
-//! Shapes follow `DOMAIN.md` §6.3: occupation major groups, headcount geometric with mean 4
+//! Shapes follow `docs/reference/synthetic-data.md`: occupation major groups, headcount geometric with mean 4
 //! capped at 200, a per-city share of contracts of a year or more, and a per-city online
 //! publication rate. Placements through a public referral name a recent vacancy and are
 //! preceded by the referral itself.

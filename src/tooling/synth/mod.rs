@@ -1,5 +1,5 @@
-//! Seeded synthetic office records for one pilot city (`DOMAIN.md` §6), as the JSON that
-//! `POST /v1/records` accepts (`SPEC.md` §4). Used by `lmsync gen` and the demo.
+//! Seeded synthetic office records for one pilot city (`docs/reference/synthetic-data.md`), as the JSON that
+//! `POST /v1/records` accepts (`docs/reference/records.md`). Used by `lmsync gen` and the demo.
 //!
 //! A [`Generator`] first emits the city's offices, employers and re-employment service
 //! centres, then an endless day-by-day stream from 1999-07-01: training courses, vacancies,
@@ -45,7 +45,7 @@ const START: NaiveDate = match NaiveDate::from_ymd_opt(1999, 7, 1) {
     None => panic!("1999-07-01 is a valid date"),
 };
 
-/// Yearly arrivals for a city of one million urban residents (`DOMAIN.md` §6.6).
+/// Yearly arrivals for a city of one million urban residents (`docs/reference/synthetic-data.md`).
 const VACANCIES_PER_YEAR: f64 = 20_000.0;
 const SEEKERS_PER_YEAR: f64 = 60_000.0;
 const WALK_INS_PER_YEAR: f64 = 1_500.0;
@@ -296,7 +296,7 @@ fn plus_days(date: NaiveDate, days: u32) -> NaiveDate {
     date + Days::new(u64::from(days))
 }
 
-/// Demand seasonality: Q1 low (Spring Festival), Q2 high (`DOMAIN.md` §6.4).
+/// Demand seasonality: Q1 low (Spring Festival), Q2 high (`docs/reference/synthetic-data.md`).
 fn season(month: u32) -> f64 {
     match month {
         1 => 0.8,

@@ -3,7 +3,7 @@
 //! record, laid-off episodes with re-employment service centre stays, unemployment
 //! registrations and eventual placements.
 //!
-//! Category mix per `DOMAIN.md` §6.4 (1999: laid-off 35–50%, unemployed 25–40%, rural and
+//! Category mix per `docs/reference/synthetic-data.md` (1999: laid-off 35–50%, unemployed 25–40%, rural and
 //! non-local 10–20%). Later records about a person carry the same citizen ID, so the node
 //! derives the same pid; walk-ins are people the city never registered.
 

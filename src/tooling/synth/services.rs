@@ -1,4 +1,4 @@
-//! Service events (`DOMAIN.md` §4.4.5) and training enrolments.
+//! Service events (`docs/reference/records.md`) and training enrolments.
 //!
 //! Every registered seeker gets a registration event and usually job information; every
 //! re-employment centre entrant gets the notice's standard services from the city's

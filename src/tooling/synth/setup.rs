@@ -2,7 +2,7 @@
 //! district centres, street stations, the UI agency, training centres), employers and the
 //! enterprises' re-employment service centres, plus the monthly batch of training courses.
 //!
-//! Counts follow `DOMAIN.md` §6.2. Offices not yet networked at the start get a later
+//! Counts follow `docs/reference/synthetic-data.md` Offices not yet networked at the start get a later
 //! version when they join the city network (the 0.3 → 0.9 ramp).
 
 use chrono::NaiveDate;

@@ -141,7 +141,7 @@ fn person_records_after_a_seeker_reuse_its_citizen_id() {
 }
 
 /// The third simulated year of a city of one million (stocks have built up), against
-/// `DOMAIN.md` §6.6; run with `--ignored --nocapture`.
+/// `docs/reference/synthetic-data.md`; run with `--ignored --nocapture`.
 #[test]
 #[ignore = "slow; prints the yearly mix"]
 fn one_year_mix() {

@@ -4,7 +4,7 @@
 //! to the provincial adjustment fund, quarterly interest and occasional reversals.
 //!
 //! Ledger entries are append-only and hash-chained (`prev_entry_hash`) in emission order.
-//! Amounts are in fen and only roughly calibrated (`DOMAIN.md` §6.3); no fund balance is
+//! Amounts are in fen and only roughly calibrated (`docs/reference/synthetic-data.md`); no fund balance is
 //! kept or checked.
 
 use chrono::{Datelike, Months, NaiveDate};

@@ -1,4 +1,4 @@
-//! Coverage metrics M01–M12 and engine metrics F01–F06 (`DOMAIN.md` §5.1–5.2): what a
+//! Coverage metrics M01–M12 and engine metrics F01–F06 (`docs/reference/metrics.md`): what a
 //! metric value is, the catalogue of computed variants, and evaluation against targets.
 //!
 //! Per city, [`CityMetrics`] streams the city's records in two passes into additive

@@ -1,4 +1,4 @@
-//! The quarterly supply/demand report (职业供求状况分析报告, `DOMAIN.md` §5.3): the
+//! The quarterly supply/demand report (职业供求状况分析报告, `docs/reference/metrics.md`): the
 //! two-pass city accumulator, the additive counts behind tables 1–8, and their
 //! publication (small-cell suppression; text, CSV, JSON and HTML renderings).
 //!
