@@ -13,14 +13,20 @@
 //! acknowledges. Acks carry the ministry's watermark too, so a city learns how far its
 //! records have reached the top. Interrupted transfers resume from the last ack.
 
+mod anti_entropy;
+mod batching;
 mod child;
+mod documents;
 pub mod merge;
 mod parent;
+mod restore;
+mod upload;
 
+pub use batching::{BATCH_BYTES, first_batch, split_by_size};
 pub use child::ChildSession;
 pub use parent::ParentSession;
 
-use crate::core::model::{NodeCode, Record};
+use crate::core::model::NodeCode;
 use crate::core::store::WriteBatch;
 use crate::core::wire::{Message, RefusalCode};
 
@@ -164,86 +170,4 @@ fn close(code: RefusalCode, reason: impl Into<String>) -> Vec<Action> {
         code,
         reason: reason.into(),
     }]
-}
-
-/// Stores a verified, newer document and reports it.
-fn store_document(doc: crate::core::model::document::StoredDocument) -> Vec<Action> {
-    let event = Event::DocumentStored {
-        kind: doc.kind.clone(),
-        id: doc.id.clone(),
-        issuer: doc.issuer,
-        version: doc.version,
-    };
-    vec![
-        Action::Commit {
-            batch: WriteBatch {
-                documents: vec![doc],
-                ..WriteBatch::default()
-            },
-            then: Vec::new(),
-        },
-        Action::Event(event),
-    ]
-}
-
-/// Encoded record bytes one message carries at most: half the frame limit, so that the
-/// envelope of the message never pushes a batch of large records over it.
-pub const BATCH_BYTES: usize = crate::core::wire::MAX_FRAME / 2;
-
-/// Splits `records` into runs of at most `max` records and [`BATCH_BYTES`] encoded bytes
-/// (a run always holds at least one record), keeping their order.
-pub fn split_by_size(records: Vec<Record>, max: usize) -> Vec<Vec<Record>> {
-    let mut runs: Vec<Vec<Record>> = Vec::new();
-    let mut bytes = 0;
-    for r in records {
-        // A record that cannot be encoded is counted at the largest a record may be.
-        let size = crate::core::codec::encode(&r)
-            .map_or(crate::core::store::MAX_RECORD_BYTES, |b| b.len());
-        let full = runs
-            .last()
-            .is_none_or(|run| run.len() >= max.max(1) || bytes + size > BATCH_BYTES);
-        if full {
-            runs.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += size;
-        if let Some(run) = runs.last_mut() {
-            run.push(r);
-        }
-    }
-    runs
-}
-
-/// The records of one `Batch` within [`BATCH_BYTES`]: `records` (in seq order, covering
-/// every current record through `to`) cut to the first run, and the seq it covers.
-pub fn first_batch(to: u64, records: Vec<Record>) -> (u64, Vec<Record>) {
-    let total = records.len();
-    let Some(first) = split_by_size(records, total).into_iter().next() else {
-        return (to, Vec::new());
-    };
-    if first.len() == total {
-        return (to, first);
-    }
-    let last = first.last().map_or(to, |r| r.envelope.seq);
-    (last, first)
-}
-
-/// `Document` messages for each of `docs` that `wanted` keeps and the peer lacks or holds
-/// older, by its list `theirs` of `(kind, id, version)`.
-fn newer_documents(
-    docs: impl IntoIterator<Item = crate::core::model::document::StoredDocument>,
-    theirs: &[(String, String, u64)],
-    wanted: impl Fn(&crate::core::model::document::StoredDocument) -> bool,
-) -> Vec<Action> {
-    docs.into_iter()
-        .filter(|doc| wanted(doc))
-        .filter(|doc| {
-            let held = theirs
-                .iter()
-                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
-                .map_or(0, |h| h.2);
-            doc.version > held
-        })
-        .map(|doc| Action::Send(Message::Document(doc)))
-        .collect()
 }

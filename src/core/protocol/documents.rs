@@ -1,0 +1,183 @@
+//! Documents: signed standards and policies flow down, verified at every hop; a province's
+//! pilot designations and targets are reported up; and a node whose store was rebuilt gets
+//! its own documents back from its children.
+
+use super::child::ChildSession;
+use super::parent::ParentSession;
+use super::{Action, Event, close};
+use crate::core::model::document::StoredDocument;
+use crate::core::model::document::{issued_above, may_publish, reported_up};
+use crate::core::store::{Store, StoreError, WriteBatch};
+use crate::core::wire::{Message, RefusalCode};
+
+/// The documents this node holds, as the parent needs to know them.
+pub(super) fn documents_held(store: &dyn Store) -> Result<Message, StoreError> {
+    let have = store
+        .documents()?
+        .into_iter()
+        .map(|d| (d.kind, d.id, d.version))
+        .collect();
+    Ok(Message::Documents { have })
+}
+
+impl ParentSession {
+    /// Sends the child every document issued above it that it lacks or holds older, and
+    /// lists what the child may give back: the documents this node issued (a rebuilt store
+    /// gets them back from its children) and, from a province, those it reported up.
+    pub(super) fn documents(
+        &mut self,
+        store: &dyn Store,
+        have: &[(String, String, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        let held = store.documents()?;
+        let (me, child) = (self.me, self.child);
+        let returnable = held
+            .iter()
+            .filter(|d| d.issuer == me || (d.issuer == child && may_publish(child)))
+            .map(|d| (d.kind.clone(), d.id.clone(), d.version))
+            .collect();
+        let mut actions = vec![Action::Send(Message::Documents { have: returnable })];
+        actions.extend(newer_documents(held, have, |doc| {
+            issued_above(doc.issuer, child)
+        }));
+        Ok(actions)
+    }
+
+    /// A document from the child, answering this node's list: one the child issued and
+    /// reports up (pilot designations, targets), or one this node issued and lacks or
+    /// holds older (its store was rebuilt or went back). Stored only if it is one of
+    /// these, its signature verifies, and it is newer than the one held.
+    pub(super) fn returned_document(
+        &mut self,
+        store: &dyn Store,
+        doc: StoredDocument,
+    ) -> Result<Vec<Action>, StoreError> {
+        if let Some(reason) = self.refusal_of_returned(&doc) {
+            return Ok(close(RefusalCode::Unauthorised, reason));
+        }
+        let held = store.get_document(&doc.kind, &doc.id)?;
+        match held {
+            Some(h) if h.issuer != doc.issuer => Ok(vec![Action::Event(Event::Conflict {
+                detail: format!(
+                    "document {}/{} is issued here by {}; {} sent one by {} under the same id",
+                    doc.kind, doc.id, h.issuer, self.child, doc.issuer
+                ),
+            })]),
+            Some(h) if h.version >= doc.version => Ok(Vec::new()),
+            Some(h) if doc.issuer == self.me => {
+                // This node published an older version after its store went back: the
+                // newer one its children hold wins everywhere, so the operator must
+                // publish again to supersede it.
+                let mut actions = vec![Action::Event(Event::Conflict {
+                    detail: format!(
+                        "{} returned version {} of this node's document {}/{}, newer than the \
+                         version {} held here (the store went back): the returned one is in \
+                         force; publish again to change it",
+                        self.child, doc.version, doc.kind, doc.id, h.version
+                    ),
+                })];
+                actions.extend(store_document(doc));
+                Ok(actions)
+            }
+            _ => Ok(store_document(doc)),
+        }
+    }
+
+    /// Why the child may not send `doc`, if it may not.
+    pub(super) fn refusal_of_returned(&self, doc: &StoredDocument) -> Option<String> {
+        let reported = doc.issuer == self.child && may_publish(self.child);
+        if !reported && doc.issuer != self.me {
+            return Some(format!(
+                "{} may not send a document issued by {}",
+                self.child, doc.issuer
+            ));
+        }
+        if reported && !reported_up(&doc.kind) {
+            return Some(format!("{} documents are not reported up", doc.kind));
+        }
+        self.verifier.verify(doc).err()
+    }
+}
+
+impl ChildSession {
+    /// A document from above: store it only if an ancestor issued and signed it.
+    pub(super) fn document(
+        &mut self,
+        store: &dyn Store,
+        doc: StoredDocument,
+    ) -> Result<Vec<Action>, StoreError> {
+        if !issued_above(doc.issuer, self.me) {
+            return Ok(close(
+                RefusalCode::Unauthorised,
+                format!("{} may not issue documents to {}", doc.issuer, self.me),
+            ));
+        }
+        if let Err(reason) = self.verifier.verify(&doc) {
+            return Ok(close(RefusalCode::Unauthorised, reason));
+        }
+        let held = store
+            .get_document(&doc.kind, &doc.id)?
+            .map_or(0, |d| d.version);
+        if doc.version <= held {
+            return Ok(Vec::new());
+        }
+        Ok(store_document(doc))
+    }
+
+    /// The parent lists the documents it issued and those this node reported up: send
+    /// back each of them held newer here (the parent's store was rebuilt or went back; a
+    /// report not yet up), then say that is all.
+    pub(super) fn parent_lists_documents(
+        &mut self,
+        store: &dyn Store,
+        at_parent: &[(String, String, u64)],
+    ) -> Result<Vec<Action>, StoreError> {
+        let (me, parent) = (self.me, self.parent);
+        let mut actions = newer_documents(store.documents()?, at_parent, |doc| {
+            doc.issuer == parent || (doc.issuer == me && reported_up(&doc.kind))
+        });
+        let count = u32::try_from(actions.len()).unwrap_or(u32::MAX);
+        actions.push(Action::Send(Message::DocumentsReturned { count }));
+        Ok(actions)
+    }
+}
+
+/// Stores a verified, newer document and reports it.
+pub(super) fn store_document(doc: StoredDocument) -> Vec<Action> {
+    let event = Event::DocumentStored {
+        kind: doc.kind.clone(),
+        id: doc.id.clone(),
+        issuer: doc.issuer,
+        version: doc.version,
+    };
+    vec![
+        Action::Commit {
+            batch: WriteBatch {
+                documents: vec![doc],
+                ..WriteBatch::default()
+            },
+            then: Vec::new(),
+        },
+        Action::Event(event),
+    ]
+}
+
+/// `Document` messages for each of `docs` that `wanted` keeps and the peer lacks or holds
+/// older, by its list `theirs` of `(kind, id, version)`.
+fn newer_documents(
+    docs: impl IntoIterator<Item = StoredDocument>,
+    theirs: &[(String, String, u64)],
+    wanted: impl Fn(&StoredDocument) -> bool,
+) -> Vec<Action> {
+    docs.into_iter()
+        .filter(|doc| wanted(doc))
+        .filter(|doc| {
+            let held = theirs
+                .iter()
+                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
+                .map_or(0, |h| h.2);
+            doc.version > held
+        })
+        .map(|doc| Action::Send(Message::Document(doc)))
+        .collect()
+}
