@@ -128,6 +128,9 @@ impl Links {
                     tracing::info!(%peer, count, "The child sent documents that were missing or older here");
                 }
             }
+            Event::RebuiltFromChildren { .. } => {
+                tracing::info!(%peer, "Rebuilt from the children: own documents returned; publishing resumes");
+            }
             Event::Regression { owner, offered, held } => {
                 tracing::error!(%peer, %owner, offered, held, "Peer's records went back; nothing overwritten");
                 push_alert(l, format!("{owner} offered through seq {offered}, {held} held here"));

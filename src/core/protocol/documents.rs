@@ -97,6 +97,35 @@ impl ParentSession {
         }
         self.verifier.verify(doc).err()
     }
+    /// The child has sent back every document of this node's list it holds newer. A
+    /// node without a parent whose store is being rebuilt takes its records from its
+    /// children's uploads and its own documents from these returns, so once a child has
+    /// returned them the rebuild is done and publishing resumes. Every child returns them
+    /// on each connection: one that holds a newer version later still brings it back (a
+    /// conflict, if this node published meanwhile).
+    pub(super) fn documents_returned(
+        &mut self,
+        store: &dyn Store,
+        count: u32,
+    ) -> Result<Vec<Action>, StoreError> {
+        let mut actions = vec![Action::Event(Event::DocumentsReturned {
+            peer: self.child,
+            count,
+        })];
+        if self.parentless && store.restore_pending()? {
+            actions.push(Action::Commit {
+                batch: WriteBatch {
+                    restore_pending: Some(false),
+                    ..WriteBatch::default()
+                },
+                then: Vec::new(),
+            });
+            actions.push(Action::Event(Event::RebuiltFromChildren {
+                peer: self.child,
+            }));
+        }
+        Ok(actions)
+    }
 }
 
 impl ChildSession {

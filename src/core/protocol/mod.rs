@@ -153,6 +153,12 @@ pub enum Event {
         /// Documents it sent.
         count: u32,
     },
+    /// A node without a parent finished rebuilding its store: `peer` returned the
+    /// documents it had issued, its records come back by upload. Publishing resumes.
+    RebuiltFromChildren {
+        /// The child that completed it.
+        peer: NodeCode,
+    },
     /// A child offers fewer records than this node already holds for an owner: its store
     /// went back (restored backup, lost disk, cloned node). Nothing is overwritten.
     Regression {

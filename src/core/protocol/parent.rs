@@ -22,6 +22,8 @@ pub struct ParentSession {
     pub(super) restoring: Option<(u64, u64)>,
     /// The child's store id differs from the one it had: `(known, presented)`.
     pub(super) identity_changed: Option<([u8; 16], [u8; 16])>,
+    /// This node has no parent: a store marked for restore is rebuilt from its children.
+    pub(super) parentless: bool,
 }
 
 impl ParentSession {
@@ -41,7 +43,15 @@ impl ParentSession {
             greeted: false,
             restoring: None,
             identity_changed: None,
+            parentless: false,
         }
+    }
+
+    /// The same session at a node without a parent (the ministry), whose store, when it is
+    /// marked for restore, is rebuilt from its children rather than from above.
+    pub fn without_parent(mut self) -> Self {
+        self.parentless = true;
+        self
     }
 
     /// The child this session serves.
@@ -103,12 +113,7 @@ impl ParentSession {
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
             (true, Message::Documents { have }) => self.documents(store, &have),
             (true, Message::Document(doc)) => self.returned_document(store, doc),
-            (true, Message::DocumentsReturned { count }) => {
-                Ok(vec![Action::Event(Event::DocumentsReturned {
-                    peer: self.child,
-                    count,
-                })])
-            }
+            (true, Message::DocumentsReturned { count }) => self.documents_returned(store, count),
             (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
             (true, Message::Ack { owner, through, .. }) => {
                 self.restore_acked(store, owner, through)

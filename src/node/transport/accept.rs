@@ -1,0 +1,147 @@
+//! The parent's side: accepting children. Only an authenticated child that the tree and
+//! the config allow gets a session; one live connection per child (a newer one replaces
+//! it); `Hello` within a deadline; then the core's parent session, driven message by
+//! message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{Connection, Endpoint, VarInt};
+
+use super::actions::carry_out;
+use super::frames::read_frame;
+use super::{SyncContext, TransportError, peer_code, with_cause};
+use crate::core::model::NodeCode;
+use crate::core::protocol::ParentSession;
+
+/// How long a new connection may take to open its stream and say `Hello`.
+const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The one live connection per child: a newer one replaces it, so a child (or a stolen
+/// key) cannot hold many sessions and their buffers at once.
+type Sessions = Arc<std::sync::Mutex<std::collections::BTreeMap<NodeCode, Connection>>>;
+
+/// Listens for children until the endpoint closes. `parentless`: this node has no parent,
+/// so a store marked for restore is rebuilt from its children.
+pub(super) async fn serve_children(endpoint: Endpoint, ctx: SyncContext, parentless: bool) {
+    let sessions = Sessions::default();
+    while let Some(incoming) = endpoint.accept().await {
+        if !incoming.remote_address_validated() {
+            // Address validation (retry) before any handshake work.
+            let _ = incoming.retry();
+            continue;
+        }
+        let (ctx, sessions) = (ctx.clone(), sessions.clone());
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => serve_child(conn, ctx, sessions, parentless).await,
+                Err(e) => tracing::warn!(%remote, error = %e, "Child handshake failed"),
+            }
+        });
+    }
+}
+
+/// Registers `conn` as `child`'s session, closing the one it replaces.
+fn replace_session(sessions: &Sessions, child: NodeCode, conn: &Connection) {
+    let mut live = sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(old) = live.insert(child, conn.clone()) {
+        tracing::info!(%child, "A new connection replaces the child's previous one");
+        old.close(
+            VarInt::from_u32(3),
+            b"replaced by a newer connection from the same node",
+        );
+    }
+}
+
+/// Forgets `conn` as `child`'s session unless a newer one already replaced it.
+fn end_session(sessions: &Sessions, child: NodeCode, conn: &Connection) {
+    let mut live = sessions.lock().unwrap_or_else(|p| p.into_inner());
+    if live
+        .get(&child)
+        .is_some_and(|c| c.stable_id() == conn.stable_id())
+    {
+        live.remove(&child);
+    }
+}
+
+fn allowed_child(ctx: &SyncContext, child: NodeCode) -> Result<(), String> {
+    if child.parent() != Some(ctx.me) {
+        return Err(format!(
+            "{child} ({}) is not a child of {}",
+            child.tier(),
+            ctx.me
+        ));
+    }
+    match &ctx.children {
+        Some(list) if !list.contains(&child) => Err(format!("{child} is not in network.children")),
+        _ => Ok(()),
+    }
+}
+
+async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, parentless: bool) {
+    let Some(child) = peer_code(&conn) else {
+        tracing::warn!(remote = %conn.remote_address(), "Refusing a certificate that names no lmsync node");
+        conn.close(VarInt::from_u32(1), b"certificate names no lmsync node");
+        return;
+    };
+    if let Err(reason) = allowed_child(&ctx, child) {
+        tracing::warn!(%child, %reason, "Refusing connection");
+        conn.close(VarInt::from_u32(1), reason.as_bytes());
+        return;
+    }
+    replace_session(&sessions, child, &conn);
+    let result = with_cause(run_as_parent(&conn, &ctx, child, parentless).await, &conn);
+    end_session(&sessions, child, &conn);
+    ctx.links
+        .disconnected(child, result.as_ref().err().map(ToString::to_string));
+    match result {
+        Ok(()) => {}
+        // A lost connection has nobody left to tell.
+        Err(e @ TransportError::Connection(_)) => {
+            tracing::info!(%child, error = %e, "Child session ended");
+        }
+        // Anything else closes with the reason, so the child's operator can read why.
+        Err(e) => {
+            tracing::warn!(%child, error = %e, "Closing the child's session");
+            let reason = match e {
+                TransportError::Refused { code, reason } => format!("{code:?}: {reason}"),
+                other => other.to_string(),
+            };
+            conn.close(VarInt::from_u32(2), reason.as_bytes());
+        }
+    }
+}
+
+/// The parent's side of a session with `child`: its stream, `Hello` within
+/// [`HELLO_DEADLINE`], then messages until the child finishes the stream.
+async fn run_as_parent(
+    conn: &Connection,
+    ctx: &SyncContext,
+    child: NodeCode,
+    parentless: bool,
+) -> Result<(), TransportError> {
+    let opened = async {
+        let (send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| TransportError::Connection(e.to_string()))?;
+        let hello = read_frame(&mut recv).await?;
+        Ok::<_, TransportError>((send, recv, hello))
+    };
+    let (mut send, mut recv, hello) = tokio::time::timeout(HELLO_DEADLINE, opened)
+        .await
+        .map_err(|_| TransportError::Stalled(HELLO_DEADLINE))??;
+    let mut session =
+        ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone());
+    if parentless {
+        session = session.without_parent();
+    }
+    let mut next = hello;
+    while let Some(message) = next {
+        let actions = session.handle(ctx.store.as_ref(), message)?;
+        carry_out(ctx, child, &mut send, actions).await?;
+        next = read_frame(&mut recv).await?;
+    }
+    Ok(())
+}
