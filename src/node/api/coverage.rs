@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::extract::{Path, Query};
+use super::extract::{Path, Query, off_thread};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ impl From<ScanError> for ApiError {
     fn from(e: ScanError) -> Self {
         match e {
             ScanError::Store(s) => s.into(),
-            ScanError::Merge(m) => ApiError::internal(m.to_string()),
+            ScanError::Merge(m) => ApiError::internal(m),
         }
     }
 }
@@ -35,7 +35,7 @@ pub(crate) fn period_or_now(app: &AppState, text: Option<&str>) -> Result<Period
             let today = chrono::DateTime::from_timestamp_millis(app.clock.now_ms())
                 .map(|t| t.date_naive())
                 .ok_or_else(|| ApiError::internal("the clock is out of range"))?;
-            Period::of_date(today).map_err(|e| ApiError::internal(e.to_string()))
+            Period::of_date(today).map_err(ApiError::internal)
         }
     }
 }
@@ -57,16 +57,6 @@ fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiError> {
     Ok(Scope::of(code))
 }
 
-/// Runs a store-scanning computation off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ScanError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
-}
-
 /// The dashboard's last scan of the records, so that a page refreshing every few seconds
 /// does not rescan the store each time: reused while younger than ten times what it took
 /// to compute, and at least 30 s. Freshness, lag and targets are always read afresh.
@@ -80,13 +70,13 @@ struct CachedCounts {
     counts: std::sync::Arc<ScopeCounts>,
 }
 
-/// Runs `f` with a monitor context on the blocking pool.
+/// Runs `f` with a scan context on the blocking pool.
 async fn with_context<T: Send + 'static>(
     app: &AppState,
     f: impl FnOnce(&Context<'_>) -> Result<T, ScanError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let app = app.clone();
-    blocking(move || {
+    off_thread(move || {
         let standards = app.standards.current();
         let cx = Context {
             store: app.store.as_ref(),
@@ -195,12 +185,12 @@ pub(super) async fn report(
     let basis = basis_of(q.basis.as_deref())?;
     let suppress_below = q.suppress_below.unwrap_or(5);
     let store = app.store.clone();
-    let built = blocking(move || scan::report(store.as_ref(), period, scope, basis)).await?;
+    let built = off_thread(move || scan::report(store.as_ref(), period, scope, basis)).await?;
     let published = built.publish(suppress_below);
     let (content_type, body) = match q.format.as_deref().unwrap_or("json") {
         "json" => (
             "application/json",
-            render::render_json(&published).map_err(|e| ApiError::internal(e.to_string()))?,
+            render::render_json(&published).map_err(ApiError::internal)?,
         ),
         "csv" => ("text/csv; charset=utf-8", render::render_csv(&published)),
         "html" => ("text/html; charset=utf-8", render::render_html(&published)),

@@ -27,10 +27,6 @@ struct Publish {
     body: Value,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-}
-
 /// The JSON form of a document (signature status: verified before it was stored).
 pub(super) fn document_json(d: &StoredDocument) -> Value {
     json!({
@@ -118,7 +114,7 @@ pub(super) async fn publish(
     })?;
     check(&app, &p)?;
     super::records::refuse_while_rebuilding(&app)?;
-    let text = serde_json::to_string(&p.body).map_err(internal)?;
+    let text = serde_json::to_string(&p.body).map_err(ApiError::internal)?;
     let held = app.store.get_document(&p.kind, &p.id)?;
     if let Some(h) = held.as_ref().filter(|h| h.issuer != app.node) {
         return Err(ApiError::new(
@@ -144,9 +140,9 @@ pub(super) async fn publish(
         certificate: Vec::new(),
         signature: Vec::new(),
     };
-    let cert = std::fs::read_to_string(&app.config.tls_cert).map_err(internal)?;
-    let key = std::fs::read_to_string(&app.config.tls_key).map_err(internal)?;
-    sign(&mut doc, &cert, &key).map_err(internal)?;
+    let cert = std::fs::read_to_string(&app.config.tls_cert).map_err(ApiError::internal)?;
+    let key = std::fs::read_to_string(&app.config.tls_key).map_err(ApiError::internal)?;
+    sign(&mut doc, &cert, &key).map_err(ApiError::internal)?;
     let answer = json!({"kind": doc.kind, "id": doc.id, "version": doc.version, "issuer": doc.issuer, "changed": true});
     let classification = doc.kind == CLASSIFICATION;
     let store = app.store.clone();
@@ -160,7 +156,7 @@ pub(super) async fn publish(
         )
     })
     .await
-    .map_err(internal)??
+    .map_err(ApiError::internal)??
     .into_iter()
     .for_each(|s| app.standards.replace(s));
     Ok(Json(answer))

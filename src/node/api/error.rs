@@ -34,9 +34,9 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
-    /// 500 for a failure of this node.
-    pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// 500 for a failure of this node: the one way this API writes a 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", cause.to_string())
     }
 
     /// 404.

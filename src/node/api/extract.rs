@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::core::model::{Kind, NodeCode};
 
 /// A query string, refused as `400 bad_query` when it does not parse.
 pub(super) struct Query<T>(pub(super) T);
@@ -35,6 +36,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .map(|p| Path(p.0))
             .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))
     }
+}
+
+/// An owner named in a path or a query, refused as `400 bad_owner` when it is no node code.
+pub(super) fn owner_param(text: &str) -> Result<NodeCode, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))
+}
+
+/// An optional `owner` query parameter; see [`owner_param`].
+pub(super) fn optional_owner(text: Option<&str>) -> Result<Option<NodeCode>, ApiError> {
+    text.map(owner_param).transpose()
+}
+
+/// A record kind named in a path or a query, refused as `400 unknown_kind`.
+pub(super) fn kind_param(text: &str) -> Result<Kind, ApiError> {
+    Kind::parse(text)
+        .ok_or_else(|| ApiError::bad_request("unknown_kind", format!("unknown kind {text:?}")))
+}
+
+/// Runs a blocking store call on tokio's blocking pool, so that a read or a commit never
+/// stalls the async threads; a task that panicked answers 500.
+pub(super) async fn off_thread<T, E>(
+    call: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    ApiError: From<E>,
+{
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
 }
 
 /// Refuses a body that does not say it is JSON (`415`), before reading it.

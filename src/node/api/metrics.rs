@@ -232,13 +232,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<impl IntoResp
     ingest_metrics(&mut registry, &app);
     link_metrics(&mut registry, &app);
     let mut text = String::new();
-    encode(&mut text, &registry).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )
-    })?;
+    encode(&mut text, &registry).map_err(ApiError::internal)?;
     Ok((
         [(
             header::CONTENT_TYPE,

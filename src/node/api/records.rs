@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 
-use super::extract::{Path, Query};
+use super::extract::{Path, Query, kind_param, off_thread, optional_owner, owner_param};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use super::{AppState, require_token};
 use crate::core::codec;
 use crate::core::model::ingest::{Draft, IngestContext};
 use crate::core::model::validate::{ErrorCode, FieldError};
-use crate::core::model::{Kind, NodeCode, Record, RecordKey};
+use crate::core::model::{Record, RecordKey};
 use crate::core::store::MAX_RECORD_BYTES;
 use crate::node::clock::rfc3339;
 
@@ -157,18 +157,11 @@ pub(super) async fn get_record(
     State(app): State<AppState>,
     Path((owner, kind, id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner: NodeCode = owner
-        .parse()
-        .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))?;
-    let kind = Kind::parse(&kind)
-        .ok_or_else(|| ApiError::bad_request("unknown_kind", format!("unknown kind {kind:?}")))?;
+    let owner = owner_param(&owner)?;
+    let kind = kind_param(&kind)?;
     let store = app.store.clone();
     let key = RecordKey::of(kind, &id);
-    let found = tokio::task::spawn_blocking(move || store.get_record(owner, key))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    let found = off_thread(move || store.get_record(owner, key)).await?;
     match found {
         Some(r) if r.envelope.kind == kind && r.envelope.id == id => Ok(Json(record_json(&r))),
         _ => Err(ApiError::not_found(format!(
@@ -193,19 +186,10 @@ pub(super) async fn quarantine(
     State(app): State<AppState>,
     Query(q): Query<QuarantineQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = q
-        .owner
-        .as_deref()
-        .map(|o| {
-            o.parse::<NodeCode>()
-                .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))
-        })
-        .transpose()?;
+    let owner = optional_owner(q.owner.as_deref())?;
     let limit = q.limit.unwrap_or(100).min(QUARANTINE_PAGE);
     let store = app.store.clone();
-    let entries = tokio::task::spawn_blocking(move || store.quarantined(owner, limit))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let entries = off_thread(move || store.quarantined(owner, limit)).await?;
     let counts = app.store.quarantine_counts();
     let listed: Vec<Value> = entries
         .iter()

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 
-use super::extract::Query;
+use super::extract::{Query, kind_param, off_thread, optional_owner};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::core::model::{Kind, NodeCode};
+use crate::core::model::Kind;
 use crate::core::store::{Store, StoreError};
 use crate::node::clock::rfc3339;
 
@@ -28,22 +28,8 @@ pub(super) async fn digest(
     State(app): State<AppState>,
     Query(q): Query<DigestQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = q
-        .owner
-        .as_deref()
-        .map(|o| {
-            o.parse::<NodeCode>()
-                .map_err(|e| ApiError::bad_request("bad_owner", format!("{e}")))
-        })
-        .transpose()?;
-    let kind = q
-        .kind
-        .as_deref()
-        .map(|k| {
-            Kind::parse(k)
-                .ok_or_else(|| ApiError::bad_request("unknown_kind", format!("unknown kind {k:?}")))
-        })
-        .transpose()?;
+    let owner = optional_owner(q.owner.as_deref())?;
+    let kind = q.kind.as_deref().map(kind_param).transpose()?;
     let d = app.store.digest(owner, kind);
     Ok(Json(json!({
         "owner": owner,
@@ -56,15 +42,7 @@ pub(super) async fn digest(
 /// `GET /v1/documents`.
 pub(super) async fn documents(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = app.store.clone();
-    let docs = tokio::task::spawn_blocking(move || store.documents())
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                e.to_string(),
-            )
-        })??;
+    let docs = off_thread(move || store.documents()).await?;
     let list: Vec<Value> = docs.iter().map(super::documents::document_json).collect();
     Ok(Json(json!({"documents": list})))
 }
