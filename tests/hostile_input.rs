@@ -14,7 +14,7 @@
 //!   the child's subtree, nor a document whose signature does not verify. A `ChildSession`
 //!   fed any messages from a hostile parent does not panic either and stores only its own
 //!   restored records and verified documents from above.
-//! - Descending the 16-way bucket tree with `recon::differing` finds exactly the symmetric
+//! - Descending the 16-way bucket tree with `reconcile::differing` finds exactly the symmetric
 //!   difference of two record sets.
 //!
 //! Cases are capped for CI (a debug build on two cores); `PROPTEST_CASES=N` runs N cases of

@@ -1,5 +1,5 @@
 //! The reconciliation diff on arbitrary inputs. Part one: two record sets described by
-//! the bytes; descending the 16-way bucket tree with `recon::differing` must find exactly
+//! the bytes; descending the 16-way bucket tree with `reconcile::differing` must find exactly
 //! the leaves holding their symmetric difference. Part two: `differing` on arbitrary
 //! bucket lists (any lengths, parents below 4096) must not panic and must stay in range.
 

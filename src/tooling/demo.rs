@@ -4,7 +4,7 @@
 //! are fed seeded synthetic office records through their APIs while sync runs; the
 //! ministry then publishes a classification version that flows down and takes effect.
 //!
-//! This module builds and drives the network; `cli::demo_cmd` shows it. Nodes run in this
+//! This module builds and drives the network; `cli::demo` shows it. Nodes run in this
 //! process (one tokio runtime), each exactly as `lmsync run` would run it.
 
 use std::net::SocketAddr;

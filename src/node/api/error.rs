@@ -36,7 +36,11 @@ impl ApiError {
 
     /// 500 for a failure of this node: the one way this API writes a 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", cause.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            cause.to_string(),
+        )
     }
 
     /// 404.
