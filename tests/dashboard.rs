@@ -134,6 +134,29 @@ fn the_ministry_dashboard_shows_every_city_under_its_province() {
     println!("dashboard screenshot: {}", shot.display());
 }
 
+/// A configured name is text the operator typed: the page shows it, never runs it.
+#[test]
+fn the_dashboard_escapes_the_text_it_shows() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let config = std::fs::read_to_string(&files.config).unwrap();
+    let line = config.lines().find(|l| l.starts_with("name = ")).unwrap();
+    let hostile = r#"name = "<script>alert('x')</script> & \"quoted\"""#;
+    std::fs::write(&files.config, config.replace(line, hostile)).unwrap();
+    let node = RunningNode::start(&files);
+    let (status, page) = Http::new().get_text(&node.url("/"));
+    assert_eq!(status, 200);
+    // maud escapes `&`, `<`, `>` and `"`; a `'` stays, harmless outside attributes.
+    let escaped = "&lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;quoted&quot;";
+    assert!(
+        page.contains(&format!("<title>lmsync 440100 {escaped}</title>")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<h1>{escaped} <small>")), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert_eq!(page.matches("<script>").count(), 1, "only the sort script");
+}
+
 #[test]
 fn the_demo_converges_and_exits_zero() {
     let out = common::lmsync(&[

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use super::http;
 use crate::node::config::Config;
+use crate::reporting::analysis::PublishedReport;
+use crate::reporting::analysis::report::{TargetStatus, render_html_with_status};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -25,12 +27,13 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    fn as_str(self) -> &'static str {
+    /// The format asked of the node. HTML is rendered here, from the report's JSON, so the
+    /// target status goes into the page as a section of its own.
+    fn fetched_as(self) -> &'static str {
         match self {
             Format::Table => "table",
-            Format::Json => "json",
+            Format::Json | Format::Html => "json",
             Format::Csv => "csv",
-            Format::Html => "html",
         }
     }
 }
@@ -65,7 +68,7 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let report_url = format!(
         "{base}/v1/reports/{}?format={}{scope}",
         args.period,
-        args.format.as_str()
+        args.format.fetched_as()
     );
     let coverage_url = format!("{base}/v1/coverage?period={}{scope}", args.period);
     let (report, coverage) = super::runtime()?.block_on(async {
@@ -81,7 +84,11 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let out = match args.format {
         Format::Table => format!("{report}\n{}", status_table(&values)),
         Format::Csv => format!("{report}\n{}", status_csv(&values)),
-        Format::Html => with_status_html(&report, &values),
+        Format::Html => {
+            let report: PublishedReport =
+                serde_json::from_str(&report).context("the report JSON")?;
+            status_html(&report, &values)
+        }
         Format::Json => {
             let report: Value = serde_json::from_str(&report).context("the report JSON")?;
             serde_json::to_string_pretty(&json!({"report": report, "target_status": values}))?
@@ -170,29 +177,12 @@ fn status_csv(values: &[Value]) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn with_status_html(report: &str, values: &[Value]) -> String {
-    let mut table = String::from("<section><h2>Target status</h2><table><thead><tr>");
-    for h in HEAD {
-        let _ = write!(table, "<th>{h}</th>");
-    }
-    table.push_str("</tr></thead><tbody>");
-    for v in values {
-        table.push_str("<tr>");
-        for c in cells(v) {
-            let _ = write!(table, "<td>{}</td>", escape(&c));
-        }
-        table.push_str("</tr>");
-    }
-    table.push_str("</tbody></table></section>");
-    match report.rfind("</body>") {
-        Some(i) => format!("{}{table}{}", &report[..i], &report[i..]),
-        None => format!("{report}{table}"),
-    }
+/// The report's HTML page with the target status as its last section.
+fn status_html(report: &PublishedReport, values: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = values.iter().map(|v| cells(v).to_vec()).collect();
+    let status = TargetStatus {
+        head: &HEAD,
+        rows: &rows,
+    };
+    render_html_with_status(report, Some(&status))
 }

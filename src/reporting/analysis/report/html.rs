@@ -1,8 +1,9 @@
 //! A self-contained HTML rendering of a [`PublishedReport`]: inline style, every table,
-//! and an inline SVG bar chart of the demand/supply ratio by occupation major group. All
-//! text is escaped; nothing is loaded from elsewhere.
+//! an inline SVG bar chart of the demand/supply ratio by occupation major group, and
+//! optionally a target-status table the caller supplies as plain text. Written as maud
+//! templates, which escape every spliced value; nothing is loaded from elsewhere.
 
-use std::fmt::Write;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::labels::Label;
 use super::publish::{Cell, PublishedReport, PublishedTable};
@@ -13,71 +14,102 @@ table{border-collapse:collapse;margin:0 0 1.5em}\
 th,td{border:1px solid #ccc;padding:.25em .6em}td.n{text-align:right}\
 caption{text-align:left;font-weight:bold;padding:.3em 0}.en{color:#666;font-size:.85em}";
 
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+// Chart geometry, in SVG user units: one bar row's height, the bars' left edge (labels
+// are right-aligned against it) and the length of the longest bar.
+const ROW_H: f64 = 22.0;
+const BARS_LEFT: f64 = 260.0;
+const BARS_SPAN: f64 = 320.0;
+
+/// The pilot target status of the report's scope, shown as a table after the report.
+/// Cells are plain text; the renderer escapes them.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetStatus<'a> {
+    /// Column headings.
+    pub head: &'a [&'a str],
+    /// One row of cells per metric value, in the order of `head`.
+    pub rows: &'a [Vec<String>],
+}
+
+/// `x` with `places` decimals, for SVG coordinates.
+fn fixed(x: f64, places: usize) -> String {
+    format!("{x:.places$}")
+}
+
+fn label(l: &Label) -> Markup {
+    html! {
+        (l.zh)
+        @if let Some(en) = &l.en {
+            " " span.en { (en) }
         }
     }
-    out
 }
 
-fn label_html(l: &Label) -> String {
-    match &l.en {
-        Some(en) => format!("{} <span class=\"en\">{}</span>", escape(&l.zh), escape(en)),
-        None => escape(&l.zh),
-    }
-}
-
-fn table_html(out: &mut String, t: &PublishedTable, below: u64) {
-    let _ = write!(
-        out,
-        "<table id=\"{}\"><caption>{}</caption><thead><tr><th>{}</th>",
-        escape(t.id),
-        label_html(&t.title),
-        label_html(&Label::new("项目", "Item"))
-    );
-    for c in &t.columns {
-        let _ = write!(out, "<th>{}</th>", label_html(&c.label));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for r in &t.rows {
-        let _ = write!(out, "<tr><td>{}</td>", label_html(&r.label));
-        for c in &r.cells {
-            let _ = write!(
-                out,
-                "<td class=\"n\">{}</td>",
-                escape(&cell_text(*c, below, "–"))
-            );
+fn table(t: &PublishedTable, below: u64) -> Markup {
+    html! {
+        table id=(t.id) {
+            caption { (label(&t.title)) }
+            thead {
+                tr {
+                    th { (label(&Label::new("项目", "Item"))) }
+                    @for c in &t.columns { th { (label(&c.label)) } }
+                }
+            }
+            tbody {
+                @for r in &t.rows {
+                    tr {
+                        td { (label(&r.label)) }
+                        @for c in &r.cells { td.n { (cell_text(*c, below, "–")) } }
+                    }
+                }
+            }
         }
-        out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>\n");
 }
 
-/// The inline SVG bar chart of table 5's ratio column, one bar per major group.
-fn ratio_chart(t: &PublishedTable, below: u64) -> String {
-    let Some(ratio_col) = t.columns.iter().position(|c| c.key == "ratio") else {
-        return String::new();
-    };
-    let bars: Vec<(&Label, Cell)> = t
+/// The bars of the chart: each major group's label and ratio cell (totals left out).
+fn ratio_bars(t: &PublishedTable) -> Option<Vec<(&Label, Cell)>> {
+    let ratio_col = t.columns.iter().position(|c| c.key == "ratio")?;
+    let bars = t
         .rows
         .iter()
         .filter(|r| r.key != "total" && r.key != "no_preference")
         .map(|r| {
-            (
-                &r.label,
-                r.cells.get(ratio_col).copied().unwrap_or(Cell::Empty),
-            )
+            let cell = r.cells.get(ratio_col).copied().unwrap_or(Cell::Empty);
+            (&r.label, cell)
         })
         .collect();
+    Some(bars)
+}
+
+/// One row of the chart: the group's name, its bar (when it has a ratio) and the value.
+fn ratio_bar(row: usize, name: &Label, cell: Cell, max: f64, below: u64) -> Markup {
+    let y = 10.0 + ROW_H * row as f64;
+    // The chart leaves room for 16 characters of the Chinese name.
+    let short: String = name.zh.chars().take(16).collect();
+    let width = match (cell, max > 0.0) {
+        (Cell::Number(x), true) => Some(BARS_SPAN * x / max),
+        _ => None,
+    };
+    html! {
+        text x=(fixed(BARS_LEFT - 6.0, 0)) y=(fixed(y + 14.0, 1)) text-anchor="end" font-size="12" {
+            (short)
+        }
+        @if let Some(w) = width {
+            // An explicit end tag: inside SVG a bare `<rect>` would swallow what follows.
+            rect x=(fixed(BARS_LEFT, 0)) y=(fixed(y, 1)) width=(fixed(w, 1))
+                height=(fixed(ROW_H - 6.0, 0)) fill="#4a7ab0" {}
+        }
+        text x=(fixed(BARS_LEFT + BARS_SPAN + 8.0, 1)) y=(fixed(y + 14.0, 1)) font-size="12" {
+            (cell_text(cell, below, "n/a"))
+        }
+    }
+}
+
+/// The inline SVG bar chart of table 5's ratio column, one bar per major group.
+fn ratio_chart(t: &PublishedTable, below: u64) -> Markup {
+    let Some(bars) = ratio_bars(t) else {
+        return html! {};
+    };
     let max = bars
         .iter()
         .filter_map(|(_, c)| match c {
@@ -85,77 +117,78 @@ fn ratio_chart(t: &PublishedTable, below: u64) -> String {
             _ => None,
         })
         .fold(0.0_f64, f64::max);
-    let (row_h, left, span) = (22.0, 260.0, 320.0);
-    let height = row_h * bars.len() as f64 + 30.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"680\" height=\"{height:.0}\" role=\"img\" aria-label=\"demand/supply ratio by occupation major group\">"
-    );
-    for (i, (label, cell)) in bars.iter().enumerate() {
-        let y = 10.0 + row_h * i as f64;
-        let name: String = label.zh.chars().take(16).collect();
-        let _ = write!(
-            svg,
-            "<text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"12\">{}</text>",
-            left - 6.0,
-            y + 14.0,
-            escape(&name)
-        );
-        if let (Cell::Number(x), true) = (cell, max > 0.0) {
-            let w = span * x / max;
-            let _ = write!(
-                svg,
-                "<rect x=\"{left:.0}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.0}\" fill=\"#4a7ab0\"/>",
-                row_h - 6.0
-            );
+    let height = ROW_H * bars.len() as f64 + 30.0;
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width="680" height=(fixed(height, 0)) role="img"
+            aria-label="demand/supply ratio by occupation major group" {
+            @for (i, (name, cell)) in bars.iter().enumerate() {
+                (ratio_bar(i, name, *cell, max, below))
+            }
         }
-        let text = escape(&cell_text(*cell, below, "n/a"));
-        let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{text}</text>",
-            left + span + 8.0,
-            y + 14.0
-        );
     }
-    svg.push_str("</svg>");
-    svg
+}
+
+fn target_status(status: &TargetStatus<'_>) -> Markup {
+    html! {
+        section {
+            h2 { "Target status" }
+            table {
+                thead { tr { @for h in status.head { th { (h) } } } }
+                tbody {
+                    @for row in status.rows {
+                        tr { @for c in row { td { (c) } } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The report as one self-contained HTML page.
 pub fn render_html(report: &PublishedReport) -> String {
-    let title = format!(
+    render_html_with_status(report, None)
+}
+
+/// The report as one self-contained HTML page, with the target status (when given) as a
+/// last section.
+pub fn render_html_with_status(report: &PublishedReport, status: Option<&TargetStatus>) -> String {
+    let heading = format!(
         "职业供求状况分析报告 {} {}",
         report.scope_label, report.period
     );
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
-    );
-    let basis = report.count_basis.as_str().to_string();
-    let _ = writeln!(
-        out,
-        "<p>Supply and demand report · count basis {} · {} cities · counts below {} suppressed</p>",
-        escape(&basis),
-        report.cities,
-        report.suppress_below
-    );
-    for t in &report.tables {
-        table_html(&mut out, t, report.suppress_below);
-        if t.id == "table_5" {
-            let _ = writeln!(
-                out,
-                "<figure>{}<figcaption>求人倍率 / Demand/supply ratio by occupation major group</figcaption></figure>",
-                ratio_chart(t, report.suppress_below)
-            );
+    let below = report.suppress_below;
+    let page = html! {
+        (DOCTYPE)
+        html lang="zh" {
+            head {
+                meta charset="utf-8";
+                title { (heading) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (heading) }
+                p {
+                    "Supply and demand report · count basis " (report.count_basis.as_str())
+                    " · " (report.cities) " cities · counts below " (below) " suppressed"
+                }
+                @for t in &report.tables {
+                    (table(t, below))
+                    @if t.id == "table_5" {
+                        figure {
+                            (ratio_chart(t, below))
+                            figcaption { "求人倍率 / Demand/supply ratio by occupation major group" }
+                        }
+                    }
+                }
+                @if !report.notes.is_empty() {
+                    ul { @for n in &report.notes { li { (n) } } }
+                }
+                @if let Some(status) = status {
+                    (target_status(status))
+                }
+            }
         }
-    }
-    if !report.notes.is_empty() {
-        out.push_str("<ul>");
-        for n in &report.notes {
-            let _ = write!(out, "<li>{}</li>", escape(n));
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</body></html>\n");
-    out
+    };
+    // Ends in a newline like the other renderings, so it prints cleanly.
+    page.into_string() + "\n"
 }

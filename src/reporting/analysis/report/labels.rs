@@ -2,14 +2,14 @@
 //! tables; English ones are ours, for the fixed rows only (minor occupation groups and
 //! codes outside the built-in tables carry no English label).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::model::Sector;
 use crate::core::model::kinds::SeekerCategory;
 use crate::core::model::tables::{EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999};
 
 /// A label in Chinese, and in English where we have one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Label {
     /// Chinese.
     pub zh: String,

@@ -44,7 +44,7 @@ use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, Vacancy};
 use crate::core::model::standards::{occupation_level, occupation_major};
 use crate::core::model::{NodeCode, Record};
 
-pub use html::render_html;
+pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
 pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
 pub use render::{render_csv, render_json, render_text};

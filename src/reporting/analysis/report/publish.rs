@@ -9,7 +9,8 @@
 //! protected by complementary suppression. Ratios and shares are rounded to four
 //! decimals, allocated seekers to two.
 
-use serde::{Serialize, Serializer};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::CountBasis;
 use super::labels::{self, Label};
@@ -43,20 +44,44 @@ impl Serialize for Cell {
     }
 }
 
+/// Reads back what [`Cell`]'s `Serialize` writes, so a client can render a report it
+/// fetched as JSON: a whole number is a count, any other number a ratio or share.
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Count(u64),
+            Number(f64),
+            Marker { suppressed: bool },
+            Empty(()),
+        }
+        match Written::deserialize(d)? {
+            Written::Count(n) => Ok(Cell::Count(n)),
+            Written::Number(x) => Ok(Cell::Number(x)),
+            Written::Marker { suppressed: true } => Ok(Cell::Suppressed),
+            Written::Marker { suppressed: false } => Err(D::Error::custom(
+                "a cell marker is always {\"suppressed\": true}",
+            )),
+            Written::Empty(()) => Ok(Cell::Empty),
+        }
+    }
+}
+
 /// A column of a published table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// Stable key (the CSV header).
-    pub key: &'static str,
+    pub key: String,
     /// Heading.
     pub label: Label,
     /// The count columns this one is computed from (empty for a count); a derived cell
     /// is suppressed with any of them.
-    pub derived_from: Vec<&'static str>,
+    pub derived_from: Vec<String>,
 }
 
 /// A row of a published table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedRow {
     /// Stable key (code).
     pub key: String,
@@ -67,10 +92,10 @@ pub struct PublishedRow {
 }
 
 /// A published table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedTable {
     /// `table_1` … `table_8`.
-    pub id: &'static str,
+    pub id: String,
     /// Title.
     pub title: Label,
     /// Columns.
@@ -79,8 +104,9 @@ pub struct PublishedTable {
     pub rows: Vec<PublishedRow>,
 }
 
-/// A report as published: suppressed, rounded, labelled.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A report as published: suppressed, rounded, labelled. It reads back from its JSON, so
+/// a client can render a report fetched from a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedReport {
     /// Scope (`national` or a code).
     pub scope: String,
@@ -111,9 +137,9 @@ fn num(x: Option<f64>) -> Cell {
 
 fn col(key: &'static str, zh: &str, en: &str, derived_from: &[&'static str]) -> Column {
     Column {
-        key,
+        key: key.to_string(),
         label: Label::new(zh, en),
-        derived_from: derived_from.to_vec(),
+        derived_from: derived_from.iter().map(|k| k.to_string()).collect(),
     }
 }
 
@@ -133,7 +159,7 @@ fn table(
     rows: Vec<PublishedRow>,
 ) -> PublishedTable {
     PublishedTable {
-        id,
+        id: id.to_string(),
         title: Label::new(zh, en),
         columns,
         rows,
@@ -195,21 +221,23 @@ fn overall(r: &QuarterlyReport) -> PublishedTable {
     )
 }
 
-fn demand_table(
+/// The heading of a table, and the key and labels of its count column.
+struct Heading<'a> {
     id: &'static str,
-    zh: &str,
-    en: &str,
-    rows: &[DemandRow],
+    zh: &'a str,
+    en: &'a str,
+    count: (&'static str, &'static str, &'static str),
+}
+
+/// A table of counts with their shares and a total row (tables 2, 3, 4 and 8).
+fn share_table<'r>(
+    heading: Heading<'_>,
+    rows: impl Iterator<Item = (&'r str, &'r Label, u64, Option<f64>)>,
     total: u64,
 ) -> PublishedTable {
     let mut out: Vec<PublishedRow> = rows
-        .iter()
-        .map(|d| {
-            row(
-                &d.code,
-                d.label.clone(),
-                vec![Cell::Count(d.demand), num(d.share)],
-            )
+        .map(|(code, label, count, share)| {
+            row(code, label.clone(), vec![Cell::Count(count), num(share)])
         })
         .collect();
     let all = if total > 0 { Some(1.0) } else { None };
@@ -218,11 +246,31 @@ fn demand_table(
         labels::total(),
         vec![Cell::Count(total), num(all)],
     ));
+    let (key, zh, en) = heading.count;
     let cols = vec![
-        col("demand", "需求人数", "Demand", &[]),
-        col("share", "所占比重", "Share", &["demand"]),
+        col(key, zh, en, &[]),
+        col("share", "所占比重", "Share", &[key]),
     ];
-    table(id, zh, en, cols, out)
+    table(heading.id, heading.zh, heading.en, cols, out)
+}
+
+fn demand_table(
+    id: &'static str,
+    zh: &str,
+    en: &str,
+    rows: &[DemandRow],
+    total: u64,
+) -> PublishedTable {
+    let heading = Heading {
+        id,
+        zh,
+        en,
+        count: ("demand", "需求人数", "Demand"),
+    };
+    let rows = rows
+        .iter()
+        .map(|d| (d.code.as_str(), &d.label, d.demand, d.share));
+    share_table(heading, rows, total)
 }
 
 fn occupation(r: &QuarterlyReport) -> PublishedTable {
@@ -317,33 +365,16 @@ fn gaps(id: &'static str, zh: &str, en: &str, rows: &[GapRow]) -> PublishedTable
 }
 
 fn categories(rows: &[CategoryRow], total: u64) -> PublishedTable {
-    let mut out: Vec<PublishedRow> = rows
+    let heading = Heading {
+        id: "table_8",
+        zh: "求职人员类别构成",
+        en: "Job seekers by category",
+        count: ("seekers", "求职人数", "Job seekers"),
+    };
+    let rows = rows
         .iter()
-        .map(|c| {
-            row(
-                &c.code,
-                c.label.clone(),
-                vec![Cell::Count(c.seekers), num(c.share)],
-            )
-        })
-        .collect();
-    let all = if total > 0 { Some(1.0) } else { None };
-    out.push(row(
-        "total",
-        labels::total(),
-        vec![Cell::Count(total), num(all)],
-    ));
-    let cols = vec![
-        col("seekers", "求职人数", "Job seekers", &[]),
-        col("share", "所占比重", "Share", &["seekers"]),
-    ];
-    table(
-        "table_8",
-        "求职人员类别构成",
-        "Job seekers by category",
-        cols,
-        out,
-    )
+        .map(|c| (c.code.as_str(), &c.label, c.seekers, c.share));
+    share_table(heading, rows, total)
 }
 
 /// Applies small-cell suppression to every row of `t`.
@@ -354,11 +385,14 @@ fn suppress(t: &mut PublishedTable, below: u64) {
         for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
             if column.derived_from.is_empty() && small(cell) {
                 *cell = Cell::Suppressed;
-                hidden.push(column.key);
+                hidden.push(column.key.as_str());
             }
         }
         for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
-            let from_hidden = column.derived_from.iter().any(|k| hidden.contains(k));
+            let from_hidden = column
+                .derived_from
+                .iter()
+                .any(|k| hidden.contains(&k.as_str()));
             if from_hidden && *cell != Cell::Empty {
                 *cell = Cell::Suppressed;
             }

@@ -49,14 +49,14 @@ fn csv_table(out: &mut String, t: &PublishedTable, below: u64) {
         out,
         [
             "table".into(),
-            t.id.into(),
+            t.id.clone(),
             t.title.zh.clone(),
             en(&t.title.en),
         ],
     );
     let header = ["key", "label_zh", "label_en"]
         .into_iter()
-        .chain(t.columns.iter().map(|c| c.key));
+        .chain(t.columns.iter().map(|c| c.key.as_str()));
     csv_line(out, header.map(String::from));
     for r in &t.rows {
         let head = [r.key.clone(), r.label.zh.clone(), en(&r.label.en)];

@@ -442,6 +442,73 @@ fn html_is_self_contained_and_escaped() {
     assert_eq!(html.matches("<table").count(), 8);
 }
 
+/// Text that would break out of HTML if it went in raw.
+const HOSTILE: &str = "<script>alert('x')</script> & \"quoted\"";
+/// `HOSTILE` as maud writes it: `&`, `<`, `>` and `"` escaped, `'` kept (harmless in
+/// element content, and every attribute value is quoted with `"`).
+const HOSTILE_ESCAPED: &str = "&lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;quoted&quot;";
+
+#[test]
+fn html_escapes_untrusted_text_everywhere() {
+    let mut p = report().publish(5);
+    p.scope_label = HOSTILE.into();
+    p.notes.push(HOSTILE.into());
+    p.tables[0].id = format!("{HOSTILE}\" onclick=\"alert('y')");
+    p.tables[0].title.en = Some(HOSTILE.into());
+    let t5 = p.tables.iter_mut().find(|t| t.id == "table_5").unwrap();
+    t5.rows[0].label.zh = HOSTILE.into();
+    let rows = vec![vec![HOSTILE.to_string(), "pass".to_string()]];
+    let status = TargetStatus {
+        head: &["metric", "status"],
+        rows: &rows,
+    };
+    let html = render_html_with_status(&p, Some(&status));
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        !html.contains("onclick=\""),
+        "an attribute cannot be broken out of"
+    );
+    assert!(html.contains(&format!(
+        "<title>职业供求状况分析报告 {HOSTILE_ESCAPED} 2024Q3</title>"
+    )));
+    assert!(html.contains(&format!("<li>{HOSTILE_ESCAPED}</li>")));
+    assert!(
+        html.contains(&format!("<td>{HOSTILE_ESCAPED}</td>")),
+        "the status row"
+    );
+    assert!(html.contains(&format!("<span class=\"en\">{HOSTILE_ESCAPED}</span>")));
+    assert!(html.contains(&format!(
+        "id=\"{HOSTILE_ESCAPED}&quot; onclick=&quot;alert('y')\""
+    )));
+    // The chart's label is the name cut to 16 characters, escaped too.
+    assert!(html.contains(">&lt;script&gt;alert('x</text>"), "{html}");
+}
+
+#[test]
+fn the_target_status_is_the_last_section() {
+    let rows = vec![vec!["M01".to_string(), "fail".to_string()]];
+    let status = TargetStatus {
+        head: &["metric", "status"],
+        rows: &rows,
+    };
+    let p = report().publish(5);
+    let html = render_html_with_status(&p, Some(&status));
+    let section = "<section><h2>Target status</h2><table><thead><tr><th>metric</th><th>status</th></tr></thead>\
+         <tbody><tr><td>M01</td><td>fail</td></tr></tbody></table></section></body></html>";
+    assert!(html.ends_with(&format!("{section}\n")), "{html}");
+    assert_eq!(html.matches("<table").count(), 9);
+    assert_eq!(render_html(&p), render_html_with_status(&p, None));
+}
+
+#[test]
+fn a_published_report_reads_back_from_its_json() {
+    let p = report().publish(5);
+    let json = render_json(&p).unwrap();
+    let back: PublishedReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+    assert_eq!(render_html(&back), render_html(&p));
+}
+
 #[test]
 fn text_shows_every_table() {
     let text = render_text(&report().publish(5));
