@@ -48,7 +48,7 @@ const CLOSE_BOUND: Duration = Duration::from_secs(10);
 
 /// A province, its honest city (already in sync) and the hostile peer's client config.
 struct Scene {
-    _net: Network,
+    net: Network,
     province: RunningNode,
     city_files: NodeFiles,
     city: RunningNode,
@@ -69,23 +69,14 @@ impl Scene {
         let city = RunningNode::start(&city_files);
         // The hostile peer: a genuine certificate for 440300 from the same CA.
         net.init(HOSTILE, None);
-        let pki = net.path().join(format!("pki-{HOSTILE}"));
-        let material = lmsync::node::transport::tls::TlsMaterial::load(
-            &lmsync::node::transport::tls::TlsFiles {
-                ca: &pki.join("ca.crt"),
-                cert: &pki.join("node.crt"),
-                key: &pki.join("node.key"),
-            },
-        )
-        .unwrap();
-        let hostile = lmsync::node::transport::tls::client_config(&material).unwrap();
+        let hostile = client_config_of(&net, HOSTILE);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let mut scene = Scene {
-            _net: net,
+            net,
             addr: quic.parse().unwrap(),
             province,
             city_files,
@@ -191,6 +182,19 @@ impl Scene {
         assert!(self.synced(), "the honest city is in sync");
     }
 
+    /// The province's link state for `node`.
+    fn child_link(&self, node: &str) -> Value {
+        let (code, status) = self.http.get(&self.province.url("/v1/status"));
+        assert_eq!(code, 200, "{status}");
+        status["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"].to_string().contains(node))
+            .cloned()
+            .unwrap_or_else(|| panic!("no link for {node} in {status}"))
+    }
+
     fn rss(&self) -> Rss {
         Rss::sample(self.province.child.id())
     }
@@ -198,6 +202,19 @@ impl Scene {
     async fn connect(&self) -> (quinn::Endpoint, quinn::Connection) {
         connect(&self.hostile, self.addr).await
     }
+}
+
+/// A QUIC client config presenting `node`'s certificate and key from the network's PKI.
+fn client_config_of(net: &Network, node: &str) -> quinn::ClientConfig {
+    let pki = net.path().join(format!("pki-{node}"));
+    let material =
+        lmsync::node::transport::tls::TlsMaterial::load(&lmsync::node::transport::tls::TlsFiles {
+            ca: &pki.join("ca.crt"),
+            cert: &pki.join("node.crt"),
+            key: &pki.join("node.key"),
+        })
+        .unwrap();
+    lmsync::node::transport::tls::client_config(&material).unwrap()
 }
 
 async fn connect(
@@ -669,6 +686,45 @@ fn a_node_holds_one_connection_at_a_time() {
         "hostile_peer case=reconnects connections={CONNECTIONS} replaced={replaced} sync_ms={},{} stored_hostile=0 {rss}",
         ms(sync_during),
         ms(sync_after)
+    );
+}
+
+/// (f) A peer presenting the honest city's certificate (a stolen key) whose `Hello` claims
+/// another code is refused by the handshake's identity check before it changes anything:
+/// the honest city's session is never displaced, and the attempts show as alerts.
+#[test]
+fn a_hello_that_contradicts_its_certificate_displaces_nobody() {
+    const ATTEMPTS: usize = 6;
+    let mut s = Scene::new();
+    let stolen = client_config_of(&s.net, CITY);
+    let addr = s.addr;
+    let refused = s.rt.block_on(async move {
+        let mut refused = 0;
+        for _ in 0..ATTEMPTS {
+            let (_endpoint, conn) = connect(&stolen, addr).await;
+            let (mut send, _recv) = conn.open_bi().await.unwrap();
+            // The certificate says 440100; the Hello says 440300.
+            send.write_all(&hello()).await.unwrap();
+            let (reason, _) = closed_by_server(&conn, Instant::now()).await;
+            refused += usize::from(reason.contains("the handshake says"));
+        }
+        refused
+    });
+    assert_eq!(refused, ATTEMPTS, "every impostor is refused for its Hello");
+    let link = s.child_link(CITY);
+    assert_eq!(link["connected"], json!(true), "{link}");
+    assert_eq!(
+        link["sessions_broken"],
+        json!(0),
+        "the honest city's session was never displaced: {link}"
+    );
+    let alerts = link["alerts"].to_string();
+    assert!(alerts.contains("failed the handshake"), "{link}");
+    s.post(10);
+    s.wait_synced("after the impostors");
+    s.assert_clean();
+    println!(
+        "hostile_peer case=impostor attempts={ATTEMPTS} refused={refused} honest_sessions_broken=0"
     );
 }
 

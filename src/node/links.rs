@@ -150,6 +150,21 @@ impl Links {
         });
     }
 
+    /// A connection presenting `peer`'s certificate failed the handshake (its `Hello` did
+    /// not match, or it broke before one). A live session of `peer` is left as it is; the
+    /// failure is kept as an alert, and as the last error while no session is live.
+    pub fn handshake_failed(&self, peer: NodeCode, error: String) {
+        self.with(peer, |l| {
+            if !l.connected {
+                l.last_error = Some(error.clone());
+            }
+            push_alert(
+                l,
+                format!("a connection with this node's certificate failed the handshake: {error}"),
+            );
+        });
+    }
+
     /// Notes the replication lag of records just received.
     pub fn record_lags(&self, records: &[crate::core::store::RecordWrite], now_ms: i64) {
         let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());

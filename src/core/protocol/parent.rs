@@ -59,6 +59,12 @@ impl ParentSession {
         self.child
     }
 
+    /// True once the child's `Hello` has passed the handshake: a common protocol version
+    /// and the code its certificate names. Until then the session may change nothing.
+    pub fn greeted(&self) -> bool {
+        self.greeted
+    }
+
     /// Handles one message from the child.
     pub fn handle(
         &mut self,

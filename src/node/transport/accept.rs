@@ -90,11 +90,23 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, par
         conn.close(VarInt::from_u32(1), reason.as_bytes());
         return;
     }
-    replace_session(&sessions, child, &conn);
-    let result = with_cause(run_as_parent(&conn, &ctx, child, parentless).await, &conn);
-    end_session(&sessions, child, &conn);
-    ctx.links
-        .disconnected(child, result.as_ref().err().map(ToString::to_string));
+    let mut admission = Admission {
+        sessions: &sessions,
+        admitted: false,
+    };
+    let result = with_cause(
+        run_as_parent(&conn, &ctx, child, parentless, &mut admission).await,
+        &conn,
+    );
+    if admission.admitted {
+        end_session(&sessions, child, &conn);
+        ctx.links
+            .disconnected(child, result.as_ref().err().map(ToString::to_string));
+    } else if let Err(e) = &result {
+        // Not admitted: the link's session belongs to the node that proved who it is, not
+        // to this connection; the failure is only noted.
+        ctx.links.handshake_failed(child, e.to_string());
+    }
     match result {
         Ok(()) => {}
         // A lost connection has nobody left to tell.
@@ -113,13 +125,24 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, par
     }
 }
 
+/// Whether a connection has been admitted as its node's one live session.
+struct Admission<'a> {
+    sessions: &'a Sessions,
+    admitted: bool,
+}
+
 /// The parent's side of a session with `child`: its stream, `Hello` within
 /// [`HELLO_DEADLINE`], then messages until the child finishes the stream.
+///
+/// The connection becomes `child`'s live session, replacing an older one, only once the
+/// handshake's identity check has passed: a peer whose `Hello` does not match its
+/// certificate is refused without touching the session it claims.
 async fn run_as_parent(
     conn: &Connection,
     ctx: &SyncContext,
     child: NodeCode,
     parentless: bool,
+    admission: &mut Admission<'_>,
 ) -> Result<(), TransportError> {
     let opened = async {
         let (send, mut recv) = conn
@@ -140,6 +163,10 @@ async fn run_as_parent(
     let mut next = hello;
     while let Some(message) = next {
         let actions = session.handle(ctx.store.as_ref(), message)?;
+        if !admission.admitted && session.greeted() {
+            replace_session(admission.sessions, child, conn);
+            admission.admitted = true;
+        }
         carry_out(ctx, child, &mut send, actions).await?;
         next = read_frame(&mut recv).await?;
     }
