@@ -44,6 +44,11 @@ pub(crate) fn run(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     for w in parsed.warnings() {
         println!("! {w}");
     }
+    if let Ok(info) = pki::cert_info(&parsed.tls_cert)
+        && let Some(w) = super::init::certificate_warning(&info)
+    {
+        println!("! tls.cert: {w}");
+    }
     if problems.is_empty() {
         println!("✓ configuration is valid");
         Ok(ExitCode::SUCCESS)
@@ -81,6 +86,15 @@ fn check_files(c: &Config) -> Vec<(&'static str, String)> {
             }
             Ok(_) => {}
             Err(e) => out.push(("tls.cert", e.to_string())),
+        }
+        match pki::issued_by(&c.tls_cert, &c.tls_ca) {
+            Ok(true) => {}
+            Ok(false) => out.push((
+                "tls.cert",
+                "the certificate was not issued by the CA in tls.ca: its parent will refuse it"
+                    .to_string(),
+            )),
+            Err(e) => out.push(("tls.ca", e.to_string())),
         }
     }
     if let Err(e) = read_token(&c.token_file) {

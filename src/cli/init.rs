@@ -103,7 +103,16 @@ fn check_pki(args: &InitArgs, pki_dir: &Path) -> anyhow::Result<()> {
             args.node
         );
     }
+    if let Some(warning) = certificate_warning(&info) {
+        println!("! tls.cert: {warning}");
+    }
     Ok(())
+}
+
+/// A warning when a node certificate is expired, not yet valid or expires soon.
+pub(crate) fn certificate_warning(info: &pki::CertInfo) -> Option<String> {
+    use crate::node::clock::{Clock, SystemClock};
+    info.validity_warning(SystemClock.now_ms() / 1000)
 }
 
 pub(crate) fn run(args: InitArgs) -> anyhow::Result<ExitCode> {

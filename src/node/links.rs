@@ -32,6 +32,23 @@ pub struct LinkInfo {
     pub alerts: Vec<String>,
     /// A child's last offer: how far it holds each owner's records.
     pub offered: BTreeMap<NodeCode, u64>,
+    /// The parent refuses this node (until a session is established again).
+    pub refusal: Option<LinkRefusal>,
+}
+
+/// A refusal by the parent: why, what to do, and when the next attempt is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRefusal {
+    /// Why, as the last attempt was refused.
+    pub reason: String,
+    /// What an operator should do.
+    pub advice: String,
+    /// When the refusals began, ms since the epoch.
+    pub since_ms: i64,
+    /// Attempts refused since then.
+    pub attempts: u64,
+    /// When the next attempt is due, ms since the epoch.
+    pub next_attempt_ms: i64,
 }
 
 /// All links of a node.
@@ -85,6 +102,7 @@ impl Links {
             Event::Connected { .. } => {
                 l.connected = true;
                 l.last_error = None;
+                l.refusal = None;
                 l.last_sync_ms.get_or_insert(now_ms);
             }
             Event::Acknowledged { .. } => l.last_sync_ms = Some(now_ms),
@@ -147,6 +165,32 @@ impl Links {
                 l.last_break.clone_from(&error);
                 l.last_error = error;
             }
+        });
+    }
+
+    /// The parent refused this node; the next attempt is `retry_in` from `now_ms`.
+    pub fn refused(
+        &self,
+        peer: NodeCode,
+        reason: String,
+        advice: String,
+        retry_in: std::time::Duration,
+        now_ms: i64,
+    ) {
+        let next_attempt_ms =
+            now_ms.saturating_add(i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX));
+        self.with(peer, |l| {
+            let r = l.refusal.get_or_insert_with(|| LinkRefusal {
+                reason: String::new(),
+                advice: String::new(),
+                since_ms: now_ms,
+                attempts: 0,
+                next_attempt_ms,
+            });
+            r.reason = reason;
+            r.advice = advice;
+            r.attempts += 1;
+            r.next_attempt_ms = next_attempt_ms;
         });
     }
 

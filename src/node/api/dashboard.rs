@@ -30,6 +30,20 @@ fn named(code: NodeCode) -> String {
 fn health(info: Option<&LinkInfo>, now_ms: i64) -> (&'static str, String) {
     match info {
         None => ("bad", "never connected".into()),
+        Some(LinkInfo {
+            connected: false,
+            refusal: Some(r),
+            ..
+        }) => {
+            let next = (r.next_attempt_ms - now_ms).max(0) / 1000;
+            (
+                "bad",
+                format!(
+                    "refused ({} attempts): {}. {}; next attempt in {next} s",
+                    r.attempts, r.reason, r.advice
+                ),
+            )
+        }
         Some(l) if !l.connected => (
             "bad",
             match &l.last_error {

@@ -90,7 +90,22 @@ fn link_json(info: Option<&crate::node::links::LinkInfo>) -> serde_json::Map<Str
     m.insert("records_repaired".into(), json!(info.records_repaired));
     m.insert("quarantined".into(), json!(info.quarantined));
     m.insert("alerts".into(), json!(info.alerts));
+    m.insert("refused".into(), refusal_json(info.refusal.as_ref()));
     m
+}
+
+/// The parent's refusal of this node, if it refuses it: why, what to do, since when and
+/// when the next attempt is.
+fn refusal_json(refusal: Option<&crate::node::links::LinkRefusal>) -> Value {
+    refusal.map_or(Value::Null, |r| {
+        json!({
+            "reason": r.reason,
+            "advice": r.advice,
+            "since": rfc3339(r.since_ms),
+            "attempts": r.attempts,
+            "next_attempt": rfc3339(r.next_attempt_ms),
+        })
+    })
 }
 
 /// How far the ministry holds `owner`'s records, as this node knows it (acks from the

@@ -142,9 +142,43 @@ pub fn init_ca(dir: &Path) -> Result<(), PkiError> {
     write_new(&cert_path, &cert.pem(), 0o644)
 }
 
-/// Issues a certificate for `node` signed by the CA in `ca_dir`, writing `node.crt`,
-/// `node.key` (0600) and a copy of `ca.crt` (never the CA key) into `out`.
+/// Issues a certificate for `node` signed by the CA in `ca_dir`, valid from yesterday for
+/// `years`, writing `node.crt`, `node.key` (0600) and a copy of `ca.crt` (never the CA
+/// key) into `out`.
 pub fn issue(ca_dir: &Path, node: NodeCode, out: &Path, years: i32) -> Result<(), PkiError> {
+    let mut params = CertificateParams::default();
+    validity(&mut params, today(), years);
+    sign_node_certificate(ca_dir, node, out, params)
+}
+
+/// Like [`issue`], valid from the start of `from` to the start of `until` (UTC): a
+/// renewal's dates, or a certificate that tests need expired or not yet valid.
+pub fn issue_between(
+    ca_dir: &Path,
+    node: NodeCode,
+    out: &Path,
+    from: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+) -> Result<(), PkiError> {
+    use chrono::Datelike;
+    let midnight = |d: chrono::NaiveDate| {
+        let month = u8::try_from(d.month()).unwrap_or(1);
+        let day = u8::try_from(d.day()).unwrap_or(1);
+        rcgen::date_time_ymd(d.year(), month, day)
+    };
+    let mut params = CertificateParams::default();
+    params.not_before = midnight(from);
+    params.not_after = midnight(until);
+    sign_node_certificate(ca_dir, node, out, params)
+}
+
+/// Signs a node certificate for `node` with the validity in `dates` and writes it.
+fn sign_node_certificate(
+    ca_dir: &Path,
+    node: NodeCode,
+    out: &Path,
+    dates: CertificateParams,
+) -> Result<(), PkiError> {
     let ca_key = KeyPair::from_pem(&read(&ca_dir.join(CA_KEY))?)?;
     let ca_pem = read(&ca_dir.join(CA_CERT))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
@@ -170,7 +204,8 @@ pub fn issue(ca_dir: &Path, node: NodeCode, out: &Path, years: i32) -> Result<()
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     params.serial_number = Some(random_serial());
-    validity(&mut params, today(), years);
+    params.not_before = dates.not_before;
+    params.not_after = dates.not_after;
     let cert = params.signed_by(&key, &issuer)?;
     write_new(&out.join(NODE_KEY), &key.serialize_pem(), 0o600)?;
     write_new(&out.join(NODE_CERT), &cert.pem(), 0o644)?;
@@ -182,14 +217,70 @@ pub fn issue(ca_dir: &Path, node: NodeCode, out: &Path, years: i32) -> Result<()
 pub struct CertInfo {
     /// Node code from the URI SAN, if present.
     pub node: Option<NodeCode>,
+    /// Start of validity, seconds since the Unix epoch.
+    pub not_before: i64,
     /// Expiry, seconds since the Unix epoch.
     pub not_after: i64,
+}
+
+/// Certificates expiring within this many days draw a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+impl CertInfo {
+    /// A warning for an operator when the certificate is expired, not yet valid or expires
+    /// within [`EXPIRY_WARNING_DAYS`] of `now` (seconds since the epoch); `None` when it
+    /// is fine.
+    pub fn validity_warning(&self, now: i64) -> Option<String> {
+        let date = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0).map_or_else(
+                || t.to_string(),
+                |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+        };
+        let renew = "issue a new one at the network CA (`lmsync pki issue`) and restart the node";
+        if now > self.not_after {
+            Some(format!(
+                "the certificate expired on {}: {renew}",
+                date(self.not_after)
+            ))
+        } else if now < self.not_before {
+            Some(format!(
+                "the certificate is not valid until {}: check this machine's clock",
+                date(self.not_before)
+            ))
+        } else if self.not_after - now < EXPIRY_WARNING_DAYS * 86_400 {
+            let days = (self.not_after - now) / 86_400;
+            Some(format!(
+                "the certificate expires on {} (in {days} days): {renew}",
+                date(self.not_after)
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 /// The node code a DER certificate binds (its `urn:lmsync:node:` URI SAN), if any.
 pub fn node_of_der(der: &[u8]) -> Option<NodeCode> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     node_of(&cert)
+}
+
+/// True when the PEM certificate at `cert` was signed by the PEM CA certificate at `ca`.
+pub fn issued_by(cert: &Path, ca: &Path) -> Result<bool, PkiError> {
+    let (cert_pem, ca_pem) = (read(cert)?, read(ca)?);
+    let parse = |text: &str, path: &Path| {
+        x509_parser::pem::parse_x509_pem(text.as_bytes())
+            .map(|(_, pem)| pem)
+            .map_err(|_| PkiError::BadCertificate(path.to_path_buf()))
+    };
+    let (cert_pem, ca_pem) = (parse(&cert_pem, cert)?, parse(&ca_pem, ca)?);
+    let bad = |path: &Path| PkiError::BadCertificate(path.to_path_buf());
+    let cert_x509 = cert_pem.parse_x509().map_err(|_| bad(cert))?;
+    let ca_x509 = ca_pem.parse_x509().map_err(|_| bad(ca))?;
+    Ok(cert_x509
+        .verify_signature(Some(ca_x509.public_key()))
+        .is_ok())
 }
 
 /// Reads the node code and expiry from a PEM certificate file.
@@ -201,6 +292,7 @@ pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
     let node = node_of(&cert);
     Ok(CertInfo {
         node,
+        not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     })
 }

@@ -10,9 +10,10 @@ use quinn::{Connection, Endpoint, VarInt};
 
 use super::actions::carry_out;
 use super::frames::read_frame;
-use super::{SyncContext, TransportError, peer_code, with_cause};
+use super::{SyncContext, TransportError, close_code, peer_code, with_cause};
 use crate::core::model::NodeCode;
 use crate::core::protocol::ParentSession;
+use crate::core::wire::RefusalCode;
 
 /// How long a new connection may take to open its stream and say `Hello`.
 const HELLO_DEADLINE: Duration = Duration::from_secs(10);
@@ -48,7 +49,7 @@ fn replace_session(sessions: &Sessions, child: NodeCode, conn: &Connection) {
     if let Some(old) = live.insert(child, conn.clone()) {
         tracing::info!(%child, "A new connection replaces the child's previous one");
         old.close(
-            VarInt::from_u32(3),
+            VarInt::from_u32(close_code::REPLACED),
             b"replaced by a newer connection from the same node",
         );
     }
@@ -82,12 +83,18 @@ fn allowed_child(ctx: &SyncContext, child: NodeCode) -> Result<(), String> {
 async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, parentless: bool) {
     let Some(child) = peer_code(&conn) else {
         tracing::warn!(remote = %conn.remote_address(), "Refusing a certificate that names no lmsync node");
-        conn.close(VarInt::from_u32(1), b"certificate names no lmsync node");
+        conn.close(
+            VarInt::from_u32(close_code::NOT_ADMITTED),
+            b"certificate names no lmsync node",
+        );
         return;
     };
     if let Err(reason) = allowed_child(&ctx, child) {
         tracing::warn!(%child, %reason, "Refusing connection");
-        conn.close(VarInt::from_u32(1), reason.as_bytes());
+        conn.close(
+            VarInt::from_u32(close_code::NOT_ADMITTED),
+            reason.as_bytes(),
+        );
         return;
     }
     let mut admission = Admission {
@@ -116,11 +123,13 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, par
         // Anything else closes with the reason, so the child's operator can read why.
         Err(e) => {
             tracing::warn!(%child, error = %e, "Closing the child's session");
-            let reason = match e {
-                TransportError::Refused { code, reason } => format!("{code:?}: {reason}"),
-                other => other.to_string(),
+            let (close, reason) = match e {
+                TransportError::Refused { code, reason } => {
+                    (close_code_of(code), format!("{code:?}: {reason}"))
+                }
+                other => (close_code::SESSION_ENDED, other.to_string()),
             };
-            conn.close(VarInt::from_u32(2), reason.as_bytes());
+            conn.close(VarInt::from_u32(close), reason.as_bytes());
         }
     }
 }
@@ -171,4 +180,15 @@ async fn run_as_parent(
         next = read_frame(&mut recv).await?;
     }
     Ok(())
+}
+
+/// The close code for a session the protocol refused: identity, authorisation and version
+/// refusals will not pass on a retry; anything else may.
+fn close_code_of(code: RefusalCode) -> u32 {
+    match code {
+        RefusalCode::Identity | RefusalCode::Unauthorised | RefusalCode::Version => {
+            close_code::REFUSED
+        }
+        _ => close_code::SESSION_ENDED,
+    }
 }

@@ -3,44 +3,95 @@
 //! with backoff after a session ends.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use quinn::{Endpoint, RecvStream, SendStream};
 
 use super::actions::carry_out;
 use super::frames::FrameReader;
-use super::{SyncContext, TransportError, peer_code, with_cause};
+use super::refusal::{Backoff, Outcome};
+use super::{SyncContext, TransportError, close_code, connection_error, peer_code, with_cause};
 use crate::core::model::NodeCode;
 use crate::core::protocol::ChildSession;
+use crate::core::wire::RefusalCode;
 use crate::node::pki;
 
-/// Keeps a session with the parent alive: dial, run, back off, dial again.
+/// Keeps a session with the parent alive: dial, run, wait, dial again. A link that broke
+/// is retried at once; an unreachable parent less and less often, up to 30 s; a refusal
+/// (a rejected certificate, a node the parent does not admit) up to
+/// [`REFUSED_BACKOFF_MAX`](super::REFUSED_BACKOFF_MAX), with one ERROR saying why and what
+/// to do, and the refusal in the link's status until a session is established.
 pub(super) async fn dial_parent(
     endpoint: Endpoint,
     parent: NodeCode,
     address: String,
     ctx: SyncContext,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::default();
+    let mut told: Option<String> = None;
     loop {
-        match run_as_child(&endpoint, parent, &address, &ctx).await {
-            Ok(()) => backoff = Duration::from_millis(250),
-            Err(e) => {
-                // A session that worked and then broke (the parent restarted, the link
-                // dropped) is retried promptly; failing to connect, or being refused,
-                // backs off further each time.
-                if matches!(
-                    e,
-                    TransportError::Connection(_) | TransportError::Stalled(_)
-                ) {
-                    backoff = Duration::from_millis(250);
+        let result = run_as_child(&endpoint, parent, &address, &ctx).await;
+        let outcome = outcome_of(&result);
+        let wait = backoff.next(outcome);
+        if let Err(e) = &result {
+            ctx.links.disconnected(parent, Some(e.to_string()));
+            if outcome == Outcome::Refused {
+                let (reason, advice) = (e.to_string(), advice_of(e));
+                // Once per kind of refusal: its details (a verification time) change on
+                // every attempt, what the operator must do does not.
+                if told.as_deref() != Some(advice.as_str()) {
+                    tracing::error!(%parent, %reason, %advice, retry_in = ?wait, "The parent refused this node");
+                    told = Some(advice.clone());
+                } else {
+                    tracing::debug!(%parent, %reason, retry_in = ?wait, "Still refused");
                 }
-                tracing::info!(%parent, error = %e, retry_in = ?backoff, "Parent session ended");
-                ctx.links.disconnected(parent, Some(e.to_string()));
+                ctx.links
+                    .refused(parent, reason, advice, wait, ctx.clock.now_ms());
+            } else {
+                told = None;
+                tracing::info!(%parent, error = %e, retry_in = ?wait, "Parent session ended");
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// How an attempt ended, as far as waiting for the next goes.
+fn outcome_of(result: &Result<(), TransportError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Broke,
+        Err(TransportError::Rejected(_) | TransportError::Tls(_)) => Outcome::Refused,
+        Err(TransportError::Closed { code, .. }) if close_code::is_refusal(*code) => {
+            Outcome::Refused
+        }
+        Err(TransportError::Refused { code, .. }) if lasting(*code) => Outcome::Refused,
+        Err(TransportError::Connect(_) | TransportError::Io(_)) => Outcome::Unreachable,
+        Err(_) => Outcome::Broke,
+    }
+}
+
+/// Refusals that a retry will not pass: an operator must act.
+fn lasting(code: RefusalCode) -> bool {
+    matches!(
+        code,
+        RefusalCode::Identity | RefusalCode::Unauthorised | RefusalCode::Version
+    )
+}
+
+/// What an operator should do about a refusal.
+fn advice_of(error: &TransportError) -> String {
+    match error {
+        TransportError::Rejected(refusal) => refusal.advice().to_string(),
+        TransportError::Refused {
+            code: RefusalCode::Version,
+            ..
+        } => "this node and its parent share no protocol version: upgrade the older one".into(),
+        TransportError::Tls(_) => {
+            "this node's TLS files are missing or invalid: check tls.cert, tls.key and tls.ca"
+                .into()
+        }
+        _ => "the parent does not accept this node as it is: check [network] parent, the \
+              parent's network.children, and that this node's certificate names its code"
+            .into(),
     }
 }
 
@@ -64,16 +115,16 @@ async fn run_as_child(
         .connect(addr, &pki::dns_name(parent))
         .map_err(|e| TransportError::Connect(e.to_string()))?
         .await
-        .map_err(|e| TransportError::Connect(e.to_string()))?;
+        .map_err(|e| match connection_error(&e) {
+            rejected @ TransportError::Rejected(_) => rejected,
+            _ => TransportError::Connect(e.to_string()),
+        })?;
     if peer_code(&conn) != Some(parent) {
         return Err(TransportError::Connect(format!(
             "the server at {address} is not node {parent}"
         )));
     }
-    let (mut send, recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| TransportError::Connection(e.to_string()))?;
+    let (mut send, recv) = conn.open_bi().await.map_err(|e| connection_error(&e))?;
     let mut session = ChildSession::new(
         ctx.me,
         parent,
@@ -85,10 +136,13 @@ async fn run_as_child(
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {
         (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
-            Err(TransportError::Closed(format!(
-                "closed by {parent}: {}",
-                String::from_utf8_lossy(&close.reason)
-            )))
+            Err(TransportError::Closed {
+                code: close.error_code.into_inner(),
+                reason: format!(
+                    "closed by {parent}: {}",
+                    String::from_utf8_lossy(&close.reason)
+                ),
+            })
         }
         (result, _) => with_cause(result, &conn),
     }

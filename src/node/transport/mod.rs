@@ -14,7 +14,10 @@ mod accept;
 mod actions;
 mod dial;
 mod frames;
+mod refusal;
 pub mod tls;
+
+pub use refusal::{Alert, REFUSED_BACKOFF_MAX, Refusal};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,12 +64,51 @@ pub enum TransportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The peer closed the connection on purpose, with this reason.
+    /// The peer closed the connection on purpose, with this code ([`close_code`]) and
+    /// reason.
+    #[error("{reason}")]
+    Closed {
+        /// The application close code.
+        code: u64,
+        /// Why, as the peer said it.
+        reason: String,
+    },
+    /// The TLS handshake was refused by an alert (an expired, revoked or foreign
+    /// certificate): retrying soon cannot help.
     #[error("{0}")]
-    Closed(String),
+    Rejected(Refusal),
     /// The peer started a frame or a session and did not finish it in time.
     #[error("the peer took longer than {0:?} to finish a frame or say Hello")]
     Stalled(Duration),
+}
+
+/// The application close codes a parent sends, so that a child can tell a refusal (wait
+/// long, tell the operator) from a restart or a replaced connection (come back soon).
+pub mod close_code {
+    /// The node is shutting down.
+    pub const SHUTDOWN: u32 = 0;
+    /// The certificate names no node, or a node that is not a child here.
+    pub const NOT_ADMITTED: u32 = 1;
+    /// The session ended on an error (a bad frame, a stalled peer, a protocol error).
+    pub const SESSION_ENDED: u32 = 2;
+    /// A newer connection of the same node replaced this one.
+    pub const REPLACED: u32 = 3;
+    /// The session was refused: identity, authorisation or protocol version.
+    pub const REFUSED: u32 = 4;
+
+    /// True when a connection closed with `code` was refused rather than ended.
+    pub fn is_refusal(code: u64) -> bool {
+        code == u64::from(NOT_ADMITTED) || code == u64::from(REFUSED)
+    }
+}
+
+/// `error` as a [`TransportError`]: a refused handshake is [`TransportError::Rejected`],
+/// anything else a broken connection.
+pub(super) fn connection_error(error: &quinn::ConnectionError) -> TransportError {
+    match Refusal::of(error) {
+        Some(refusal) => TransportError::Rejected(refusal),
+        None => TransportError::Connection(error.to_string()),
+    }
 }
 
 /// Everything a session loop needs from the node.
@@ -148,9 +190,7 @@ pub(super) fn with_cause(
     conn: &Connection,
 ) -> Result<(), TransportError> {
     match (result, conn.close_reason()) {
-        (Err(TransportError::Connection(_)), Some(reason)) => {
-            Err(TransportError::Connection(reason.to_string()))
-        }
+        (Err(TransportError::Connection(_)), Some(reason)) => Err(connection_error(&reason)),
         (result, _) => result,
     }
 }
@@ -169,8 +209,10 @@ impl SyncHandle {
         for t in &self.tasks {
             t.abort();
         }
-        self.endpoint
-            .close(VarInt::from_u32(0), b"node shutting down");
+        self.endpoint.close(
+            VarInt::from_u32(close_code::SHUTDOWN),
+            b"node shutting down",
+        );
     }
 }
 
