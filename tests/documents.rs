@@ -169,3 +169,161 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
     );
     assert!(store.documents().unwrap().is_empty(), "nothing stored");
 }
+
+/// The same kind and id published by a province and then by the ministry are two
+/// documents: both reach the province and its city, neither hides the other, and a read
+/// without an issuer says which issuers there are.
+#[test]
+fn the_same_id_from_two_issuers_is_two_documents_at_every_tier() {
+    let net = Network::new();
+    let m = net.init("100000", None);
+    let mr = RunningNode::start(&m);
+    let p = net.init(
+        "440000",
+        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
+    );
+    let pr = RunningNode::start(&p);
+    let c = net.init(
+        "440100",
+        Some(&format!("440000@{}", pr.quic.clone().unwrap())),
+    );
+    let cr = RunningNode::start(&c);
+    let http = Http::new();
+    let publish = |files: &common::NodeFiles, title: &str| {
+        let path = net.path().join(format!("{}.json", files.code));
+        let doc = json!({"kind": "policy", "id": "NOTICE-1999-1", "body": {"title": title}});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        lmsync_ok(&[
+            "publish",
+            "--config",
+            files.config.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+    };
+    publish(&p, "provincial notice");
+    eventually("the province's notice at the city", || {
+        http.get(&cr.url("/v1/documents/policy/NOTICE-1999-1")).0 == 200
+    });
+    publish(&m, "national notice");
+    for (node, name) in [(&pr, "province"), (&cr, "city")] {
+        eventually(&format!("both notices at the {name}"), || {
+            let (_, all) = http.get(&node.url("/v1/documents"));
+            let issuers: Vec<&str> = all["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["id"] == "NOTICE-1999-1")
+                .filter_map(|d| d["issuer"].as_str())
+                .collect();
+            issuers.contains(&"100000") && issuers.contains(&"440000")
+        });
+        let (status, answer) = http.get(&node.url("/v1/documents/policy/NOTICE-1999-1"));
+        assert_eq!(status, 409, "{name}: {answer}");
+        assert_eq!(answer["error"], "ambiguous_document", "{name}: {answer}");
+        let (status, national) =
+            http.get(&node.url("/v1/documents/policy/NOTICE-1999-1?issuer=100000"));
+        assert_eq!(status, 200, "{name}: {national}");
+        assert_eq!(national["body"]["title"], "national notice", "{name}");
+    }
+}
+
+/// National classifications are the ministry's alone: a province cannot publish one, so a
+/// city, its province and the ministry accept and reject the same codes.
+#[test]
+fn a_province_cannot_extend_a_national_classification() {
+    let net = Network::new();
+    let m = net.init("100000", None);
+    let mr = RunningNode::start(&m);
+    let p = net.init(
+        "440000",
+        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
+    );
+    let _pr = RunningNode::start(&p);
+    let doc = json!({"kind": "classification_version", "id": "CN-OCC@1999+2010", "body": {
+        "scheme": "CN-OCC", "version": "1999+2010", "supersedes": "1999", "add": [["4-07-98", "本省工种"]]}});
+    let path = net.path().join("occ.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let out = lmsync(&[
+        "publish",
+        "--config",
+        p.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("only the ministry"), "{said}");
+}
+
+/// A classification version signed by the city's own province (genuine signature, wrong
+/// authority) is not stored and not applied at the city; the session goes on, and the
+/// refusal is an event for the operator.
+#[test]
+fn a_provincial_classification_is_refused_at_the_city_without_ending_the_session() {
+    let net = Network::new();
+    let c = net.init("440100", None);
+    net.init("440000", None);
+    let read = |p: &str| std::fs::read_to_string(net.path().join(p)).unwrap();
+    let (city, province): (NodeCode, NodeCode) =
+        ("440100".parse().unwrap(), "440000".parse().unwrap());
+    let store = SledStore::open(&c.data, city, sled_options(8 << 20)).unwrap();
+    let verifier =
+        lmsync::core::model::signature::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
+    let standards = std::sync::Arc::new(lmsync::core::model::standards::StandardsCell::new(
+        lmsync::core::model::standards::Standards::builtin(),
+    ));
+    let mut session = ChildSession::new(city, province, 100, verifier, standards);
+    session.start(&store);
+    let welcome = Message::Welcome {
+        protocol: PROTOCOL_VERSION,
+        node: province,
+        store_id: [0; 16],
+    };
+    session.handle(&store, welcome).unwrap();
+    let mut extension = StoredDocument {
+        kind: "classification_version".into(),
+        id: "CN-OCC@1999+2010".into(),
+        issuer: province,
+        version: 1,
+        body: json!({"scheme": "CN-OCC", "version": "1999+2010", "supersedes": "1999",
+                     "add": [["4-07-98", "本省工种"]]})
+        .to_string(),
+        certificate: Vec::new(),
+        signature: Vec::new(),
+    };
+    lmsync::core::model::signature::sign(
+        &mut extension,
+        &read("pki-440000/node.crt"),
+        &read("pki-440000/node.key"),
+    )
+    .unwrap();
+    let actions = session
+        .handle(&store, Message::Document(extension.clone()))
+        .unwrap();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Event(
+                lmsync::core::protocol::Event::DocumentRefused { .. }
+            )]
+        ),
+        "refused, reported, session not closed: {actions:?}"
+    );
+    assert!(store.documents().unwrap().is_empty(), "nothing stored");
+
+    // One stored before the rule (an older release) is ignored for validation.
+    store
+        .commit(lmsync::core::store::WriteBatch {
+            documents: vec![extension],
+            ..Default::default()
+        })
+        .unwrap();
+    let in_force = lmsync::node::write::standards_in_force(&store);
+    assert!(
+        !in_force
+            .code_refs()
+            .iter()
+            .any(|r| r.version == "1999+2010"),
+        "a province's classification never takes effect: {:?}",
+        in_force.code_refs()
+    );
+}

@@ -950,7 +950,10 @@ fn check_parent_send(m: &Message, child: NodeCode) -> Result<(), TestCaseError> 
     sendable(m)?;
     let within = |o: &NodeCode| o.is_within(child);
     match m {
-        Message::Welcome { .. } | Message::Documents { .. } | Message::Document(_) => {}
+        Message::Welcome { .. }
+        | Message::Documents { .. }
+        | Message::DocumentsHeld { .. }
+        | Message::Document(_) => {}
         Message::Want { owner, .. } | Message::Ack { owner, .. } => {
             prop_assert!(within(owner), "{m:?}")
         }

@@ -234,7 +234,7 @@ fn a_parent_that_republished_over_a_lost_version_takes_the_newer_and_says_so() {
     );
 
     let events = sync_once_with(&city, &province, &signer.verifier);
-    let held = |id: &str| province.get_document("policy", id).unwrap().unwrap();
+    let held = |id: &str| province.get_document("policy", p, id).unwrap().unwrap();
     assert_eq!(
         held("P-1").version,
         3,
@@ -249,7 +249,7 @@ fn a_parent_that_republished_over_a_lost_version_takes_the_newer_and_says_so() {
     assert_eq!(conflicts.len(), 1, "{events:?}");
     assert_eq!(returned(&events.parent), vec![1]);
     assert_eq!(
-        city.get_document("policy", "P-2").unwrap().unwrap(),
+        city.get_document("policy", p, "P-2").unwrap().unwrap(),
         newer_here
     );
 }

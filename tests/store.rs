@@ -229,6 +229,39 @@ proptest! {
     }
 }
 
+/// A store written before documents were keyed by issuer is migrated when it opens: its
+/// documents are found by kind, issuer and id, and listed once.
+#[test]
+fn documents_stored_under_the_old_key_are_found_after_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    drop(create(&path));
+    let doc = lmsync::core::model::document::StoredDocument {
+        kind: "policy".into(),
+        id: "P-1".into(),
+        issuer: "440000".parse().unwrap(),
+        version: 2,
+        body: "{}".into(),
+        certificate: vec![1],
+        signature: vec![2],
+    };
+    {
+        // The key an earlier release wrote: b'd', kind, NUL, id.
+        let db = sled::open(&path).unwrap();
+        let mut key = b"dpolicy\0".to_vec();
+        key.extend_from_slice(b"P-1");
+        db.insert(key, lmsync::core::codec::encode(&doc).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+    assert_eq!(
+        store.get_document("policy", doc.issuer, "P-1").unwrap(),
+        Some(doc.clone())
+    );
+    assert_eq!(store.documents().unwrap(), vec![doc]);
+}
+
 #[test]
 fn documents_and_watermarks_commit_durably() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,7 +288,7 @@ fn documents_and_watermarks_commit_durably() {
     let store = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
     assert_eq!(
         store
-            .get_document("classification_version", "CN-OCC@1999")
+            .get_document("classification_version", doc.issuer, "CN-OCC@1999")
             .unwrap(),
         Some(doc.clone())
     );

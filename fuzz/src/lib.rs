@@ -359,7 +359,10 @@ fn check_action(action: &Action, me: NodeCode, child: NodeCode, verifier: &Docum
             }
             Message::Restored { owner, .. } => assert_eq!(*owner, child),
             Message::Fetch { owner, .. } => assert!(owner.is_within(child)),
-            Message::Welcome { .. } | Message::Documents { .. } | Message::Document(_) => {}
+            Message::Welcome { .. }
+            | Message::Documents { .. }
+            | Message::DocumentsHeld { .. }
+            | Message::Document(_) => {}
             other => panic!("a parent does not send {other:?}"),
         }
     };

@@ -215,7 +215,12 @@ pub trait Store: Send + Sync {
     /// Counts for every owner with records here.
     fn owner_counts(&self) -> BTreeMap<NodeCode, OwnerCounts>;
     /// One document, if stored.
-    fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError>;
+    fn get_document(
+        &self,
+        kind: &str,
+        issuer: NodeCode,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError>;
     /// Every stored document.
     fn documents(&self) -> Result<Vec<StoredDocument>, StoreError>;
     /// Quarantined records, of one owner or all, at most `limit` of them.

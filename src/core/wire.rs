@@ -2,6 +2,10 @@
 //!
 //! Version 2 added `DocumentsReturned`: a child gives its parent back the parent's own
 //! documents the parent lacks (after the parent rebuilt its store), and says when it has.
+//! Version 3 added `DocumentsHeld`: the list of documents held names each one's issuer,
+//! since a document is identified by kind, issuer and id. A version-3 node still speaks
+//! version 2 with an older peer (the lower of the two maxima is chosen), sending
+//! `Documents` lists without issuers to it.
 //!
 //! One bidirectional QUIC stream per session carries frames: a 4-byte big-endian length,
 //! then one bincode-encoded [`Message`]. Lengths above [`MAX_FRAME`] are refused before any
@@ -12,14 +16,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::codec::{self, CodecError};
-use crate::core::model::document::StoredDocument;
+use crate::core::model::document::{HeldDocument, StoredDocument};
 use crate::core::model::{NodeCode, Record};
 
 /// A record's fingerprint as listed in a leaf: 48 bits of a salted hash.
 pub type LeafFp = [u8; 6];
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// The oldest protocol version this build accepts. Version 1 peers are refused: a
 /// version-1 parent would close the session on its own returned documents.
 pub const MIN_PROTOCOL_VERSION: u16 = 2;
@@ -182,6 +186,12 @@ pub enum Message {
         /// How many `Document`s were sent.
         count: u32,
     },
+    /// Version 3's `Documents`: the same exchange, each document named by kind, issuer and
+    /// id.
+    DocumentsHeld {
+        /// What the sender holds.
+        have: Vec<HeldDocument>,
+    },
 }
 
 /// Encodes one message as a frame (length prefix + body).
@@ -244,6 +254,7 @@ impl Message {
             Message::Restore { .. } => "Restore",
             Message::Restored { .. } => "Restored",
             Message::DocumentsReturned { .. } => "DocumentsReturned",
+            Message::DocumentsHeld { .. } => "DocumentsHeld",
         }
     }
 }
@@ -256,7 +267,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// Freezes the encoding (version 2 appended one variant to version 1's): if this test
+    /// Freezes the encoding (versions 2 and 3 each appended one variant): if this test
     /// fails, the wire format changed and peers of this version can no longer talk to the
     /// new build.
     #[test]
@@ -291,6 +302,18 @@ mod tests {
         assert_eq!(
             hex::encode(encode_frame(&returned).unwrap()),
             "000000021103"
+        );
+        let held = Message::DocumentsHeld {
+            have: vec![HeldDocument {
+                kind: "policy".into(),
+                issuer: code("440000"),
+                id: "P".into(),
+                version: 2,
+            }],
+        };
+        assert_eq!(
+            hex::encode(encode_frame(&held).unwrap()),
+            "00000011120106706f6c696379fcc0b60600015002"
         );
     }
 

@@ -146,6 +146,10 @@ impl Links {
                     tracing::info!(%peer, count, "The child sent documents that were missing or older here");
                 }
             }
+            Event::DocumentRefused { kind, id, issuer, reason } => {
+                tracing::error!(%peer, %kind, %id, %issuer, %reason, "Refused a document outside its issuer's authority");
+                push_alert(l, format!("document {kind}/{id} by {issuer} refused: {reason}"));
+            }
             Event::RebuiltFromChildren { .. } => {
                 tracing::info!(%peer, "Rebuilt from the children: own documents returned; publishing resumes");
             }

@@ -40,6 +40,67 @@ pub const PILOT: &str = "pilot_designation";
 /// Every document kind.
 pub const KINDS: [&str; 4] = [CLASSIFICATION, POLICY, TARGET, PILOT];
 
+/// The tiers that may issue documents of `kind`, or none for an unknown kind.
+///
+/// Classification versions are the ministry's alone: a province cannot extend a national
+/// scheme, so a city, its province and the ministry judge every record by the same codes
+/// and a record valid at one tier is valid at all of them.
+pub fn issuers_of(kind: &str) -> &'static [Tier] {
+    match kind {
+        CLASSIFICATION => &[Tier::Ministry],
+        POLICY | TARGET | PILOT => &[Tier::Ministry, Tier::Province],
+        _ => &[],
+    }
+}
+
+/// Ok when `issuer` may issue documents of `kind`; otherwise why not, in a sentence. The
+/// rule is checked at every hop: when a node publishes, when it receives from above and
+/// when it receives from below.
+pub fn authority(kind: &str, issuer: NodeCode) -> Result<(), String> {
+    let tiers = issuers_of(kind);
+    if tiers.is_empty() {
+        return Err(format!(
+            "unknown document kind {kind:?}; expected one of {}",
+            KINDS.join(", ")
+        ));
+    }
+    if tiers.contains(&issuer.tier()) {
+        return Ok(());
+    }
+    let who: Vec<String> = tiers.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "{issuer} ({}) may not issue {kind}; only the {} may",
+        issuer.tier(),
+        who.join(" and the ")
+    ))
+}
+
+/// A document as peers list what they hold: its identity (kind, issuer, id) and version.
+/// Two issuers may use the same id for the same kind: they are two documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldDocument {
+    /// Document kind.
+    pub kind: String,
+    /// The issuing node.
+    pub issuer: NodeCode,
+    /// The issuer's id for it.
+    pub id: String,
+    /// The version held.
+    pub version: u64,
+}
+
+impl HeldDocument {
+    /// How `doc` is listed.
+    pub fn of(doc: &StoredDocument) -> HeldDocument {
+        HeldDocument {
+            kind: doc.kind.clone(),
+            issuer: doc.issuer,
+            id: doc.id.clone(),
+            version: doc.version,
+        }
+    }
+}
+
 /// True when documents of `kind` issued by a province also travel up to the ministry.
 pub fn reported_up(kind: &str) -> bool {
     kind == PILOT || kind == TARGET
@@ -80,5 +141,20 @@ mod tests {
         assert!(!issued_above(code("440000"), code("440000")), "itself");
         assert!(!may_publish(code("440100")));
         assert!(may_publish(code("440000")) && may_publish(MINISTRY));
+    }
+
+    #[test]
+    fn only_the_ministry_issues_classifications() {
+        assert!(authority(CLASSIFICATION, MINISTRY).is_ok());
+        let refused = authority(CLASSIFICATION, code("440000")).unwrap_err();
+        assert!(refused.contains("only the ministry"), "{refused}");
+        for kind in [POLICY, TARGET, PILOT] {
+            assert!(authority(kind, MINISTRY).is_ok() && authority(kind, code("440000")).is_ok());
+            assert!(
+                authority(kind, code("440100")).is_err(),
+                "cities issue nothing"
+            );
+        }
+        assert!(authority("memo", MINISTRY).is_err());
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::documents::documents_held;
+use super::documents::{Listed, documents_held};
 use super::upload::Upload;
 use super::{Action, Event, close};
 use crate::core::model::NodeCode;
@@ -33,6 +33,8 @@ pub struct ChildSession {
     pub(super) restoring: bool,
     /// Counts anti-entropy rounds; salts the leaf fingerprints of each round.
     pub(super) anti_entropy_round: u64,
+    /// The protocol version the parent chose.
+    pub(super) protocol: u16,
 }
 
 impl ChildSession {
@@ -55,6 +57,7 @@ impl ChildSession {
             standards,
             restoring: false,
             anti_entropy_round: 0,
+            protocol: PROTOCOL_VERSION,
         }
     }
 
@@ -94,7 +97,12 @@ impl ChildSession {
             ) => self.ack(store, owner, through, ministry),
             (true, Message::Ping) => Ok(Vec::new()),
             (true, Message::Document(doc)) => self.document(store, doc),
-            (true, Message::Documents { have }) => self.parent_lists_documents(store, &have),
+            (true, Message::Documents { have }) => {
+                self.parent_lists_documents(store, &Listed::without_issuers(have))
+            }
+            (true, Message::DocumentsHeld { have }) => {
+                self.parent_lists_documents(store, &Listed::with_issuers(have))
+            }
             (
                 true,
                 Message::Batch {
@@ -155,6 +163,7 @@ impl ChildSession {
             ));
         }
         self.welcomed = true;
+        self.protocol = protocol;
         if store.restore_pending()? {
             // Nothing is offered until the node's own records are back: an empty store
             // must never look like the truth to the parent.
@@ -172,7 +181,7 @@ impl ChildSession {
             Action::Event(Event::Connected { peer: self.parent }),
             Action::Send(self.offer(store)?),
             Action::Send(self.digests(store)?),
-            Action::Send(documents_held(store)?),
+            Action::Send(documents_held(store, self.protocol)?),
         ])
     }
 
@@ -202,7 +211,7 @@ impl ChildSession {
         }
         self.ticks_without_answer = 0;
         actions.push(Action::Send(self.offer(store)?));
-        actions.push(Action::Send(documents_held(store)?));
+        actions.push(Action::Send(documents_held(store, self.protocol)?));
         Ok(actions)
     }
 }

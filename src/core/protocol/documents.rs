@@ -2,22 +2,82 @@
 //! pilot designations and targets are reported up; and a node whose store was rebuilt gets
 //! its own documents back from its children.
 
+//!
+//! A document is identified by kind, issuer and id: two issuers' documents with the same
+//! kind and id are two documents, so an id can never be squatted. Which tier may issue
+//! which kind ([`authority`]) is checked on every hop; a document that breaks the rule is
+//! not stored and is reported, and the session goes on.
+
 use super::child::ChildSession;
 use super::parent::ParentSession;
 use super::{Action, Event, close};
-use crate::core::model::document::StoredDocument;
-use crate::core::model::document::{issued_above, may_publish, reported_up};
+use crate::core::model::NodeCode;
+use crate::core::model::document::{HeldDocument, StoredDocument};
+use crate::core::model::document::{authority, issued_above, may_publish, reported_up};
 use crate::core::store::{Store, StoreError, WriteBatch};
 use crate::core::wire::{Message, RefusalCode};
 
+/// The first protocol version whose document lists name issuers.
+const ISSUERS_LISTED: u16 = 3;
+
+/// One entry of a peer's document list. A version-2 peer lists no issuer: its entry then
+/// stands for the document of that kind and id by whichever issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Listed {
+    kind: String,
+    issuer: Option<NodeCode>,
+    id: String,
+    version: u64,
+}
+
+impl Listed {
+    /// A version-2 list.
+    pub(super) fn without_issuers(have: Vec<(String, String, u64)>) -> Vec<Listed> {
+        have.into_iter()
+            .map(|(kind, id, version)| Listed {
+                kind,
+                issuer: None,
+                id,
+                version,
+            })
+            .collect()
+    }
+
+    /// A version-3 list.
+    pub(super) fn with_issuers(have: Vec<HeldDocument>) -> Vec<Listed> {
+        have.into_iter()
+            .map(|h| Listed {
+                kind: h.kind,
+                issuer: Some(h.issuer),
+                id: h.id,
+                version: h.version,
+            })
+            .collect()
+    }
+
+    fn names(&self, doc: &StoredDocument) -> bool {
+        self.kind == doc.kind && self.id == doc.id && self.issuer.is_none_or(|i| i == doc.issuer)
+    }
+}
+
+/// `docs` as a document list in the session's protocol `version`.
+fn list_message<'a>(version: u16, docs: impl Iterator<Item = &'a StoredDocument>) -> Message {
+    if version >= ISSUERS_LISTED {
+        Message::DocumentsHeld {
+            have: docs.map(HeldDocument::of).collect(),
+        }
+    } else {
+        Message::Documents {
+            have: docs
+                .map(|d| (d.kind.clone(), d.id.clone(), d.version))
+                .collect(),
+        }
+    }
+}
+
 /// The documents this node holds, as the parent needs to know them.
-pub(super) fn documents_held(store: &dyn Store) -> Result<Message, StoreError> {
-    let have = store
-        .documents()?
-        .into_iter()
-        .map(|d| (d.kind, d.id, d.version))
-        .collect();
-    Ok(Message::Documents { have })
+pub(super) fn documents_held(store: &dyn Store, version: u16) -> Result<Message, StoreError> {
+    Ok(list_message(version, store.documents()?.iter()))
 }
 
 impl ParentSession {
@@ -27,16 +87,14 @@ impl ParentSession {
     pub(super) fn documents(
         &mut self,
         store: &dyn Store,
-        have: &[(String, String, u64)],
+        have: &[Listed],
     ) -> Result<Vec<Action>, StoreError> {
         let held = store.documents()?;
         let (me, child) = (self.me, self.child);
         let returnable = held
             .iter()
-            .filter(|d| d.issuer == me || (d.issuer == child && may_publish(child)))
-            .map(|d| (d.kind.clone(), d.id.clone(), d.version))
-            .collect();
-        let mut actions = vec![Action::Send(Message::Documents { have: returnable })];
+            .filter(|d| d.issuer == me || (d.issuer == child && may_publish(child)));
+        let mut actions = vec![Action::Send(list_message(self.protocol, returnable))];
         actions.extend(newer_documents(held, have, |doc| {
             issued_above(doc.issuer, child)
         }));
@@ -55,14 +113,8 @@ impl ParentSession {
         if let Some(reason) = self.refusal_of_returned(&doc) {
             return Ok(close(RefusalCode::Unauthorised, reason));
         }
-        let held = store.get_document(&doc.kind, &doc.id)?;
+        let held = store.get_document(&doc.kind, doc.issuer, &doc.id)?;
         match held {
-            Some(h) if h.issuer != doc.issuer => Ok(vec![Action::Event(Event::Conflict {
-                detail: format!(
-                    "document {}/{} is issued here by {}; {} sent one by {} under the same id",
-                    doc.kind, doc.id, h.issuer, self.child, doc.issuer
-                ),
-            })]),
             Some(h) if h.version >= doc.version => Ok(Vec::new()),
             Some(h) if doc.issuer == self.me => {
                 // This node published an older version after its store went back: the
@@ -94,6 +146,9 @@ impl ParentSession {
         }
         if reported && !reported_up(&doc.kind) {
             return Some(format!("{} documents are not reported up", doc.kind));
+        }
+        if let Err(reason) = authority(&doc.kind, doc.issuer) {
+            return Some(reason);
         }
         self.verifier.verify(doc).err()
     }
@@ -144,8 +199,18 @@ impl ChildSession {
         if let Err(reason) = self.verifier.verify(&doc) {
             return Ok(close(RefusalCode::Unauthorised, reason));
         }
+        if let Err(reason) = authority(&doc.kind, doc.issuer) {
+            // Signed by an ancestor but outside its authority (a province's classification
+            // version): not stored, reported, and the records behind it keep flowing.
+            return Ok(vec![Action::Event(Event::DocumentRefused {
+                kind: doc.kind,
+                id: doc.id,
+                issuer: doc.issuer,
+                reason,
+            })]);
+        }
         let held = store
-            .get_document(&doc.kind, &doc.id)?
+            .get_document(&doc.kind, doc.issuer, &doc.id)?
             .map_or(0, |d| d.version);
         if doc.version <= held {
             return Ok(Vec::new());
@@ -159,7 +224,7 @@ impl ChildSession {
     pub(super) fn parent_lists_documents(
         &mut self,
         store: &dyn Store,
-        at_parent: &[(String, String, u64)],
+        at_parent: &[Listed],
     ) -> Result<Vec<Action>, StoreError> {
         let (me, parent) = (self.me, self.parent);
         let mut actions = newer_documents(store.documents()?, at_parent, |doc| {
@@ -192,10 +257,10 @@ pub(super) fn store_document(doc: StoredDocument) -> Vec<Action> {
 }
 
 /// `Document` messages for each of `docs` that `wanted` keeps and the peer lacks or holds
-/// older, by its list `theirs` of `(kind, id, version)`.
+/// older, by its list `theirs`.
 fn newer_documents(
     docs: impl IntoIterator<Item = StoredDocument>,
-    theirs: &[(String, String, u64)],
+    theirs: &[Listed],
     wanted: impl Fn(&StoredDocument) -> bool,
 ) -> Vec<Action> {
     docs.into_iter()
@@ -203,8 +268,10 @@ fn newer_documents(
         .filter(|doc| {
             let held = theirs
                 .iter()
-                .find(|(k, i, _)| *k == doc.kind && *i == doc.id)
-                .map_or(0, |h| h.2);
+                .filter(|l| l.names(doc))
+                .map(|l| l.version)
+                .max()
+                .unwrap_or(0);
             doc.version > held
         })
         .map(|doc| Action::Send(Message::Document(doc)))

@@ -153,6 +153,17 @@ pub enum Event {
         /// Documents it sent.
         count: u32,
     },
+    /// A document signed by an ancestor was not stored: its issuer may not issue that kind.
+    DocumentRefused {
+        /// Kind.
+        kind: String,
+        /// Id.
+        id: String,
+        /// Issuer.
+        issuer: NodeCode,
+        /// Why.
+        reason: String,
+    },
     /// A node without a parent finished rebuilding its store: `peer` returned the
     /// documents it had issued, its records come back by upload. Publishing resumes.
     RebuiltFromChildren {

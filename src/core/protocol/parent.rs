@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::documents::Listed;
 use super::{Action, Event, close};
 use crate::core::model::NodeCode;
 use crate::core::model::signature::DocumentVerifier;
@@ -24,6 +25,8 @@ pub struct ParentSession {
     pub(super) identity_changed: Option<([u8; 16], [u8; 16])>,
     /// This node has no parent: a store marked for restore is rebuilt from its children.
     pub(super) parentless: bool,
+    /// The protocol version agreed in the handshake.
+    pub(super) protocol: u16,
 }
 
 impl ParentSession {
@@ -44,6 +47,7 @@ impl ParentSession {
             restoring: None,
             identity_changed: None,
             parentless: false,
+            protocol: PROTOCOL_VERSION,
         }
     }
 
@@ -117,7 +121,12 @@ impl ParentSession {
                 },
             ) => self.leaves(store, owner, salt, leaves),
             (true, Message::Repair { owner, records }) => self.repair(store, owner, records),
-            (true, Message::Documents { have }) => self.documents(store, &have),
+            (true, Message::Documents { have }) => {
+                self.documents(store, &Listed::without_issuers(have))
+            }
+            (true, Message::DocumentsHeld { have }) => {
+                self.documents(store, &Listed::with_issuers(have))
+            }
             (true, Message::Document(doc)) => self.returned_document(store, doc),
             (true, Message::DocumentsReturned { count }) => self.documents_returned(store, count),
             (true, Message::Restore { owner, after }) => self.restore(store, owner, after),
@@ -143,6 +152,7 @@ impl ParentSession {
             message,
             Message::Restore { .. }
                 | Message::Documents { .. }
+                | Message::DocumentsHeld { .. }
                 | Message::Ping
                 | Message::Refuse { .. }
         );
@@ -168,7 +178,10 @@ impl ParentSession {
         store_id: [u8; 16],
     ) -> Result<Vec<Action>, StoreError> {
         let close = |code, reason| Ok(close(code, reason));
-        if !(min..=max).contains(&PROTOCOL_VERSION) {
+        // The highest version both speak: a newer child talks to an older parent and the
+        // other way round.
+        let chosen = max.min(PROTOCOL_VERSION);
+        if chosen < min.max(MIN_PROTOCOL_VERSION) {
             return close(
                 RefusalCode::Version,
                 format!(
@@ -186,6 +199,7 @@ impl ParentSession {
             );
         }
         self.greeted = true;
+        self.protocol = chosen;
         let mut actions = Vec::new();
         match store.peer_store_id(self.child)? {
             Some(known) if known != store_id => {
@@ -206,7 +220,7 @@ impl ParentSession {
             }),
         }
         actions.push(Action::Send(Message::Welcome {
-            protocol: PROTOCOL_VERSION,
+            protocol: chosen,
             node: self.me,
             store_id: store.identity().store_id,
         }));

@@ -158,7 +158,7 @@ impl ChildSession {
             },
             Action::Send(self.offer(store)?),
             Action::Send(self.digests(store)?),
-            Action::Send(documents_held(store)?),
+            Action::Send(documents_held(store, self.protocol)?),
         ])
     }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 
-use super::extract::Path;
+use super::extract::{Path, Query, off_thread};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -61,6 +61,13 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
             ),
         ));
     }
+    if let Err(reason) = document::authority(&p.kind, app.node) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_the_issuer",
+            reason,
+        ));
+    }
     crate::core::model::record::validate_id(&p.id).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -115,17 +122,9 @@ pub(super) async fn publish(
     check(&app, &p)?;
     super::records::refuse_while_rebuilding(&app)?;
     let text = serde_json::to_string(&p.body).map_err(ApiError::internal)?;
-    let held = app.store.get_document(&p.kind, &p.id)?;
-    if let Some(h) = held.as_ref().filter(|h| h.issuer != app.node) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "id_taken",
-            format!(
-                "{} {:?} is issued by {} here; publish yours under another id",
-                h.kind, h.id, h.issuer
-            ),
-        ));
-    }
+    // Documents are identified by issuer too: another issuer's document with this id is
+    // another document, never this one's previous version.
+    let held = app.store.get_document(&p.kind, app.node, &p.id)?;
     if let Some(h) = held.as_ref().filter(|h| h.body == text) {
         return Ok(Json(
             json!({"kind": h.kind, "id": h.id, "version": h.version, "issuer": h.issuer, "changed": false}),
@@ -162,15 +161,50 @@ pub(super) async fn publish(
     Ok(Json(answer))
 }
 
-/// `GET /v1/documents/{kind}/{id}`.
+/// Query of `GET /v1/documents/{kind}/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IssuerQuery {
+    issuer: Option<String>,
+}
+
+/// `GET /v1/documents/{kind}/{id}[?issuer=CODE]`: a document is identified by kind,
+/// issuer and id; without `issuer` the answer is the one document of that kind and id,
+/// or 409 naming the issuers when there are several.
 pub(super) async fn get_document(
     State(app): State<AppState>,
     Path((kind, id)): Path<(String, String)>,
+    Query(q): Query<IssuerQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    match app.store.get_document(&kind, &id)? {
-        Some(d) => Ok(Json(document_json(&d))),
-        None => Err(ApiError::not_found(format!(
+    let issuer = q
+        .issuer
+        .as_deref()
+        .map(|t| {
+            t.parse()
+                .map_err(|e| ApiError::bad_request("bad_issuer", format!("{e}")))
+        })
+        .transpose()?;
+    let store = app.store.clone();
+    let mut found: Vec<StoredDocument> = off_thread(move || store.documents())
+        .await?
+        .into_iter()
+        .filter(|d| d.kind == kind && d.id == id && issuer.is_none_or(|i| d.issuer == i))
+        .collect();
+    match found.len() {
+        0 => Err(ApiError::not_found(format!(
             "no {kind} document {id:?} here"
         ))),
+        1 => Ok(Json(document_json(&found.remove(0)))),
+        _ => {
+            let issuers: Vec<String> = found.iter().map(|d| d.issuer.to_string()).collect();
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "ambiguous_document",
+                format!(
+                    "{kind} {id:?} is issued by {}; name one with ?issuer=CODE",
+                    issuers.join(" and ")
+                ),
+            ))
+        }
     }
 }

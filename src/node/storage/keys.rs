@@ -27,8 +27,11 @@ pub const IDENTITY: &[u8] = b"i";
 pub const RECORD: u8 = b'r';
 /// Prefix of change-log keys.
 pub const LOG: u8 = b'l';
-/// Prefix of document keys.
-pub const DOCUMENT: u8 = b'd';
+/// Prefix of document keys: kind, issuer and id.
+pub const DOCUMENT: u8 = b'D';
+/// Prefix of document keys written before documents were identified by their issuer
+/// (kind and id only); a store moves them under [`DOCUMENT`] when it opens.
+pub const LEGACY_DOCUMENT: u8 = b'd';
 /// Prefix of watermark keys.
 pub const WATERMARK: u8 = b'w';
 /// Set while the node's own records are being restored from its parent.
@@ -112,12 +115,14 @@ pub fn parse_log(key: &[u8]) -> Option<(u32, u64, u64)> {
     Some((owner, first, batch))
 }
 
-/// Key of one document: kind and id separated by a NUL (neither may contain one).
-pub fn document(kind: &str, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + kind.len() + id.len());
+/// Key of one document: kind, a NUL (a kind never holds one), the issuer's code, then the
+/// id. Two issuers' documents of one kind and id are two keys.
+pub fn document(kind: &str, issuer: NodeCode, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(6 + kind.len() + id.len());
     k.push(DOCUMENT);
     k.extend_from_slice(kind.as_bytes());
     k.push(0);
+    k.extend_from_slice(&issuer.get().to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
 }

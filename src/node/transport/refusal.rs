@@ -20,7 +20,9 @@ pub enum Alert {
     Expired,
     /// `certificate_revoked`.
     Revoked,
-    /// `unknown_ca`: not issued by the network CA (or the CA files differ).
+    /// `unknown_ca`, or `decrypt_error` on a certificate whose signature does not verify
+    /// (another CA under the same name): not issued by the network CA, or the CA files
+    /// differ.
     UnknownCa,
     /// `bad_certificate`, `certificate_unknown`, `unsupported_certificate`,
     /// `certificate_required`: the certificate itself is unacceptable.
@@ -34,7 +36,7 @@ impl Alert {
         match code {
             45 => Alert::Expired,
             44 => Alert::Revoked,
-            48 => Alert::UnknownCa,
+            48 | 51 => Alert::UnknownCa,
             42 | 43 | 46 | 116 => Alert::BadCertificate,
             other => Alert::Other(other),
         }

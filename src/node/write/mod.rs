@@ -11,7 +11,8 @@ mod writer;
 pub use plan::{Outcome, Planner};
 pub use writer::{WriteError, Writer, WriterStats};
 
-/// The built-in standards with the classification documents stored here applied.
+/// The built-in standards with the ministry's classification documents stored here
+/// applied: every tier applies the same ones, so every tier judges a record the same way.
 pub fn standards_in_force(
     store: &dyn crate::core::store::Store,
 ) -> crate::core::model::standards::Standards {
@@ -21,7 +22,13 @@ pub fn standards_in_force(
     });
     let bodies: Vec<&str> = docs
         .iter()
-        .filter(|d| d.kind == crate::core::model::document::CLASSIFICATION)
+        // Only the ministry's: a classification issued by anyone else (stored before
+        // issuing was restricted) would make this tier judge records differently from
+        // the others.
+        .filter(|d| {
+            d.kind == crate::core::model::document::CLASSIFICATION
+                && d.issuer == crate::core::model::MINISTRY
+        })
         .map(|d| d.body.as_str())
         .collect();
     crate::core::model::standards::Standards::with_documents(bodies)

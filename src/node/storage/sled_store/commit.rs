@@ -123,7 +123,7 @@ impl SledStore {
             applied.extend(entries.into_iter().map(|x| (owner, x)));
         }
         for d in &batch.documents {
-            sled_batch.insert(keys::document(&d.kind, &d.id), codec::encode(d)?);
+            sled_batch.insert(keys::document(&d.kind, d.issuer, &d.id), codec::encode(d)?);
         }
         for (peer, id) in &batch.peer_store_ids {
             sled_batch.insert(&keys::peer_store(*peer)[..], &id[..]);

@@ -382,10 +382,15 @@ impl Store for SledStore {
         counts
     }
 
-    fn get_document(&self, kind: &str, id: &str) -> Result<Option<StoredDocument>, StoreError> {
+    fn get_document(
+        &self,
+        kind: &str,
+        issuer: NodeCode,
+        id: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
         let Some(bytes) = self
             .db
-            .get(keys::document(kind, id))
+            .get(keys::document(kind, issuer, id))
             .map_err(storage_error)?
         else {
             return Ok(None);

@@ -12,6 +12,7 @@ use super::super::{LogEntry, OwnerState, keys};
 use super::durability::fsync_path;
 use super::{Commits, SledOptions, SledStore, apply_entry, storage_error};
 use crate::core::codec;
+use crate::core::model::document::StoredDocument;
 use crate::core::model::{NodeCode, RecordKey};
 use crate::core::store::{FORMAT_VERSION, NodeIdentity, StoreError};
 
@@ -82,6 +83,7 @@ impl SledStore {
             });
         }
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
+        migrate_legacy_documents(&db, &data_file)?;
         let (owners, extent) = rebuild_summaries(&db).map_err(as_damage)?;
         let quarantined = quarantined_keys(&db).map_err(as_damage)?;
         let seal = open_seal(path, identity.store_id, extent)?;
@@ -287,6 +289,36 @@ pub(super) fn rebuild_summaries(
         }
     }
     Ok((owners, extent))
+}
+
+/// Moves documents stored under the key of an earlier release (kind and id) to their key
+/// by kind, issuer and id, in one durable batch. A store holds few documents, so this is
+/// cheap, and after it no key of the old form is left to be found.
+pub(super) fn migrate_legacy_documents(db: &sled::Db, data_file: &File) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut moved = 0usize;
+    for item in db.scan_prefix([keys::LEGACY_DOCUMENT]) {
+        let (key, value) = item.map_err(storage_error)?;
+        let doc: StoredDocument = codec::decode(&value).map_err(as_damage_of_codec)?;
+        batch.insert(keys::document(&doc.kind, doc.issuer, &doc.id), value);
+        batch.remove(key);
+        moved += 1;
+    }
+    if moved == 0 {
+        return Ok(());
+    }
+    db.apply_batch(batch).map_err(storage_error)?;
+    db.flush().map_err(storage_error)?;
+    data_file.sync_data().map_err(storage_error)?;
+    tracing::info!(
+        documents = moved,
+        "Documents now keyed by kind, issuer and id"
+    );
+    Ok(())
+}
+
+fn as_damage_of_codec(e: crate::core::codec::CodecError) -> StoreError {
+    as_damage(StoreError::Corrupt(e))
 }
 
 #[cfg(test)]
