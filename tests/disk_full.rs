@@ -86,9 +86,10 @@ fn a_full_disk_refuses_writes_stays_up_and_catches_up_after_space_returns() {
     );
     let mut city = RunningNode::start(&c);
     let pid = city.child.id();
-    // Leave about 4 MiB free.
+    // Leave about 4 MiB free beyond the reserve the store keeps.
     let filler = disk.0.join("filler");
-    let fill = disk.available().saturating_sub(4 << 20);
+    let reserve = lmsync::node::storage::FREE_SPACE_RESERVE;
+    let fill = disk.available().saturating_sub(reserve + (4 << 20));
     std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
 
     // Post until the disk refuses; every acknowledged id is remembered.
@@ -128,6 +129,23 @@ fn a_full_disk_refuses_writes_stays_up_and_catches_up_after_space_returns() {
         (again, body["error"].as_str()),
         (507, Some("storage_full")),
         "a store stopped by a full disk keeps saying so: {body}"
+    );
+
+    // Reads keep working while writes are refused: every acknowledged record reads back.
+    let unreadable: Vec<(String, u16)> = acked
+        .iter()
+        .filter_map(|id| {
+            let id = id.as_str().unwrap();
+            let (status, _) = http.get(&city.url(&format!("/v1/records/440100/vacancy/{id}")));
+            (status != 200).then(|| (id.to_string(), status))
+        })
+        .collect();
+    assert!(
+        unreadable.is_empty(),
+        "{} of {} acknowledged records unreadable while the disk is full, e.g. {:?}",
+        unreadable.len(),
+        acked.len(),
+        unreadable.iter().take(5).collect::<Vec<_>>()
     );
 
     // It reports the full disk, and keeps running.

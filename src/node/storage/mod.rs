@@ -18,7 +18,7 @@ use crate::core::reconcile::OwnerSummary;
 #[cfg(doc)]
 use crate::core::store::{Store, WriteBatch};
 
-pub use sled_store::{SledOptions, SledStore};
+pub use sled_store::{FREE_SPACE_RESERVE, SledOptions, SledStore};
 
 /// Prefix of the directories inside a data directory that hold a damaged store set aside
 /// for inspection (see `daemon`'s recovery).

@@ -20,6 +20,10 @@ impl SledStore {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Err(e) = self.ensure_reserve() {
+            self.poison(&e);
+            return Err(e);
+        }
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         let batch_no = commits.next_batch;
         let (sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;

@@ -10,7 +10,31 @@ use super::SledStore;
 
 use crate::core::store::StoreError;
 
+/// Free space a commit leaves untouched on the data directory's file system. sled must
+/// never meet a full disk: once one of its writes fails it refuses every later write *and*
+/// every read that would restructure a tree node, so some acknowledged records could not
+/// be read until a restart. Refusing writes while less than this is free keeps sled away
+/// from the edge, and reads keep working.
+pub const FREE_SPACE_RESERVE: u64 = 8 << 20;
+
 impl SledStore {
+    /// Ok while more than [`FREE_SPACE_RESERVE`] is free where the store lives; otherwise
+    /// [`StoreError::Full`], before sled is asked to write anything.
+    pub(super) fn ensure_reserve(&self) -> Result<(), StoreError> {
+        let dir = &self.blobs.0;
+        let dir = dir.parent().unwrap_or(dir);
+        let free = fs2::available_space(dir).map_err(storage_error)?;
+        if free < FREE_SPACE_RESERVE {
+            return Err(StoreError::Full(format!(
+                "{} MiB free on the data directory's file system, below the {} MiB kept in \
+                 reserve; nothing more is acknowledged until space returns",
+                free >> 20,
+                FREE_SPACE_RESERVE >> 20
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) fn write_durably(
         &self,
         sled_batch: sled::Batch,

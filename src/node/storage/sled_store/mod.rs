@@ -26,6 +26,7 @@ use crate::core::store::{
     NodeIdentity, OwnerCounts, QuarantinedRecord, Store, StoreError, WriteBatch,
 };
 
+pub use durability::FREE_SPACE_RESERVE;
 use durability::storage_error;
 
 /// Sled tuning an operator may set.
