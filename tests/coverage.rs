@@ -275,9 +275,10 @@ fn a_province_with_six_pilots_fails_m11_at_the_ministry() {
         .and_then(|r| r.split("</tr>").next())
         .unwrap_or_else(|| panic!("no Guangdong row on the page"));
     assert!(row.contains(">6<") && row.contains("fail"), "{row}");
-    // A ministry document cannot take an id a province issued.
+    // A ministry document under an id a province issued is another document (documents
+    // are identified by issuer too): it neither replaces nor hides the province's.
     let (mf, ministry) = &t.ministry;
-    let (status, _) = publish(
+    let (status, answer) = publish(
         &http,
         ministry,
         &mf.token,
@@ -285,7 +286,15 @@ fn a_province_with_six_pilots_fails_m11_at_the_ministry() {
         "P-440100",
         json!({"city": "440100", "province": "440000", "designated_on": "1999-07-01", "batch": 1, "status": "active", "confirms": true}),
     );
-    assert_eq!(status, 409);
+    assert_eq!(status, 200, "{answer}");
+    let url = "/v1/documents/pilot_designation/P-440100";
+    assert_eq!(http.get(&ministry.url(url)).0, 409, "two issuers, one id");
+    let (_, provincial) = http.get(&ministry.url(&format!("{url}?issuer=440000")));
+    assert_eq!(
+        provincial["body"]["confirms"],
+        serde_json::Value::Null,
+        "{provincial}"
+    );
 }
 
 #[test]

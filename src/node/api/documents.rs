@@ -9,14 +9,28 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::read_json;
 use super::error::ApiError;
-use super::records::read_body;
+use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::model::document::StoredDocument;
 use crate::core::model::document::{self, CLASSIFICATION};
 use crate::core::model::signature::sign;
 use crate::core::model::standards::ClassificationBody;
 use crate::core::store::WriteBatch;
+
+/// Most JSON elements (values and keys) in a publish body. The largest document is a
+/// classification version listing every code as `[code, name]`, 3 elements a code: the
+/// occupation classification has about 1,600 codes and the industry one about 1,400.
+/// 100,000 leaves room for a list of 30,000 codes and keeps the parsed body under about
+/// 10 MiB.
+const MAX_DOCUMENT_ELEMENTS: u64 = 100_000;
+
+/// What a `POST /v1/documents` body may hold.
+const DOCUMENT_CAPS: Caps = Caps {
+    total: MAX_DOCUMENT_ELEMENTS,
+    items: None,
+};
 
 /// What a publisher posts.
 #[derive(Debug, Deserialize)]
@@ -112,7 +126,7 @@ pub(super) async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     require_token(&app, &headers)?;
     super::extract::require_json(&headers)?;
-    let bytes = read_body(body, app.body_limit).await?;
+    let bytes = read_json(body, &app, DOCUMENT_CAPS).await?;
     let p: Publish = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "malformed_json",

@@ -108,6 +108,24 @@ fn ingest_metrics(registry: &mut Registry, app: &AppState) {
     );
 }
 
+fn api_metrics(registry: &mut Registry, app: &AppState) {
+    let refused: Family<Labels, Counter> = Family::default();
+    for (reason, n) in [
+        ("max_connections", &app.stats.refused_connections),
+        ("max_in_flight", &app.stats.overloaded),
+        ("header_read_timeout", &app.stats.head_timeouts),
+    ] {
+        refused
+            .get_or_create(&vec![("reason", reason.into())])
+            .inc_by(n.load(Relaxed));
+    }
+    registry.register(
+        "api_refused",
+        "Connections and requests the API refused or cut off at one of its limits, by limit",
+        refused,
+    );
+}
+
 fn link_metrics(registry: &mut Registry, app: &AppState) {
     let now_ms = app.clock.now_ms();
     let connected: Family<Labels, Gauge> = Family::default();
@@ -230,6 +248,7 @@ pub(super) async fn metrics(State(app): State<AppState>) -> Result<impl IntoResp
     node_metrics(&mut registry, &app);
     store_metrics(&mut registry, &app);
     ingest_metrics(&mut registry, &app);
+    api_metrics(&mut registry, &app);
     link_metrics(&mut registry, &app);
     let mut text = String::new();
     encode(&mut text, &registry).map_err(ApiError::internal)?;

@@ -2,16 +2,24 @@
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
-//! token from anywhere else. Every error is `{"error", "message"}` JSON.
+//! token from anywhere else. Every error is `{"error", "message"}` JSON. The server
+//! bounds what one client can hold: connections, requests in flight, how long a head or a
+//! body may take, and the JSON elements a body may carry (`serve.rs`, `limits.rs`,
+//! `deadline.rs`, `body.rs`, `scan.rs`).
 
+mod body;
 mod coverage;
 mod dashboard;
 mod dashboard_coverage;
+mod deadline;
 mod documents;
 mod error;
 mod extract;
+mod limits;
 mod metrics;
 mod records;
+mod scan;
+mod serve;
 mod status;
 
 use std::net::SocketAddr;
@@ -36,13 +44,21 @@ use crate::node::write::Writer;
 
 pub use coverage::CoverageCache;
 pub use error::ApiError;
-pub use records::{MAX_RECORDS_PER_REQUEST, record_json};
+pub use limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+pub use records::{MAX_RECORD_ELEMENTS, MAX_RECORDS_PER_REQUEST, record_json};
+pub use serve::serve;
 
 /// Counters kept by the API itself.
 #[derive(Debug, Default)]
 pub struct ApiStats {
     /// Records rejected by validation.
     pub rejected: AtomicU64,
+    /// Connections answered 503 because `[api] max_connections` were open.
+    pub refused_connections: AtomicU64,
+    /// Requests answered 503 because `[api] max_in_flight` were being handled.
+    pub overloaded: AtomicU64,
+    /// Connections closed because a request head was not complete in time.
+    pub head_timeouts: AtomicU64,
 }
 
 /// What every handler can reach.
@@ -78,8 +94,11 @@ pub struct AppState {
     pub coverage_cache: Arc<coverage::CoverageCache>,
 }
 
-/// The router with every endpoint.
+/// The router with every endpoint, behind the limits on a request as a whole (outermost
+/// first: URI and header size, then requests in flight, then the token rule for reads).
 pub fn router(state: AppState) -> Router {
+    let in_flight =
+        limits::InFlight::new(state.config.api_limits.max_in_flight, state.stats.clone());
     Router::new()
         .route("/", get(dashboard::dashboard))
         .route("/v1/records", post(records::post_records))
@@ -98,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(extract::not_found)
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))
+        .layer(middleware::from_fn_with_state(in_flight, limits::admit))
+        .layer(middleware::from_fn(limits::check_head))
         .with_state(state)
 }
 
@@ -134,16 +155,4 @@ async fn guard_reads(
         require_token(&app, request.headers())?;
     }
     Ok(next.run(request).await)
-}
-
-/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -7,10 +7,14 @@ use axum::extract::State;
 use super::extract::{Path, Query, kind_param, off_thread, optional_owner, owner_param};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::error::Category;
 use serde_json::{Value, json};
 
+use super::body::read_json;
 use super::error::ApiError;
+use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::codec;
 use crate::core::model::ingest::{Draft, IngestContext};
@@ -22,38 +26,86 @@ use crate::node::clock::rfc3339;
 /// Most records one request may carry.
 pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
 
-/// Reads the whole body, answering 413 past the limit.
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body exceeds the {limit}-byte limit (api.body_limit)"),
-        )
-    })
+/// Most JSON elements (values and keys, see `scan.rs`) in one record of a request. The
+/// richest valid record is an office with 64 public channels: 9 for the record and its
+/// members, 26 for the office's 13 fields, 448 for the channels (7 each), plus a list of
+/// services and the identifying fields ingest drops, about 560 in all. Twice that leaves
+/// room, and keeps one parsed record under about 100 KiB.
+pub const MAX_RECORD_ELEMENTS: u64 = 1024;
+
+/// What a `POST /v1/records` body may hold: [`MAX_RECORDS_PER_REQUEST`] records of at
+/// most [`MAX_RECORD_ELEMENTS`] each. Records are parsed one at a time, so a request never
+/// holds more than one record as a `serde_json::Value`.
+const RECORD_CAPS: Caps = Caps {
+    total: MAX_RECORDS_PER_REQUEST as u64 * MAX_RECORD_ELEMENTS + 1,
+    items: Some((MAX_RECORDS_PER_REQUEST as u64, MAX_RECORD_ELEMENTS)),
+};
+
+/// A refused element of a request.
+#[derive(Debug, Serialize)]
+struct Rejection {
+    index: usize,
+    field: String,
+    error: &'static str,
+    message: String,
 }
 
-fn parse_array(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-    })?;
-    let Value::Array(items) = value else {
-        return Err(ApiError::bad_request(
-            "malformed",
-            "the body must be a JSON array of records",
-        ));
-    };
-    if items.len() > MAX_RECORDS_PER_REQUEST {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_records",
-            format!(
-                "{} records in one request; the limit is {MAX_RECORDS_PER_REQUEST}",
-                items.len()
-            ),
-        ));
+/// The records of one body, sorted into drafts to store and rejections to report.
+#[derive(Default)]
+struct Sorted {
+    drafts: Vec<Draft>,
+    rejected: Vec<Rejection>,
+}
+
+/// Drafts each record of the top-level array as soon as it is parsed, so that only one
+/// record at a time exists as a `serde_json::Value`.
+struct EachRecord<'c, 'a>(&'c IngestContext<'a>);
+
+impl<'de> Visitor<'de> for EachRecord<'_, '_> {
+    type Value = Sorted;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of records")
     }
-    Ok(items)
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sorted, A::Error> {
+        let mut sorted = Sorted::default();
+        let mut index = 0;
+        while let Some(item) = seq.next_element::<Value>()? {
+            match self.0.draft(item).and_then(|d| size_check(&d).map(|()| d)) {
+                Ok(d) => sorted.drafts.push(d),
+                Err(e) => sorted.rejected.push(rejection(index, e)),
+            }
+            index += 1;
+        }
+        Ok(sorted)
+    }
+}
+
+/// Parses and drafts every record of `bytes`, a body the scan has let through.
+fn sort_records(bytes: &[u8], ctx: &IngestContext<'_>) -> Result<Sorted, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let sorted = (&mut de)
+        .deserialize_seq(EachRecord(ctx))
+        .map_err(|e| parse_error(&e, bytes))?;
+    de.end().map_err(|e| parse_error(&e, bytes))?;
+    Ok(sorted)
+}
+
+/// `malformed` for valid JSON that is no array, `malformed_json` for anything else.
+fn parse_error(e: &serde_json::Error, bytes: &[u8]) -> ApiError {
+    let not_json = |e: &dyn std::fmt::Display| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    };
+    if e.classify() != Category::Data {
+        return not_json(e);
+    }
+    // A wrong type at the top: tell valid JSON (checked without building anything) from
+    // invalid.
+    match serde_json::from_slice::<IgnoredAny>(bytes) {
+        Ok(_) => ApiError::bad_request("malformed", "the body must be a JSON array of records"),
+        Err(syntax) => not_json(&syntax),
+    }
 }
 
 fn size_check(draft: &Draft) -> Result<(), FieldError> {
@@ -96,17 +148,11 @@ pub(super) async fn post_records(
     require_token(&app, &headers)?;
     super::extract::require_json(&headers)?;
     refuse_while_rebuilding(&app)?;
-    let items = parse_array(&read_body(body, app.body_limit).await?)?;
+    let bytes = read_json(body, &app, RECORD_CAPS).await?;
     let standards = app.standards.current();
     let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref());
-    let mut drafts = Vec::with_capacity(items.len());
-    let mut rejected = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match ctx.draft(item).and_then(|d| size_check(&d).map(|()| d)) {
-            Ok(d) => drafts.push(d),
-            Err(e) => rejected.push(rejection(index, &e)),
-        }
-    }
+    let Sorted { drafts, rejected } = sort_records(&bytes, &ctx)?;
+    drop(bytes);
     app.stats
         .rejected
         .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -131,8 +177,13 @@ pub(super) async fn post_records(
         .into_response())
 }
 
-fn rejection(index: usize, e: &FieldError) -> Value {
-    json!({"index": index, "field": e.field, "error": e.code.as_str(), "message": e.message})
+fn rejection(index: usize, e: FieldError) -> Rejection {
+    Rejection {
+        index,
+        field: e.field,
+        error: e.code.as_str(),
+        message: e.message,
+    }
 }
 
 /// The JSON form of a stored record.

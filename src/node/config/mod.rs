@@ -113,6 +113,16 @@ pub struct RawApi {
     pub token_file: PathBuf,
     #[serde(default = "default_body_limit")]
     pub body_limit: String,
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: String,
+    #[serde(default = "default_keep_alive_timeout")]
+    pub keep_alive_timeout: String,
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
 }
 
 fn default_api_listen() -> String {
@@ -121,6 +131,26 @@ fn default_api_listen() -> String {
 
 fn default_body_limit() -> String {
     "16MiB".into()
+}
+
+fn default_header_read_timeout() -> String {
+    "10s".into()
+}
+
+fn default_keep_alive_timeout() -> String {
+    "60s".into()
+}
+
+fn default_body_read_timeout() -> String {
+    "60s".into()
+}
+
+fn default_max_connections() -> u32 {
+    512
+}
+
+fn default_max_in_flight() -> u32 {
+    64
 }
 
 /// `[sync]`
@@ -248,6 +278,22 @@ pub enum LogFormat {
     Auto,
 }
 
+/// How much of the node one HTTP client may hold (`[api]`, `docs/reference/api.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// A request head must be complete this long after the connection was accepted, or
+    /// after its first byte on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this long.
+    pub keep_alive_timeout: Duration,
+    /// A request body must have arrived whole this long after its handler began reading.
+    pub body_read_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being handled at once; one more is answered 503.
+    pub max_in_flight: usize,
+}
+
 /// A validated node configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -275,6 +321,8 @@ pub struct Config {
     pub token_file: PathBuf,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// Timeouts and caps of the HTTP server.
+    pub api_limits: ApiLimits,
     /// Fast-path sync interval.
     pub sync_interval: Duration,
     /// Anti-entropy interval.
@@ -340,6 +388,7 @@ impl Config {
             api_listen: socket("api.listen", &raw.api.listen)?,
             token_file: resolve(&raw.api.token_file),
             body_limit: size_usize("api.body_limit", &raw.api.body_limit)?,
+            api_limits: api_limits(&raw.api)?,
             sync_interval: duration("sync.interval", &raw.sync.interval)?,
             anti_entropy_interval: duration(
                 "sync.anti_entropy_interval",
@@ -413,6 +462,31 @@ fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
 fn size_usize(key: &str, value: &str) -> Result<usize, ConfigError> {
     let n = parse_size(value).map_err(|m| ConfigError::at(key, m))?;
     usize::try_from(n).map_err(|_| ConfigError::at(key, "too large for this machine"))
+}
+
+/// Most connections or requests a cap may allow: far above what one node serves, and low
+/// enough that every slot fits a `u32` semaphore count.
+const MAX_API_CAP: u32 = 65_536;
+
+fn api_limits(api: &RawApi) -> Result<ApiLimits, ConfigError> {
+    Ok(ApiLimits {
+        header_read_timeout: duration("api.header_read_timeout", &api.header_read_timeout)?,
+        keep_alive_timeout: duration("api.keep_alive_timeout", &api.keep_alive_timeout)?,
+        body_read_timeout: duration("api.body_read_timeout", &api.body_read_timeout)?,
+        max_connections: api_cap("api.max_connections", api.max_connections)?,
+        max_in_flight: api_cap("api.max_in_flight", api.max_in_flight)?,
+    })
+}
+
+fn api_cap(key: &str, n: u32) -> Result<usize, ConfigError> {
+    if (1..=MAX_API_CAP).contains(&n) {
+        usize::try_from(n).map_err(|_| ConfigError::at(key, "too large for this machine"))
+    } else {
+        Err(ConfigError::at(
+            key,
+            format!("must be 1 to {MAX_API_CAP}, got {n}"),
+        ))
+    }
 }
 
 fn batch(n: u32) -> Result<u32, ConfigError> {

@@ -78,3 +78,41 @@ fn sizes_parse_with_binary_units() {
     assert_eq!(parse_size("1000"), Ok(1000));
     assert!(parse_size("1TiB").is_err());
 }
+
+#[test]
+fn api_limits_have_defaults_and_point_at_their_key() {
+    let c = load(CITY).unwrap();
+    let limits = c.api_limits;
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(limits.keep_alive_timeout, Duration::from_secs(60));
+    assert_eq!(limits.body_read_timeout, Duration::from_secs(60));
+    assert_eq!((limits.max_connections, limits.max_in_flight), (512, 64));
+    let err = load(&CITY.replace("[api]", "[api]\nmax_in_flight = 0")).unwrap_err();
+    assert_eq!(err.key, "api.max_in_flight");
+    let err = load(&CITY.replace("[api]", "[api]\nmax_connections = 100000")).unwrap_err();
+    assert_eq!(err.key, "api.max_connections");
+    let err = load(&CITY.replace("[api]", "[api]\nheader_read_timeout = \"0s\"")).unwrap_err();
+    assert_eq!(err.key, "api.header_read_timeout");
+}
+
+#[test]
+fn the_example_config_shows_the_default_api_limits() {
+    // node.example.toml documents every key with its default value.
+    let text = include_str!("../../../config/node.example.toml");
+    let example = Config::from_raw(parse(text).unwrap(), Path::new("/etc/lmsync")).unwrap();
+    let minimal = load(CITY).unwrap();
+    assert_eq!(example.api_limits, minimal.api_limits);
+    assert_eq!(example.body_limit, minimal.body_limit);
+    for key in [
+        "header_read_timeout",
+        "keep_alive_timeout",
+        "body_read_timeout",
+        "max_connections",
+        "max_in_flight",
+    ] {
+        assert!(
+            text.contains(&format!("\n{key} = ")),
+            "{key} is not in the example"
+        );
+    }
+}
