@@ -327,3 +327,50 @@ fn a_provincial_classification_is_refused_at_the_city_without_ending_the_session
         in_force.code_refs()
     );
 }
+
+/// A version-3 parent speaks version 2 with a version-2 child: it welcomes it in version 2
+/// and lists documents without issuers, which that child can read.
+#[test]
+fn a_version_two_child_is_answered_in_version_two() {
+    let net = Network::new();
+    let p = net.init("440000", None);
+    let read = |f: &str| std::fs::read_to_string(net.path().join(f)).unwrap();
+    let (city, province): (NodeCode, NodeCode) =
+        ("440100".parse().unwrap(), "440000".parse().unwrap());
+    let store = SledStore::open(&p.data, province, sled_options(8 << 20)).unwrap();
+    let verifier =
+        lmsync::core::model::signature::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
+    let standards = std::sync::Arc::new(lmsync::core::model::standards::StandardsCell::new(
+        lmsync::core::model::standards::Standards::builtin(),
+    ));
+    let mut session =
+        lmsync::core::protocol::ParentSession::new(province, city, standards, verifier);
+    let hello = Message::Hello {
+        protocol: (2, 2),
+        node: city,
+        store_id: [9; 16],
+    };
+    let sent = |actions: Vec<Action>| -> Vec<Message> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    };
+    let welcome = sent(session.handle(&store, hello).unwrap());
+    assert!(
+        matches!(welcome.as_slice(), [Message::Welcome { protocol: 2, .. }]),
+        "{welcome:?}"
+    );
+    let lists = sent(
+        session
+            .handle(&store, Message::Documents { have: Vec::new() })
+            .unwrap(),
+    );
+    assert!(
+        matches!(lists.first(), Some(Message::Documents { .. })),
+        "a version-2 list: {lists:?}"
+    );
+}
