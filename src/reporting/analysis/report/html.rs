@@ -7,7 +7,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::labels::Label;
 use super::publish::{Cell, PublishedReport, PublishedTable};
-use super::render::cell_text;
+use super::render::{WITHHELD, cell_text};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0 0 1.5em}\
@@ -44,7 +44,7 @@ fn label(l: &Label) -> Markup {
     }
 }
 
-fn table(t: &PublishedTable, below: u64) -> Markup {
+fn table(t: &PublishedTable) -> Markup {
     html! {
         table id=(t.id) {
             caption { (label(&t.title)) }
@@ -58,7 +58,7 @@ fn table(t: &PublishedTable, below: u64) -> Markup {
                 @for r in &t.rows {
                     tr {
                         td { (label(&r.label)) }
-                        @for c in &r.cells { td.n { (cell_text(*c, below, "–")) } }
+                        @for c in &r.cells { td.n { (cell_text(*c, "–")) } }
                     }
                 }
             }
@@ -82,7 +82,7 @@ fn ratio_bars(t: &PublishedTable) -> Option<Vec<(&Label, Cell)>> {
 }
 
 /// One row of the chart: the group's name, its bar (when it has a ratio) and the value.
-fn ratio_bar(row: usize, name: &Label, cell: Cell, max: f64, below: u64) -> Markup {
+fn ratio_bar(row: usize, name: &Label, cell: Cell, max: f64) -> Markup {
     let y = 10.0 + ROW_H * row as f64;
     // The chart leaves room for 16 characters of the Chinese name.
     let short: String = name.zh.chars().take(16).collect();
@@ -100,13 +100,13 @@ fn ratio_bar(row: usize, name: &Label, cell: Cell, max: f64, below: u64) -> Mark
                 height=(fixed(ROW_H - 6.0, 0)) fill="#4a7ab0" {}
         }
         text x=(fixed(BARS_LEFT + BARS_SPAN + 8.0, 1)) y=(fixed(y + 14.0, 1)) font-size="12" {
-            (cell_text(cell, below, "n/a"))
+            (cell_text(cell, "n/a"))
         }
     }
 }
 
 /// The inline SVG bar chart of table 5's ratio column, one bar per major group.
-fn ratio_chart(t: &PublishedTable, below: u64) -> Markup {
+fn ratio_chart(t: &PublishedTable) -> Markup {
     let Some(bars) = ratio_bars(t) else {
         return html! {};
     };
@@ -122,7 +122,7 @@ fn ratio_chart(t: &PublishedTable, below: u64) -> Markup {
         svg xmlns="http://www.w3.org/2000/svg" width="680" height=(fixed(height, 0)) role="img"
             aria-label="demand/supply ratio by occupation major group" {
             @for (i, (name, cell)) in bars.iter().enumerate() {
-                (ratio_bar(i, name, *cell, max, below))
+                (ratio_bar(i, name, *cell, max))
             }
         }
     }
@@ -169,13 +169,14 @@ pub fn render_html_with_status(report: &PublishedReport, status: Option<&TargetS
                 h1 { (heading) }
                 p {
                     "Supply and demand report · count basis " (report.count_basis.as_str())
-                    " · " (report.cities) " cities · counts below " (below) " suppressed"
+                    " · " (report.cities) " cities · counts below " (below) " withheld ("
+                    (WITHHELD) "), with the cells that would give them away"
                 }
                 @for t in &report.tables {
-                    (table(t, below))
+                    (table(t))
                     @if t.id == "table_5" {
                         figure {
-                            (ratio_chart(t, below))
+                            (ratio_chart(t))
                             figcaption { "求人倍率 / Demand/supply ratio by occupation major group" }
                         }
                     }

@@ -1,6 +1,7 @@
 //! The quarterly supply/demand report (职业供求状况分析报告, `docs/reference/metrics.md`): the
 //! two-pass city accumulator, the additive counts behind tables 1–8, and their
-//! publication (small-cell suppression; text, CSV, JSON and HTML renderings).
+//! publication (small-cell suppression with complementary suppression, so no withheld
+//! count can be worked out; text, CSV, JSON and HTML renderings).
 //!
 //! Counting rules:
 //! - Basis `valid_in_period` (default): vacancies with `valid_from ≤ end ∧ valid_until ≥
@@ -26,10 +27,16 @@
 
 mod html;
 mod labels;
+mod protect;
 mod publish;
+mod relations;
 mod render;
 mod tables;
 
+#[cfg(test)]
+mod attacker;
+#[cfg(test)]
+mod disclosure_tests;
 #[cfg(test)]
 mod tests;
 
@@ -47,9 +54,9 @@ use crate::core::model::{NodeCode, Record};
 pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
 pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
-pub use render::{render_csv, render_json, render_text};
+pub use render::{WITHHELD, render_csv, render_json, render_text};
 pub use tables::{
-    CategoryRow, DemandRow, GapRow, OccupationRow, OccupationTable, Overall, QuarterlyReport,
+    CategoryRow, DemandRow, GapRow, Note, OccupationRow, OccupationTable, Overall, QuarterlyReport,
     TOP_N, UNKNOWN_EMPLOYER,
 };
 

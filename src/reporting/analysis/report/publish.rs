@@ -2,11 +2,11 @@
 //! small-cell suppression applied. Every renderer (text, CSV, JSON, HTML) renders this
 //! one structure, so they carry the same numbers.
 //!
-//! Suppression: a count from 1 to `suppress_below − 1` becomes [`Cell::Suppressed`];
-//! a derived cell (share, ratio, gap, allocated seekers) is suppressed too when a count
-//! it derives from in the same row is ([`Column::derived_from`]), so it cannot give the
-//! count away. Totals are not
-//! protected by complementary suppression. Ratios and shares are rounded to four
+//! Suppression (`protect`): a count from 1 to `suppress_below − 1` becomes
+//! [`Cell::Suppressed`], so does every cell computed from a withheld count, and then
+//! enough other cells (complementary suppression) that no withheld count can be worked
+//! out from the relations between the cells (`relations`). A note's figure is left out
+//! when the cell it belongs to is withheld. Ratios and shares are rounded to four
 //! decimals, allocated seekers to two.
 
 use serde::de::Error as _;
@@ -14,7 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::CountBasis;
 use super::labels::{self, Label};
-use super::tables::{CategoryRow, DemandRow, GapRow, QuarterlyReport, ratio};
+use super::protect;
+use super::tables::{CategoryRow, DemandRow, GapRow, Note, QuarterlyReport, ratio};
 
 /// One published cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,7 +24,8 @@ pub enum Cell {
     Count(u64),
     /// A ratio, share or allocated number (rounded).
     Number(f64),
-    /// A small count withheld (or a number derived from one).
+    /// Withheld: a small count, a cell that would give one away, or a number computed
+    /// from a withheld cell.
     Suppressed,
     /// Nothing to show (no denominator, or not applicable to the row).
     Empty,
@@ -75,8 +77,9 @@ pub struct Column {
     pub key: String,
     /// Heading.
     pub label: Label,
-    /// The count columns this one is computed from (empty for a count); a derived cell
-    /// is suppressed with any of them.
+    /// The count columns of the same row this one is computed from (empty for a count);
+    /// a derived cell is withheld with any of them, and with any other count it is
+    /// computed from (the total row's, table 5's no-preference seekers).
     pub derived_from: Vec<String>,
 }
 
@@ -377,31 +380,9 @@ fn categories(rows: &[CategoryRow], total: u64) -> PublishedTable {
     share_table(heading, rows, total)
 }
 
-/// Applies small-cell suppression to every row of `t`.
-fn suppress(t: &mut PublishedTable, below: u64) {
-    let small = |c: &Cell| matches!(c, Cell::Count(n) if *n > 0 && *n < below);
-    for r in &mut t.rows {
-        let mut hidden: Vec<&str> = Vec::new();
-        for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
-            if column.derived_from.is_empty() && small(cell) {
-                *cell = Cell::Suppressed;
-                hidden.push(column.key.as_str());
-            }
-        }
-        for (cell, column) in r.cells.iter_mut().zip(&t.columns) {
-            let from_hidden = column
-                .derived_from
-                .iter()
-                .any(|k| hidden.contains(&k.as_str()));
-            if from_hidden && *cell != Cell::Empty {
-                *cell = Cell::Suppressed;
-            }
-        }
-    }
-}
-
 impl QuarterlyReport {
-    /// The published form, counts from 1 to `suppress_below − 1` suppressed.
+    /// The published form: counts from 1 to `suppress_below − 1` withheld, with every
+    /// cell that would give one away (`protect`).
     pub fn publish(&self, suppress_below: u64) -> PublishedReport {
         let demand = self.overall.demand.total();
         let mut tables = vec![
@@ -442,9 +423,12 @@ impl QuarterlyReport {
             ),
             categories(&self.by_category, self.overall.seekers.total()),
         ];
-        for t in &mut tables {
-            suppress(t, suppress_below);
-        }
+        protect::suppress(&mut tables, suppress_below);
+        let notes = self
+            .notes
+            .iter()
+            .map(|n| note_text(n, &tables, suppress_below))
+            .collect();
         PublishedReport {
             scope: self.scope.to_string(),
             scope_label: self.scope_label.clone(),
@@ -453,7 +437,27 @@ impl QuarterlyReport {
             suppress_below,
             cities: u64::try_from(self.cities.len()).unwrap_or(u64::MAX),
             tables,
-            notes: self.notes.clone(),
+            notes,
         }
     }
+}
+
+/// A note as published: its figure only if the cell it is part of is shown and the
+/// figure is not itself a small count.
+fn note_text(note: &Note, tables: &[PublishedTable], below: u64) -> String {
+    let (table, row, column) = note.cell();
+    let shown = tables
+        .iter()
+        .filter(|t| t.id == table)
+        .flat_map(|t| {
+            let col = t.columns.iter().position(|c| c.key == column);
+            t.rows
+                .iter()
+                .filter(|r| r.key == row)
+                .filter_map(move |r| r.cells.get(col?))
+        })
+        .all(|c| *c != Cell::Suppressed);
+    let n = note.count();
+    let small = below > 1 && n > 0 && n < below;
+    note.text(shown && !small)
 }

@@ -11,19 +11,23 @@
 //! carried_over,上期结转,Carried over,120,80,1.5
 //! ```
 //!
-//! A suppressed cell is written `<N` (N = the threshold), an empty one as nothing; JSON
-//! writes them as `{"suppressed": true}` and `null`.
+//! A withheld cell is written [`WITHHELD`], an empty one as nothing; JSON writes them
+//! as `{"suppressed": true}` and `null`. The marker names no bound: a complementary
+//! cell can be any size, and a bound would help work withheld counts out.
 
 use std::fmt::Write;
 
 use super::publish::{Cell, PublishedReport, PublishedTable};
 
+/// How CSV, the text table and HTML write a withheld cell ([`Cell::Suppressed`]).
+pub const WITHHELD: &str = "x";
+
 /// The text of a cell as CSV and the text table write it (`empty` for [`Cell::Empty`]).
-pub(super) fn cell_text(c: Cell, below: u64, empty: &str) -> String {
+pub(super) fn cell_text(c: Cell, empty: &str) -> String {
     match c {
         Cell::Count(n) => n.to_string(),
         Cell::Number(x) => x.to_string(),
-        Cell::Suppressed => format!("<{below}"),
+        Cell::Suppressed => WITHHELD.to_string(),
         Cell::Empty => empty.to_string(),
     }
 }
@@ -42,7 +46,7 @@ fn csv_line(out: &mut String, fields: impl IntoIterator<Item = String>) {
     out.push('\n');
 }
 
-fn csv_table(out: &mut String, t: &PublishedTable, below: u64) {
+fn csv_table(out: &mut String, t: &PublishedTable) {
     let en = |l: &Option<String>| l.clone().unwrap_or_default();
     out.push('\n');
     csv_line(
@@ -60,7 +64,7 @@ fn csv_table(out: &mut String, t: &PublishedTable, below: u64) {
     csv_line(out, header.map(String::from));
     for r in &t.rows {
         let head = [r.key.clone(), r.label.zh.clone(), en(&r.label.en)];
-        let cells = r.cells.iter().map(|c| cell_text(*c, below, ""));
+        let cells = r.cells.iter().map(|c| cell_text(*c, ""));
         csv_line(out, head.into_iter().chain(cells));
     }
 }
@@ -92,7 +96,7 @@ pub fn render_csv(report: &PublishedReport) -> String {
         ],
     );
     for t in &report.tables {
-        csv_table(&mut out, t, report.suppress_below);
+        csv_table(&mut out, t);
     }
     out
 }
@@ -127,7 +131,7 @@ fn pad(s: &str, w: usize, right: bool) -> String {
     }
 }
 
-fn text_table(out: &mut String, t: &PublishedTable, below: u64) {
+fn text_table(out: &mut String, t: &PublishedTable) {
     let en = t.title.en.as_deref().unwrap_or("");
     let _ = writeln!(out, "\n{} {} / {en}", t.id, t.title.zh);
     let mut grid: Vec<Vec<String>> = vec![
@@ -137,7 +141,7 @@ fn text_table(out: &mut String, t: &PublishedTable, below: u64) {
             .collect(),
     ];
     for r in &t.rows {
-        let cells = r.cells.iter().map(|c| cell_text(*c, below, "-"));
+        let cells = r.cells.iter().map(|c| cell_text(*c, "-"));
         grid.push(
             [r.key.clone(), r.label.zh.clone()]
                 .into_iter()
@@ -176,13 +180,14 @@ pub fn render_text(report: &PublishedReport) -> String {
     );
     let _ = writeln!(
         out,
-        "count basis: {}; cities: {}; counts below {} suppressed",
+        "count basis: {}; cities: {}; counts below {} withheld ({WITHHELD}), \
+         with the cells that would give them away",
         report.count_basis.as_str(),
         report.cities,
         report.suppress_below
     );
     for t in &report.tables {
-        text_table(&mut out, t, report.suppress_below);
+        text_table(&mut out, t);
     }
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");

@@ -2,8 +2,9 @@
 //! numbers with labels. Publication (suppression, rendering) is in `publish`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::labels::{self, Label};
 use super::{CountBasis, ReportCounts, Split};
@@ -28,6 +29,65 @@ pub struct Overall {
     pub demand: Split,
     /// 求职人数.
     pub seekers: Split,
+}
+
+/// A caveat of a report, with the count it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Demand with industry codes outside GB/T 4754-1994, counted in 其他行业 (row P).
+    FoldedIndustries(u64),
+    /// No demand at all: this many seekers without preference are not allocated.
+    Unallocated(u64),
+}
+
+impl Note {
+    /// The count the note is about.
+    pub fn count(&self) -> u64 {
+        match *self {
+            Note::FoldedIndustries(n) | Note::Unallocated(n) => n,
+        }
+    }
+
+    /// The published cell (table id, row key, column key) the count is part of: the
+    /// note may show the count only while that cell is shown.
+    pub fn cell(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Note::FoldedIndustries(_) => ("table_3", OTHER_INDUSTRY, "demand"),
+            Note::Unallocated(_) => ("table_5", "no_preference", "seekers"),
+        }
+    }
+
+    /// The note's text, with its count or without.
+    pub fn text(&self, with_count: bool) -> String {
+        let n = self.count();
+        match (self, with_count) {
+            (Note::FoldedIndustries(_), true) => format!(
+                "demand of {n} with industry codes outside GB/T 4754-1994 counted as 其他行业"
+            ),
+            (Note::FoldedIndustries(_), false) => {
+                "demand with industry codes outside GB/T 4754-1994 counted as 其他行业".into()
+            }
+            (Note::Unallocated(_), true) => {
+                format!("no demand: {n} seekers without preference are not allocated")
+            }
+            (Note::Unallocated(_), false) => {
+                "no demand: seekers without preference are not allocated".into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text(true))
+    }
+}
+
+/// Written as its text, with the count.
+impl Serialize for Note {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// demand ÷ supply, `None` without supply.
@@ -152,7 +212,7 @@ pub struct QuarterlyReport {
     /// Table 8: seekers by category.
     pub by_category: Vec<CategoryRow>,
     /// Caveats (codes outside the tables, unallocated seekers …).
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 fn demand_rows(rows: impl IntoIterator<Item = (String, Label, u64)>, total: u64) -> Vec<DemandRow> {
@@ -167,7 +227,7 @@ fn demand_rows(rows: impl IntoIterator<Item = (String, Label, u64)>, total: u64)
 }
 
 /// Demand per industry row, codes outside the sixteen folded into 其他行业.
-fn industries(c: &ReportCounts, notes: &mut Vec<String>) -> BTreeMap<&'static str, u64> {
+fn industries(c: &ReportCounts, notes: &mut Vec<Note>) -> BTreeMap<&'static str, u64> {
     let mut out: BTreeMap<&'static str, u64> = INDUSTRIES_1994
         .iter()
         .map(|(code, _, _)| (*code, 0))
@@ -183,14 +243,12 @@ fn industries(c: &ReportCounts, notes: &mut Vec<String>) -> BTreeMap<&'static st
         }
     }
     if folded > 0 {
-        notes.push(format!(
-            "demand of {folded} with industry codes outside GB/T 4754-1994 counted as 其他行业"
-        ));
+        notes.push(Note::FoldedIndustries(folded));
     }
     out
 }
 
-fn industry_tables(c: &ReportCounts, notes: &mut Vec<String>) -> (Vec<DemandRow>, Vec<DemandRow>) {
+fn industry_tables(c: &ReportCounts, notes: &mut Vec<Note>) -> (Vec<DemandRow>, Vec<DemandRow>) {
     let per_industry = industries(c, notes);
     let total = c.demand.total();
     let sector_of = |code: &str| {
@@ -234,7 +292,7 @@ fn employer_table(c: &ReportCounts) -> Vec<DemandRow> {
     demand_rows(builtin.chain(extra).chain([unknown]), c.demand.total())
 }
 
-fn occupation_table(c: &ReportCounts, notes: &mut Vec<String>) -> OccupationTable {
+fn occupation_table(c: &ReportCounts, notes: &mut Vec<Note>) -> OccupationTable {
     let mut majors: BTreeSet<String> = OCCUPATIONS_1999
         .iter()
         .filter(|(k, _)| occupation_level(k) == 1)
@@ -245,9 +303,7 @@ fn occupation_table(c: &ReportCounts, notes: &mut Vec<String>) -> OccupationTabl
     let total = c.demand.total();
     let unallocated = c.seekers_no_preference;
     if total == 0 && unallocated > 0 {
-        notes.push(format!(
-            "no demand: {unallocated} seekers without preference are not allocated"
-        ));
+        notes.push(Note::Unallocated(unallocated));
     }
     let rows = majors
         .into_iter()
