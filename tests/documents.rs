@@ -117,15 +117,14 @@ fn a_classification_published_at_the_ministry_is_enforced_at_the_city() {
     );
 }
 
-#[test]
-fn a_forged_ministry_document_is_refused_and_not_stored() {
-    let net = Network::new();
+/// City 440100's store and a child session with province 440000 past its handshake, in a
+/// network whose PKI holds both nodes' certificates.
+fn welcomed_city(net: &Network) -> (SledStore, ChildSession) {
     let c = net.init("440100", None);
     net.init("440000", None);
-    let pki = net.path();
-    let read = |p: &str| std::fs::read_to_string(pki.join(p)).unwrap();
-    let city: NodeCode = "440100".parse().unwrap();
-    let province: NodeCode = "440000".parse().unwrap();
+    let read = |p: &str| std::fs::read_to_string(net.path().join(p)).unwrap();
+    let (city, province): (NodeCode, NodeCode) =
+        ("440100".parse().unwrap(), "440000".parse().unwrap());
     let store = SledStore::open(&c.data, city, sled_options(8 << 20)).unwrap();
     let verifier =
         lmsync::core::model::signature::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
@@ -140,6 +139,14 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
         store_id: [0; 16],
     };
     session.handle(&store, welcome).unwrap();
+    (store, session)
+}
+
+#[test]
+fn a_forged_ministry_document_is_refused_and_not_stored() {
+    let net = Network::new();
+    let (store, mut session) = welcomed_city(&net);
+    let read = |p: &str| std::fs::read_to_string(net.path().join(p)).unwrap();
     // The province signs a document that claims to come from the ministry.
     let mut forged = StoredDocument {
         kind: "policy".into(),
@@ -260,25 +267,9 @@ fn a_province_cannot_extend_a_national_classification() {
 #[test]
 fn a_provincial_classification_is_refused_at_the_city_without_ending_the_session() {
     let net = Network::new();
-    let c = net.init("440100", None);
-    net.init("440000", None);
+    let (store, mut session) = welcomed_city(&net);
     let read = |p: &str| std::fs::read_to_string(net.path().join(p)).unwrap();
-    let (city, province): (NodeCode, NodeCode) =
-        ("440100".parse().unwrap(), "440000".parse().unwrap());
-    let store = SledStore::open(&c.data, city, sled_options(8 << 20)).unwrap();
-    let verifier =
-        lmsync::core::model::signature::DocumentVerifier::new(&read("ca/ca.crt")).unwrap();
-    let standards = std::sync::Arc::new(lmsync::core::model::standards::StandardsCell::new(
-        lmsync::core::model::standards::Standards::builtin(),
-    ));
-    let mut session = ChildSession::new(city, province, 100, verifier, standards);
-    session.start(&store);
-    let welcome = Message::Welcome {
-        protocol: PROTOCOL_VERSION,
-        node: province,
-        store_id: [0; 16],
-    };
-    session.handle(&store, welcome).unwrap();
+    let province: NodeCode = "440000".parse().unwrap();
     let mut extension = StoredDocument {
         kind: "classification_version".into(),
         id: "CN-OCC@1999+2010".into(),

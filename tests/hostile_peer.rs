@@ -127,13 +127,18 @@ impl Scene {
 
     /// The province's link state for the hostile peer, if it has one.
     fn hostile_link(&self) -> Option<Value> {
+        self.link_of(HOSTILE)
+    }
+
+    /// The province's link state for `node`, if it has one.
+    fn link_of(&self, node: &str) -> Option<Value> {
         let (code, status) = self.http.get(&self.province.url("/v1/status"));
         assert_eq!(code, 200, "{status}");
         status["children"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["code"].to_string().contains(HOSTILE))
+            .find(|c| c["code"].to_string().contains(node))
             .cloned()
     }
 
@@ -180,19 +185,6 @@ impl Scene {
             "the province holds the honest city's records and nothing else: {all}"
         );
         assert!(self.synced(), "the honest city is in sync");
-    }
-
-    /// The province's link state for `node`.
-    fn child_link(&self, node: &str) -> Value {
-        let (code, status) = self.http.get(&self.province.url("/v1/status"));
-        assert_eq!(code, 200, "{status}");
-        status["children"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["code"].to_string().contains(node))
-            .cloned()
-            .unwrap_or_else(|| panic!("no link for {node} in {status}"))
     }
 
     fn rss(&self) -> Rss {
@@ -711,7 +703,7 @@ fn a_hello_that_contradicts_its_certificate_displaces_nobody() {
         refused
     });
     assert_eq!(refused, ATTEMPTS, "every impostor is refused for its Hello");
-    let link = s.child_link(CITY);
+    let link = s.link_of(CITY).expect("the honest city's link");
     assert_eq!(link["connected"], json!(true), "{link}");
     assert_eq!(
         link["sessions_broken"],
