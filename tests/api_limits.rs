@@ -132,6 +132,52 @@ fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: lmsync\r\n\r\n").into_bytes()
 }
 
+/// Holds the node's one in-flight slot (`max_in_flight = 1`) with an ingest whose body is
+/// still coming, and returns that connection and the 503 a `probe` got while it was held.
+/// The held request and a probe race for the slot: when the probe wins, the held request
+/// is the one refused, so it is sent again on a new connection. Bounded: 20 holds of 40
+/// probes each.
+fn hold_the_slot(
+    node: &RunningNode,
+    files: &NodeFiles,
+    body: &[u8],
+    mut probe: impl FnMut() -> Answer,
+) -> (TcpStream, Answer) {
+    let head = format!(
+        "POST /v1/records HTTP/1.1\r\nHost: lmsync\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        files.token,
+        body.len()
+    );
+    for _ in 0..20 {
+        let mut held = connect(node);
+        held.write_all(head.as_bytes()).unwrap();
+        held.write_all(&body[..10]).unwrap();
+        for _ in 0..40 {
+            let started = Instant::now();
+            let answer = probe();
+            assert!(started.elapsed() < Duration::from_secs(5), "a probe hung");
+            if answer.status == 503 {
+                return (held, answer);
+            }
+            if answered(&held) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no request was refused while an ingest held the slot");
+}
+
+/// True when the server has answered or closed `s` (without consuming anything).
+fn answered(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let got = s.peek(&mut byte);
+    s.set_nonblocking(false).unwrap();
+    got.is_ok()
+}
+
 #[test]
 fn a_slow_or_silent_head_is_cut_off_at_the_header_timeout() {
     let (_net, _files, node) = node_with(&["header_read_timeout = \"1s\""]);
@@ -251,31 +297,13 @@ fn connections_over_the_cap_get_503_and_the_others_are_served() {
 fn requests_over_the_in_flight_cap_get_503_at_once() {
     let (_net, files, node) = node_with(&["max_in_flight = 1"]);
     let body = serde_json::to_vec(&json!([vacancy("V-1", 1)])).unwrap();
-    // Hold the one slot: an ingest whose body is still coming.
-    let mut held = connect(&node);
-    let head = format!(
-        "POST /v1/records HTTP/1.1\r\nHost: lmsync\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        files.token,
-        body.len()
-    );
-    held.write_all(head.as_bytes()).unwrap();
-    held.write_all(&body[..10]).unwrap();
-    // Until the node has read that head a probe may still pass; after, every probe is
-    // refused at once. Bounded: 200 probes.
-    let refused = (0..200).find_map(|_| {
+    // Hold the one slot: an ingest whose body is still coming. Every probe is then
+    // refused at once.
+    let (mut held, refused) = hold_the_slot(&node, &files, &body, || {
         let mut s = connect(&node);
         s.write_all(&get("/v1/status")).unwrap();
-        let started = Instant::now();
-        let answer = read_answer(&mut s);
-        assert!(started.elapsed() < Duration::from_secs(5), "a probe hung");
-        if answer.status == 503 {
-            return Some(answer);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        None
+        read_answer(&mut s)
     });
-    let refused = refused.expect("no request was refused while the slot was held");
     refused.assert_error(503, "overloaded");
     assert!(
         refused.headers.contains("retry-after: 1"),
@@ -454,25 +482,11 @@ fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     idle.write_all(&get("/v1/status")).unwrap();
     assert_eq!(read_answer(&mut idle).status, 200);
     let mut silent = connect(&node);
-    let mut held = connect(&node);
-    let head = format!(
-        "POST /v1/records HTTP/1.1\r\nHost: lmsync\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        files.token,
-        body.len()
-    );
-    held.write_all(head.as_bytes()).unwrap();
-    held.write_all(&body[..10]).unwrap();
-    // The held request is in progress once other requests are refused (bounded).
-    let in_progress = (0..200).any(|_| {
+    // The held request is in progress once other requests are refused.
+    let (mut held, _) = hold_the_slot(&node, &files, &body, || {
         idle.write_all(&get("/v1/digest")).unwrap();
-        let refused = read_answer(&mut idle).status == 503;
-        if !refused {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        refused
+        read_answer(&mut idle)
     });
-    assert!(in_progress, "the held request never started");
     let pid = node.child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
