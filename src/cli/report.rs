@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::http;
 use crate::node::config::Config;
 use crate::reporting::analysis::PublishedReport;
-use crate::reporting::analysis::report::{TargetStatus, render_html_with_status};
+use crate::reporting::analysis::report::{TargetStatus, csv_field, render_html_with_status};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,14 +158,6 @@ fn status_table(values: &[Value]) -> String {
         );
     }
     out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 fn status_csv(values: &[Value]) -> String {

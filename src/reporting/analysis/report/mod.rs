@@ -54,7 +54,7 @@ use crate::core::model::{NodeCode, Record};
 pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
 pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
-pub use render::{WITHHELD, render_csv, render_json, render_text};
+pub use render::{WITHHELD, csv_field, render_csv, render_json, render_text};
 pub use tables::{
     CategoryRow, DemandRow, GapRow, Note, OccupationRow, OccupationTable, Overall, QuarterlyReport,
     TOP_N, UNKNOWN_EMPLOYER,

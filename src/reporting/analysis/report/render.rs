@@ -32,7 +32,8 @@ pub(super) fn cell_text(c: Cell, empty: &str) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
