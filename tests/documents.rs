@@ -182,22 +182,11 @@ fn a_forged_ministry_document_is_refused_and_not_stored() {
 /// without an issuer says which issuers there are.
 #[test]
 fn the_same_id_from_two_issuers_is_two_documents_at_every_tier() {
-    let net = Network::new();
-    let m = net.init("100000", None);
-    let mr = RunningNode::start(&m);
-    let p = net.init(
-        "440000",
-        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
-    );
-    let pr = RunningNode::start(&p);
-    let c = net.init(
-        "440100",
-        Some(&format!("440000@{}", pr.quic.clone().unwrap())),
-    );
-    let cr = RunningNode::start(&c);
+    let t = common::tree(&["440100"]);
+    let ((m, _), (p, pr), (_, cr)) = (&t.ministry, &t.province, &t.cities[0]);
     let http = Http::new();
     let publish = |files: &common::NodeFiles, title: &str| {
-        let path = net.path().join(format!("{}.json", files.code));
+        let path = t.net.path().join(format!("{}.json", files.code));
         let doc = json!({"kind": "policy", "id": "NOTICE-1999-1", "body": {"title": title}});
         std::fs::write(&path, doc.to_string()).unwrap();
         lmsync_ok(&[
@@ -207,12 +196,12 @@ fn the_same_id_from_two_issuers_is_two_documents_at_every_tier() {
             path.to_str().unwrap(),
         ]);
     };
-    publish(&p, "provincial notice");
+    publish(p, "provincial notice");
     eventually("the province's notice at the city", || {
         http.get(&cr.url("/v1/documents/policy/NOTICE-1999-1")).0 == 200
     });
-    publish(&m, "national notice");
-    for (node, name) in [(&pr, "province"), (&cr, "city")] {
+    publish(m, "national notice");
+    for (node, name) in [(pr, "province"), (cr, "city")] {
         eventually(&format!("both notices at the {name}"), || {
             let (_, all) = http.get(&node.url("/v1/documents"));
             let issuers: Vec<&str> = all["documents"]
@@ -232,20 +221,19 @@ fn the_same_id_from_two_issuers_is_two_documents_at_every_tier() {
         assert_eq!(status, 200, "{name}: {national}");
         assert_eq!(national["body"]["title"], "national notice", "{name}");
     }
+    let listed = |kind: &str| {
+        let (_, all) = http.get(&cr.url(&format!("/v1/documents?kind={kind}")));
+        all["documents"].as_array().unwrap().len()
+    };
+    assert_eq!((listed("policy"), listed("classification_version")), (2, 0));
 }
 
 /// National classifications are the ministry's alone: a province cannot publish one, so a
 /// city, its province and the ministry accept and reject the same codes.
 #[test]
 fn a_province_cannot_extend_a_national_classification() {
-    let net = Network::new();
-    let m = net.init("100000", None);
-    let mr = RunningNode::start(&m);
-    let p = net.init(
-        "440000",
-        Some(&format!("100000@{}", mr.quic.clone().unwrap())),
-    );
-    let _pr = RunningNode::start(&p);
+    let t = common::tree(&[]);
+    let (net, (p, _)) = (&t.net, &t.province);
     let doc = json!({"kind": "classification_version", "id": "CN-OCC@1999+2010", "body": {
         "scheme": "CN-OCC", "version": "1999+2010", "supersedes": "1999", "add": [["4-07-98", "本省工种"]]}});
     let path = net.path().join("occ.json");

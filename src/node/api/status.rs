@@ -39,11 +39,25 @@ pub(super) async fn digest(
     })))
 }
 
-/// `GET /v1/documents`.
-pub(super) async fn documents(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Query of `GET /v1/documents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DocumentsQuery {
+    kind: Option<String>,
+}
+
+/// `GET /v1/documents[?kind=K]`.
+pub(super) async fn documents(
+    State(app): State<AppState>,
+    Query(q): Query<DocumentsQuery>,
+) -> Result<Json<Value>, ApiError> {
     let store = app.store.clone();
     let docs = off_thread(move || store.documents()).await?;
-    let list: Vec<Value> = docs.iter().map(super::documents::document_json).collect();
+    let list: Vec<Value> = docs
+        .iter()
+        .filter(|d| q.kind.as_ref().is_none_or(|k| *k == d.kind))
+        .map(super::documents::document_json)
+        .collect();
     Ok(Json(json!({"documents": list})))
 }
 
