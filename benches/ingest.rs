@@ -68,7 +68,8 @@ fn store_writer(dir: &Path, drafts: &[Draft]) -> f64 {
         .unwrap();
     let refs = Standards::builtin().code_refs();
     let batches: Vec<Vec<Draft>> = drafts.chunks(BATCH).map(<[Draft]>::to_vec).collect();
-    let (writer, thread) = Writer::start(store, city(), Arc::new(SystemClock)).unwrap();
+    let signal = lmsync::node::write::CommitSignal::default();
+    let (writer, thread) = Writer::start(store, city(), Arc::new(SystemClock), signal).unwrap();
     let start = Instant::now();
     rt.block_on(async {
         let queue = Arc::new(std::sync::Mutex::new(batches.into_iter()));

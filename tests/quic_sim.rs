@@ -38,7 +38,7 @@ use lmsync::node::links::Links;
 use lmsync::node::storage::{SledStore, sled_options};
 use lmsync::node::transport::tls::TlsMaterial;
 use lmsync::node::transport::{self, Socket, StorageCalls, SyncContext};
-use lmsync::node::write::Planner;
+use lmsync::node::write::{CommitSignal, Planner};
 use quinn::udp::{RecvMeta, Transmit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -314,6 +314,8 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
     config.rng_seed(Some(rng_seed));
     let (cert, key) = &pki().nodes[&setup.node];
     let tls = TlsMaterial::from_pem(pki().ca.as_bytes(), cert.as_bytes(), key.as_bytes())?;
+    // The city's offices ring it as the API's writer does, so uploads start on commit.
+    let commits = CommitSignal::default();
     let ctx = SyncContext {
         me: setup.node,
         store: setup.store.clone(),
@@ -328,11 +330,12 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
         verifier: DocumentVerifier::new(&pki().ca)?,
         children: None,
         storage_calls: StorageCalls::Inline,
+        commits: commits.clone(),
     };
     let parent = setup.node.parent().zip(setup.parent_addr.clone());
     let _sync = transport::start(Socket::Custom { socket, config }, &tls, parent, ctx)?;
     if setup.node.tier() == lmsync::core::model::Tier::City {
-        write_records(&setup).await;
+        write_records(&setup, &commits).await;
     }
     std::future::pending::<()>().await;
     Ok(())
@@ -340,7 +343,7 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
 
 /// The city's offices post batches of records (new and changed) until the fault phase
 /// ends. Committed means acknowledged: these must all reach the ministry.
-async fn write_records(setup: &NodeSetup) {
+async fn write_records(setup: &NodeSetup, commits: &CommitSignal) {
     let city = setup.node;
     let standards = Standards::builtin();
     let key = Pseudonymiser::new([5; 32], 1);
@@ -373,6 +376,7 @@ async fn write_records(setup: &NodeSetup) {
                 ..WriteBatch::default()
             })
             .unwrap();
+        commits.notify();
         *setup.writes.lock().unwrap() += 1;
     }
 }

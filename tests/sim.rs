@@ -45,6 +45,17 @@ struct Link {
     to_child: VecDeque<Message>,
 }
 
+/// What wakes a child session besides a message.
+#[derive(Clone, Copy)]
+enum Wake {
+    /// The sync timer.
+    Tick,
+    /// The anti-entropy timer.
+    AntiEntropy,
+    /// Records were committed at the child.
+    Commit,
+}
+
 struct World {
     _dir: tempfile::TempDir,
     stores: Vec<(NodeCode, SledStore)>,
@@ -210,14 +221,26 @@ impl World {
     }
 
     fn tick(&mut self, i: usize, anti_entropy: bool) {
+        self.wake(
+            i,
+            if anti_entropy {
+                Wake::AntiEntropy
+            } else {
+                Wake::Tick
+            },
+        );
+    }
+
+    /// Wakes the child end of link `i` as its timers or the commit signal would.
+    fn wake(&mut self, i: usize, wake: Wake) {
         let Some(mut end) = self.links[i].child_end.take() else {
             return;
         };
         let store = self.store(self.links[i].child);
-        let actions = if anti_entropy {
-            end.on_anti_entropy(store)
-        } else {
-            end.on_tick(store)
+        let actions = match wake {
+            Wake::Tick => end.on_tick(store),
+            Wake::AntiEntropy => end.on_anti_entropy(store),
+            Wake::Commit => end.on_commit(store),
         }
         .unwrap();
         self.links[i].child_end = Some(end);
@@ -290,7 +313,8 @@ fn run(seed: u64, steps: usize) -> ([u8; 32], usize, u64, u64) {
                 }
             }
             40..=54 => w.write(&mut rng),
-            55..=69 => w.tick(i, false),
+            55..=62 => w.tick(i, false),
+            63..=69 => w.wake(i, Wake::Commit),
             70..=74 => w.tick(i, true),
             // A message is lost in flight: QUIC would retransmit, so model it as a broken
             // connection (the session resets and resumes from the acks).
@@ -426,6 +450,56 @@ fn a_held_uplink_does_not_stall_the_fast_path() {
             acked,
             w.store(city).last_seq(city),
             "seed {seed}: the fast path stalled"
+        );
+    }
+}
+
+/// Records committed at a city travel to the ministry on the commit signal alone, with no
+/// sync tick: the first commit is offered, and later ones stream on from the upload at
+/// rest without another offer.
+#[test]
+fn committed_records_reach_the_ministry_without_a_tick() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut w = World::new();
+    let city = code("440100");
+    let province = city.province().unwrap();
+    let up = w.links.iter().position(|l| l.child == city).unwrap();
+    let top = w.links.iter().position(|l| l.child == province).unwrap();
+    w.connect(up);
+    w.connect(top);
+    let quiet = |w: &mut World| {
+        while w.deliver(up, true)
+            | w.deliver(up, false)
+            | w.deliver(top, true)
+            | w.deliver(top, false)
+        {}
+    };
+    quiet(&mut w);
+    for round in 0..3 {
+        w.write_at(city, &mut rng);
+        w.wake(up, Wake::Commit);
+        if round > 0 {
+            let first = w.links[up].to_parent.front().map(Message::name);
+            assert_eq!(
+                first,
+                Some("Batch"),
+                "round {round}: streams on without an offer"
+            );
+        }
+        // The province commits the replicas, which rings its own signal.
+        while w.deliver(up, true) | w.deliver(up, false) {}
+        w.wake(top, Wake::Commit);
+        quiet(&mut w);
+        let at_city = w.store(city).digest(Some(city), None);
+        assert_eq!(
+            w.store(province).digest(Some(city), None),
+            at_city,
+            "round {round}"
+        );
+        assert_eq!(
+            w.store(MINISTRY).digest(Some(city), None),
+            at_city,
+            "round {round}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! dispatch of each message to its sub-protocol (`upload`, `anti_entropy`, `restore`,
 //! `documents`, where both sides of each exchange sit together).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::documents::{Listed, documents_held};
@@ -35,6 +35,8 @@ pub struct ChildSession {
     pub(super) anti_entropy_round: u64,
     /// The protocol version the parent chose.
     pub(super) protocol: u16,
+    /// Owners offered on a commit that the parent has not answered for yet.
+    pub(super) offered_unheard: BTreeSet<NodeCode>,
 }
 
 impl ChildSession {
@@ -58,6 +60,7 @@ impl ChildSession {
             restoring: false,
             anti_entropy_round: 0,
             protocol: PROTOCOL_VERSION,
+            offered_unheard: BTreeSet::new(),
         }
     }
 
@@ -185,6 +188,34 @@ impl ChildSession {
         ])
     }
 
+    /// Records were committed here: send them now rather than on the next tick. An owner
+    /// the parent has answered for streams on from where its upload stands; an owner it
+    /// has not heard of yet is offered (once, until the parent answers or the tick offers
+    /// everything again).
+    pub fn on_commit(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
+        if !self.welcomed || self.restoring {
+            return Ok(Vec::new());
+        }
+        let mut actions = Vec::new();
+        let mut unheard = Vec::new();
+        for owner in store.owner_counts().into_keys() {
+            if self.uploads.contains_key(&owner) {
+                actions.extend(self.fill_window(store, owner)?);
+            } else if !self.offered_unheard.contains(&owner) {
+                let complete = store.complete_through(owner)?;
+                if complete > 0 {
+                    unheard.push((owner, complete));
+                }
+            }
+        }
+        if !unheard.is_empty() {
+            self.offered_unheard
+                .extend(unheard.iter().map(|(owner, _)| *owner));
+            actions.push(Action::Send(Message::Offer { owners: unheard }));
+        }
+        Ok(actions)
+    }
+
     /// The sync timer fired: offer what is new (the parent asks for what it lacks).
     pub fn on_tick(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
         // While an upload is under way its acks drive it; a new offer would only make the
@@ -210,6 +241,7 @@ impl ChildSession {
             self.uploads.clear();
         }
         self.ticks_without_answer = 0;
+        self.offered_unheard.clear();
         actions.push(Action::Send(self.offer(store)?));
         actions.push(Action::Send(documents_held(store, self.protocol)?));
         Ok(actions)

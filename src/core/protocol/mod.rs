@@ -1,7 +1,9 @@
 //! The sans-IO sync core: the parent's and the child's side of one session.
 //!
 //! Feed a session the messages that arrive ([`ParentSession::handle`],
-//! [`ChildSession::handle`]) and the timer ([`ChildSession::on_tick`]); each call returns
+//! [`ChildSession::handle`]), the timers ([`ChildSession::on_tick`],
+//! [`ChildSession::on_anti_entropy`]) and news of local commits
+//! ([`ChildSession::on_commit`]); each call returns
 //! the [`Action`]s the shell must carry out, in order. Nothing here does IO, reads a clock
 //! or spawns: reads go through the synchronous [`Store`](crate::core::store::Store) trait,
 //! writes leave as [`Action::Commit`] batches whose follow-up messages (acks) the shell

@@ -160,6 +160,7 @@ impl ChildSession {
         after: u64,
     ) -> Result<Vec<Action>, StoreError> {
         self.ticks_without_answer = 0;
+        self.offered_unheard.remove(&owner);
         let upto = store.complete_through(owner)?;
         // A new request restarts the upload from the parent's watermark: after a lost
         // connection or a refused batch nothing is resent that the parent already has.
@@ -180,6 +181,12 @@ impl ChildSession {
         owner: NodeCode,
     ) -> Result<Vec<Action>, StoreError> {
         let mut actions = Vec::new();
+        // Records committed since the upload started go with it: the upload streams on
+        // for as long as there are records the parent lacks.
+        let complete = store.complete_through(owner)?;
+        if let Some(up) = self.uploads.get_mut(&owner) {
+            up.upto = up.upto.max(complete);
+        }
         while let Some(up) = self.uploads.get_mut(&owner) {
             if up.sent >= up.upto || up.unacked >= WINDOW {
                 break;
@@ -240,9 +247,17 @@ impl ChildSession {
                 ministry,
             }));
         }
-        if let Some(up) = self.uploads.get_mut(&owner) {
-            up.unacked = up.unacked.saturating_sub(1);
-        }
+        self.offered_unheard.remove(&owner);
+        // An owner the parent holds becomes an upload at rest: the next commit streams on
+        // from there without another offer.
+        let up = self.uploads.entry(owner).or_insert(Upload {
+            sent: through,
+            upto: through,
+            unacked: 0,
+        });
+        up.unacked = up.unacked.saturating_sub(1);
+        // What the parent holds durably is never sent again.
+        up.sent = up.sent.max(through);
         actions.extend(self.fill_window(store, owner)?);
         Ok(actions)
     }

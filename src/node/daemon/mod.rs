@@ -22,7 +22,7 @@ use crate::node::pki;
 use crate::node::storage::SledStore;
 use crate::node::transport::tls::{TlsFiles, TlsMaterial};
 use crate::node::transport::{self, Socket, StorageCalls, SyncContext, SyncHandle};
-use crate::node::write::Writer;
+use crate::node::write::{CommitSignal, Writer};
 
 /// Why the node could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -182,11 +182,14 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     };
     let certificate = pki::cert_info(&config.tls_cert)
         .map_err(|e| file_error(&config.tls_cert, e.to_string()))?;
-    let (writer, writer_thread) = Writer::start(store.clone(), config.node, clock.clone())
-        .map_err(|source| DaemonError::Io {
-            what: "starting the writer thread".into(),
-            source,
-        })?;
+    let commits = CommitSignal::default();
+    let (writer, writer_thread) =
+        Writer::start(store.clone(), config.node, clock.clone(), commits.clone()).map_err(
+            |source| DaemonError::Io {
+                what: "starting the writer thread".into(),
+                source,
+            },
+        )?;
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
         .map_err(|source| DaemonError::Io {
@@ -209,6 +212,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         standards.clone(),
         links.clone(),
         clock.clone(),
+        commits,
     )?;
     let state = AppState {
         node: config.node,
@@ -257,6 +261,7 @@ fn start_sync(
     standards: Arc<StandardsCell>,
     links: Arc<Links>,
     clock: Arc<dyn Clock>,
+    commits: CommitSignal,
 ) -> Result<SyncHandle, DaemonError> {
     let files = TlsFiles {
         ca: &config.tls_ca,
@@ -279,6 +284,7 @@ fn start_sync(
         batch_records: config.batch_records as usize,
         children: config.children.clone(),
         storage_calls: StorageCalls::BlockingPool,
+        commits,
     };
     let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
     let started = TlsMaterial::load(&files)

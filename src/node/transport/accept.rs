@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use quinn::{Connection, Endpoint, VarInt};
 
-use super::actions::carry_out;
+use super::actions::{Driven, carry_out};
 use super::frames::read_frame;
 use super::{SyncContext, TransportError, close_code, peer_code, with_cause};
 use crate::core::model::NodeCode;
@@ -169,10 +169,13 @@ async fn run_as_parent(
     if parentless {
         session = session.without_parent();
     }
+    let session = Driven::new(session);
     let mut next = hello;
     while let Some(message) = next {
-        let actions = session.handle(ctx.store.as_ref(), message)?;
-        if !admission.admitted && session.greeted() {
+        let actions = session
+            .step(ctx, move |s, store| s.handle(store, message))
+            .await?;
+        if !admission.admitted && session.read(ParentSession::greeted) {
             replace_session(admission.sessions, child, conn);
             admission.admitted = true;
         }

@@ -1,6 +1,12 @@
-//! The action interpreter: what a session asks for, done for real. Commits run where the
-//! context's [`StorageCalls`](super::StorageCalls) says, a new classification is put in
-//! force as soon as it is stored, and every event updates the link table.
+//! Driving a session and carrying out what it asks for. Each step of a session (its store
+//! reads, the decoding of records) and each commit run where the context's
+//! [`StorageCalls`](super::StorageCalls) says — off the async workers in a node — so that
+//! one child's long anti-entropy pass never stalls the sessions of the others. A new
+//! classification is put in force as soon as it is stored, every commit of records rings
+//! the [`CommitSignal`](crate::node::write::CommitSignal), and every event updates the
+//! link table.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quinn::SendStream;
 
@@ -8,7 +14,49 @@ use super::frames::write_frame;
 use super::{SyncContext, TransportError};
 use crate::core::model::NodeCode;
 use crate::core::protocol::{Action, Event};
+use crate::core::store::{Store, StoreError};
 use crate::core::wire::Message;
+
+/// A sans-IO session whose steps run on the context's storage threads. The async task
+/// holds only this handle; the session itself is lent to one step at a time.
+pub(super) struct Driven<S> {
+    session: Arc<Mutex<S>>,
+}
+
+impl<S: Send + 'static> Driven<S> {
+    pub(super) fn new(session: S) -> Self {
+        Driven {
+            session: Arc::new(Mutex::new(session)),
+        }
+    }
+
+    /// Runs one step of the session (a message, a timer) against the store.
+    pub(super) async fn step<F>(
+        &self,
+        ctx: &SyncContext,
+        step: F,
+    ) -> Result<Vec<Action>, TransportError>
+    where
+        F: FnOnce(&mut S, &dyn Store) -> Result<Vec<Action>, StoreError> + Send + 'static,
+    {
+        let (session, store) = (self.session.clone(), ctx.store.clone());
+        let actions = ctx
+            .storage_calls
+            .run(move || {
+                step(
+                    &mut session.lock().unwrap_or_else(PoisonError::into_inner),
+                    store.as_ref(),
+                )
+            })
+            .await??;
+        Ok(actions)
+    }
+
+    /// Reads the session's state between steps.
+    pub(super) fn read<T>(&self, read: impl FnOnce(&S) -> T) -> T {
+        read(&self.session.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 /// Carries out a session's actions in order: sends, commits (then their acks, never
 /// before), closes and events. Returns Err when the session must end.
@@ -32,7 +80,11 @@ pub(super) async fn carry_out(
                     ctx.links.record_lags(&batch.records, now_ms);
                 }
                 let store = ctx.store.clone();
+                let has_records = !batch.records.is_empty();
                 ctx.storage_calls.run(move || store.commit(batch)).await??;
+                if has_records {
+                    ctx.commits.notify();
+                }
                 for m in &then {
                     write_frame(send, m).await?;
                 }

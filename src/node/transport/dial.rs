@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use quinn::{Endpoint, RecvStream, SendStream};
 
-use super::actions::carry_out;
+use super::actions::{Driven, carry_out};
 use super::frames::FrameReader;
 use super::refusal::{Backoff, Outcome};
 use super::{SyncContext, TransportError, close_code, connection_error, peer_code, with_cause};
@@ -125,14 +125,14 @@ async fn run_as_child(
         )));
     }
     let (mut send, recv) = conn.open_bi().await.map_err(|e| connection_error(&e))?;
-    let mut session = ChildSession::new(
+    let session = Driven::new(ChildSession::new(
         ctx.me,
         parent,
         ctx.batch_records,
         ctx.verifier.clone(),
         ctx.standards.clone(),
-    );
-    let result = child_session_loop(ctx, parent, &mut session, &mut send, recv).await;
+    ));
+    let result = child_session_loop(ctx, parent, &session, &mut send, recv).await;
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {
         (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
@@ -148,16 +148,19 @@ async fn run_as_child(
     }
 }
 
-/// Drives the child session: frames from the parent, the sync timer and the
-/// anti-entropy timer, in a fixed order of readiness.
+/// Drives the child session: frames from the parent, records committed here, the sync
+/// timer and the anti-entropy timer, in a fixed order of readiness.
 async fn child_session_loop(
     ctx: &SyncContext,
     parent: NodeCode,
-    session: &mut ChildSession,
+    session: &Driven<ChildSession>,
     send: &mut SendStream,
     recv: RecvStream,
 ) -> Result<(), TransportError> {
-    carry_out(ctx, parent, send, session.start(ctx.store.as_ref())).await?;
+    // Subscribed before the first offer, so that nothing committed after it goes unnoticed.
+    let mut commits = ctx.commits.subscribe();
+    let opening = session.step(ctx, |s, store| Ok(s.start(store))).await?;
+    carry_out(ctx, parent, send, opening).await?;
     let mut frames = FrameReader::spawn(recv);
     let mut tick = tokio::time::interval(ctx.interval);
     let mut anti_entropy = tokio::time::interval(ctx.anti_entropy);
@@ -165,21 +168,18 @@ async fn child_session_loop(
     anti_entropy.tick().await;
     loop {
         // Biased: a fixed order of readiness checks keeps a simulation deterministic.
-        tokio::select! {
+        let actions = tokio::select! {
             biased;
             frame = frames.next() => {
                 let Some(message) = frame? else { return Ok(()) };
-                let actions = session.handle(ctx.store.as_ref(), message)?;
-                carry_out(ctx, parent, send, actions).await?;
+                session.step(ctx, move |s, store| s.handle(store, message)).await?
             }
-            _ = tick.tick() => {
-                let actions = session.on_tick(ctx.store.as_ref())?;
-                carry_out(ctx, parent, send, actions).await?;
+            Ok(()) = commits.changed() => {
+                session.step(ctx, ChildSession::on_commit).await?
             }
-            _ = anti_entropy.tick() => {
-                let actions = session.on_anti_entropy(ctx.store.as_ref())?;
-                carry_out(ctx, parent, send, actions).await?;
-            }
-        }
+            _ = tick.tick() => session.step(ctx, ChildSession::on_tick).await?,
+            _ = anti_entropy.tick() => session.step(ctx, ChildSession::on_anti_entropy).await?,
+        };
+        carry_out(ctx, parent, send, actions).await?;
     }
 }

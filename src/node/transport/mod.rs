@@ -34,6 +34,7 @@ use crate::core::wire::{FrameError, RefusalCode};
 use crate::node::clock::Clock;
 use crate::node::links::Links;
 use crate::node::pki;
+use crate::node::write::CommitSignal;
 
 /// Why a connection or session failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,12 +137,17 @@ pub struct SyncContext {
     pub children: Option<Vec<NodeCode>>,
     /// Where store calls run.
     pub storage_calls: StorageCalls,
+    /// Rings when records are committed here (by the API's writer or a session storing
+    /// replicas): the session with the parent sends them at once.
+    pub commits: CommitSignal,
 }
 
-/// Where a session runs its store calls (commits, re-reading the standards).
+/// Where a session runs its store calls: every step of the session (its store reads and
+/// the decoding of records), commits, re-reading the standards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageCalls {
-    /// On tokio's blocking pool, so that a commit's fsync never stalls other sessions.
+    /// On tokio's blocking pool, so that a long anti-entropy read or a commit's fsync never
+    /// stalls the async workers that drive the other sessions.
     BlockingPool,
     /// On the session's own task. Only for a single-threaded deterministic simulation,
     /// where a thread pool would let real time decide the order of events.

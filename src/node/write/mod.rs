@@ -3,12 +3,15 @@
 //!
 //! [`plan`] is the pure part (version and seq assignment, no-op detection); [`Writer`] is
 //! the thin shell: one thread that owns all writes to the store, drains whatever requests
-//! are waiting, commits them as one durable batch, then answers every request.
+//! are waiting, commits them as one durable batch, then answers every request, and
+//! [`CommitSignal`] tells the sync sessions that there is something new to send.
 
 mod plan;
+mod signal;
 mod writer;
 
 pub use plan::{Outcome, Planner};
+pub use signal::CommitSignal;
 pub use writer::{WriteError, Writer, WriterStats};
 
 /// The built-in standards with the ministry's classification documents stored here

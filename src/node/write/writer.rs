@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::plan::{Outcome, Planner};
+use super::signal::CommitSignal;
 use crate::core::model::NodeCode;
 use crate::core::model::ingest::Draft;
 use crate::core::model::record::CodeRef;
@@ -60,18 +61,26 @@ pub struct Writer {
 const GROUP_RECORDS: usize = 20_000;
 
 impl Writer {
-    /// Starts the writer thread for `owner`'s writes into `store`.
+    /// Starts the writer thread for `owner`'s writes into `store`; `signal` hears of
+    /// every durable commit that wrote records.
     pub fn start(
         store: Arc<dyn Store>,
         owner: NodeCode,
         clock: Arc<dyn Clock>,
+        signal: CommitSignal,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(64);
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
         let handle = std::thread::Builder::new()
             .name("lmsync-writer".into())
-            .spawn(move || run(rx, store.as_ref(), owner, clock.as_ref(), &thread_stats))?;
+            .spawn(move || {
+                let sinks = Sinks {
+                    stats: &thread_stats,
+                    signal: &signal,
+                };
+                run(rx, store.as_ref(), owner, clock.as_ref(), sinks);
+            })?;
         Ok((Writer { tx, stats }, handle))
     }
 
@@ -117,6 +126,13 @@ struct Done {
     ok: bool,
 }
 
+/// Where the committer reports each durable group.
+#[derive(Clone, Copy)]
+struct Sinks<'a> {
+    stats: &'a WriterStats,
+    signal: &'a CommitSignal,
+}
+
 /// The planner loop. Planning group N+1 overlaps the durable commit of group N on the
 /// committer thread (IO wait on one side, CPU on the other); the planner treats groups in
 /// flight as current state until the committer reports them durable.
@@ -125,12 +141,12 @@ fn run(
     store: &dyn Store,
     owner: NodeCode,
     clock: &dyn Clock,
-    stats: &WriterStats,
+    sinks: Sinks<'_>,
 ) {
     let (to_commit, commits) = std::sync::mpsc::sync_channel::<Planned>(1);
     let (done_tx, done) = std::sync::mpsc::channel::<Done>();
     std::thread::scope(|scope| {
-        scope.spawn(move || commit_loop(commits, store, stats, done_tx));
+        scope.spawn(move || commit_loop(commits, store, sinks, done_tx));
         let mut planner = Planner::new(store, owner);
         let mut epoch = 0;
         while let Some(jobs) = gather(&mut rx) {
@@ -200,7 +216,7 @@ fn plan_group(planner: &mut Planner<'_>, jobs: Vec<Job>, clock: &dyn Clock, epoc
 fn commit_loop(
     commits: std::sync::mpsc::Receiver<Planned>,
     store: &dyn Store,
-    stats: &WriterStats,
+    sinks: Sinks<'_>,
     done: std::sync::mpsc::Sender<Done>,
 ) {
     let mut failed = FailedEpoch::default();
@@ -222,7 +238,10 @@ fn commit_loop(
         });
         match result {
             Ok(()) => {
-                record_stats(stats, &p.replies, written, p.started);
+                if written > 0 {
+                    sinks.signal.notify();
+                }
+                record_stats(sinks.stats, &p.replies, written, p.started);
                 for (reply, outcomes) in p.replies {
                     let _ = reply.send(Ok(outcomes));
                 }
