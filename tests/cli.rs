@@ -1,5 +1,6 @@
 //! The command line as an operator meets it: help with examples, PKI files and modes,
-//! refusals to overwrite, config errors that name the key, identity binding, `gen`.
+//! refusals to overwrite, config errors that name the key, identity binding, `gen`, and
+//! the national demo.
 
 #![allow(clippy::unwrap_used)]
 
@@ -184,4 +185,40 @@ fn shipped_example_configs_are_valid() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(config.data_dir.is_absolute(), "{name}");
     }
+}
+
+#[test]
+fn the_national_demo_converges_in_every_province() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    let out = lmsync_ok(&[
+        "demo",
+        "--national",
+        "--records",
+        "10",
+        "--exit-when-converged",
+        "--timeout",
+        "3m",
+        "--dir",
+        net.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("the ministry, 31 provinces and 100 cities"),
+        "{out}"
+    );
+    assert!(
+        out.contains("31 provinces, 100 of 100 cities converged"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.len() > 6 && l[..6].ends_with("0000") && l.trim_end().ends_with("yes"))
+        .collect();
+    assert_eq!(rows.len(), 31, "a converged row per province:\n{out}");
+    // Every node kept its files under --dir: the CA, the ministry, a filler city.
+    for node in ["ca", "100000", "110100", "440100"] {
+        assert!(net.join(node).exists(), "{node}");
+    }
+    let both = lmsync(&["demo", "--national", "--cities", "5"]);
+    assert!(!both.status.success(), "--national picks the cities itself");
 }

@@ -11,7 +11,13 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::http;
+use crate::tooling::demo::national::{self, ProvinceStanding};
 use crate::tooling::demo::{DEMO_CLASSIFICATION, DEMO_TARGET, Demo, OwnerDigests};
+
+/// Records per city of the national demo unless `--records` says otherwise.
+const NATIONAL_RECORDS: usize = 1_000;
+/// Records per city of the pilot demo unless `--records` says otherwise.
+const PILOT_RECORDS: usize = 20_000;
 
 /// Start a local demo network on loopback: the ministry, the provinces and pilot cities,
 /// each a real node (its own certificate from a fresh network CA, its own sled store and
@@ -19,18 +25,24 @@ use crate::tooling::demo::{DEMO_CLASSIFICATION, DEMO_TARGET, Demo, OwnerDigests}
 /// through their APIs while sync runs; the ministry publishes a classification version
 /// that flows down and takes effect at every city. Progress shows each city's records at
 /// the city, its province and the ministry; the summary compares digests per owner.
+/// With --national: the whole national tree (the ministry, all 31 provinces and 100
+/// cities), with overall progress and a summary per province.
 /// Without --exit-when-converged the network keeps running until Ctrl-C.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lmsync demo\n  lmsync demo --cities 6 --records 20000 --exit-when-converged\n  lmsync demo --dir demo-net   # keep the data"
+    after_help = "Examples:\n  lmsync demo\n  lmsync demo --cities 6 --records 20000 --exit-when-converged\n  lmsync demo --national --exit-when-converged\n  lmsync demo --dir demo-net   # keep the data"
 )]
 pub(crate) struct DemoArgs {
     /// Number of pilot cities.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=40))]
     cities: u32,
-    /// Records per city.
-    #[arg(long, default_value_t = 20_000)]
-    records: usize,
+    /// The national network: the ministry, all 31 provinces and 100 cities (every
+    /// built-in pilot city, then other prefecture-level cities, 1–5 per province).
+    #[arg(long, conflicts_with = "cities")]
+    national: bool,
+    /// Records per city [default: 20000; 1000 with --national].
+    #[arg(long)]
+    records: Option<usize>,
     /// Seed of the synthetic records.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -62,15 +74,20 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         None => temp.path().to_path_buf(),
     };
+    let view = if args.national {
+        View::National
+    } else {
+        View::Pilots
+    };
     super::runtime()?.block_on(async {
-        let demo = Demo::start(&dir, args.cities as usize, args.records, args.seed).await?;
-        print_nodes(&demo, &dir);
+        let demo = start(&args, &dir).await?;
+        print_nodes(&demo, &dir, view);
         let started = Instant::now();
-        let bars = progress(&demo);
+        let bars = progress(&demo, view);
         let outcome = tokio::time::timeout(args.timeout, async {
             tokio::select! {
-                done = converge(&demo) => done,
-                () = tick(&demo, &bars) => unreachable!("the ticker never ends"),
+                done = converge(&demo, view.poll()) => done,
+                () = tick(&demo, &bars, view) => unreachable!("the ticker never ends"),
             }
         })
         .await;
@@ -82,17 +99,13 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ),
             Ok(result) => result?,
         };
-        summary(&demo, &digests, started.elapsed());
+        match view {
+            View::Pilots => summary(&digests),
+            View::National => national_summary(&digests),
+        }
+        totals(&demo, started.elapsed());
         if !args.exit_when_converged {
-            println!(
-                "\nThe network keeps running; press Ctrl-C to stop it. Dashboards (coverage of {DEMO_QUARTER}, the demo's first quarter):"
-            );
-            for n in std::iter::once(&demo.ministry)
-                .chain(&demo.provinces)
-                .chain(&demo.cities)
-            {
-                println!("  {} http://{}/?period={DEMO_QUARTER}  {}", n.code, n.api, n.name);
-            }
+            dashboards(&demo, &dir, view);
             crate::node::daemon::termination_signal().await;
         }
         demo.stop().await?;
@@ -101,13 +114,83 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_nodes(demo: &Demo, dir: &std::path::Path) {
+/// Where each node's dashboard is (national: the ministry's and the provinces'; 100
+/// city lines would bury them).
+fn dashboards(demo: &Demo, dir: &std::path::Path, view: View) {
     println!(
-        "lmsync demo: the ministry, {} provinces and {} pilot cities in {}",
+        "\nThe network keeps running; press Ctrl-C to stop it. Dashboards (coverage of {DEMO_QUARTER}, the demo's first quarter):"
+    );
+    let cities = if view == View::National {
+        &[][..]
+    } else {
+        &demo.cities[..]
+    };
+    for n in std::iter::once(&demo.ministry)
+        .chain(&demo.provinces)
+        .chain(cities)
+    {
+        println!(
+            "  {} http://{}/?period={DEMO_QUARTER}  {}",
+            n.code, n.api, n.name
+        );
+    }
+    if view == View::National {
+        println!(
+            "  and the {} cities': each city's address is in {}/CODE/data/api.addr",
+            demo.cities.len(),
+            dir.display()
+        );
+    }
+}
+
+/// How the demo is shown: a row per city, or a row per province for the national tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Pilots,
+    National,
+}
+
+impl View {
+    /// How often digests are compared: the national tree has 300 of them to read.
+    fn poll(self) -> Duration {
+        match self {
+            View::Pilots => Duration::from_millis(200),
+            View::National => Duration::from_secs(1),
+        }
+    }
+}
+
+async fn start(args: &DemoArgs, dir: &std::path::Path) -> anyhow::Result<Demo> {
+    Ok(if args.national {
+        let cities = national::cities_of(&national::national_tree());
+        let records = args.records.unwrap_or(NATIONAL_RECORDS);
+        Demo::start_cities(dir, cities, records, args.seed).await?
+    } else {
+        let records = args.records.unwrap_or(PILOT_RECORDS);
+        Demo::start(dir, args.cities as usize, records, args.seed).await?
+    })
+}
+
+fn print_nodes(demo: &Demo, dir: &std::path::Path, view: View) {
+    println!(
+        "lmsync demo: the ministry, {} provinces and {} {}cities in {}",
         demo.provinces.len(),
         demo.cities.len(),
+        if view == View::National { "" } else { "pilot " },
         dir.display()
     );
+    if view == View::National {
+        for p in &demo.provinces {
+            let cities: Vec<String> = demo
+                .cities
+                .iter()
+                .filter(|c| c.code.province() == Some(p.code))
+                .map(|c| c.code.to_string())
+                .collect();
+            println!("  {} {:<10} ← {}", p.code, p.name, cities.join(" "));
+        }
+        return;
+    }
     for c in &demo.cities {
         let province = c
             .code
@@ -121,7 +204,7 @@ fn print_nodes(demo: &Demo, dir: &std::path::Path) {
 const DEMO_QUARTER: &str = "1999Q3";
 
 /// Feeds the cities, publishes the standard, and waits until everything matches.
-async fn converge(demo: &Demo) -> anyhow::Result<Vec<OwnerDigests>> {
+async fn converge(demo: &Demo, poll: Duration) -> anyhow::Result<Vec<OwnerDigests>> {
     let client = http::client()?;
     demo.feed().await?;
     demo.publish_standard(&client).await?;
@@ -132,14 +215,25 @@ async fn converge(demo: &Demo) -> anyhow::Result<Vec<OwnerDigests>> {
         if digests.iter().all(OwnerDigests::matches) && documents == demo.cities.len() {
             return Ok(digests);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 
-fn progress(demo: &Demo) -> Vec<ProgressBar> {
+fn progress(demo: &Demo, view: View) -> Vec<ProgressBar> {
     let multi = MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if view == View::National {
+        let total = (demo.records * demo.cities.len()) as u64;
+        let style =
+            ProgressStyle::with_template("{prefix} {bar:30} {pos:>8}/{len} stored  {msg}").ok();
+        let bar = multi.add(ProgressBar::new(total));
+        if let Some(s) = style {
+            bar.set_style(s);
+        }
+        bar.set_prefix("cities");
+        return vec![bar];
     }
     let style =
         ProgressStyle::with_template("{prefix:<8} {bar:30} {pos:>7}/{len} stored  {msg}").ok();
@@ -157,26 +251,57 @@ fn progress(demo: &Demo) -> Vec<ProgressBar> {
 }
 
 /// Redraws the bars: records stored at each city, and how many have reached its province
-/// and the ministry.
-async fn tick(demo: &Demo, bars: &[ProgressBar]) {
+/// and the ministry (national: in all, and how many cities and provinces converged).
+async fn tick(demo: &Demo, bars: &[ProgressBar], view: View) {
     let Ok(client) = http::client() else {
         return std::future::pending().await;
     };
     loop {
         if let Ok(digests) = demo.digests(&client).await {
-            for ((c, bar), d) in demo.cities.iter().zip(bars).zip(&digests) {
-                bar.set_position(c.stored.load(Ordering::Relaxed));
-                bar.set_message(format!(
-                    "at province {:>7}  at ministry {:>7}",
-                    d.tiers[1].0, d.tiers[2].0
-                ));
+            match view {
+                View::Pilots => pilot_tick(demo, bars, &digests),
+                View::National => national_tick(demo, bars, &digests),
             }
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(view.poll().max(Duration::from_millis(300))).await;
     }
 }
 
-fn summary(demo: &Demo, digests: &[OwnerDigests], elapsed: Duration) {
+/// A bar per city: records stored there, at its province and at the ministry.
+fn pilot_tick(demo: &Demo, bars: &[ProgressBar], digests: &[OwnerDigests]) {
+    for ((c, bar), d) in demo.cities.iter().zip(bars).zip(digests) {
+        bar.set_position(c.stored.load(Ordering::Relaxed));
+        bar.set_message(format!(
+            "at province {:>7}  at ministry {:>7}",
+            d.tiers[1].0, d.tiers[2].0
+        ));
+    }
+}
+
+/// The national bar: records stored at the cities, and how far the tiers above are.
+fn national_tick(demo: &Demo, bars: &[ProgressBar], digests: &[OwnerDigests]) {
+    let stored: u64 = demo
+        .cities
+        .iter()
+        .map(|c| c.stored.load(Ordering::Relaxed))
+        .sum();
+    let standings = national::by_province(digests);
+    let above = |tier: usize| standings.iter().map(|s| s.records[tier]).sum::<u64>();
+    let cities: usize = standings.iter().map(|s| s.converged).sum();
+    let provinces = standings.iter().filter(|s| s.converged()).count();
+    for bar in bars {
+        bar.set_position(stored);
+        bar.set_message(format!(
+            "at provinces {:>8}  at ministry {:>8}  converged: {cities}/{} cities, {provinces}/{} provinces",
+            above(1),
+            above(2),
+            demo.cities.len(),
+            standings.len()
+        ));
+    }
+}
+
+fn summary(digests: &[OwnerDigests]) {
     println!(
         "\n{:<8} {:>8}  {:<16} {:<16} {:<16}  match  name",
         "owner", "records", "city", "province", "ministry"
@@ -194,6 +319,38 @@ fn summary(demo: &Demo, digests: &[OwnerDigests], elapsed: Duration) {
             d.name
         );
     }
+}
+
+/// A row per province: its cities, how many converged, its records at each tier.
+fn national_summary(digests: &[OwnerDigests]) {
+    println!(
+        "\n{:<8} {:<16} {:>6} {:>9}  {:>9} {:>9} {:>9}  every tier equal",
+        "province", "name", "cities", "converged", "at cities", "province", "ministry"
+    );
+    let standings: Vec<ProvinceStanding> = national::by_province(digests);
+    for s in &standings {
+        println!(
+            "{:<8} {:<16} {:>6} {:>9}  {:>9} {:>9} {:>9}  {}",
+            s.province,
+            s.name,
+            s.cities,
+            s.converged,
+            s.records[0],
+            s.records[1],
+            s.records[2],
+            if s.converged() { "yes" } else { "NO" }
+        );
+    }
+    let converged: usize = standings.iter().map(|s| s.converged).sum();
+    println!(
+        "{} provinces, {converged} of {} cities converged",
+        standings.len(),
+        digests.len()
+    );
+}
+
+/// What converged means, how long it took and the rate.
+fn totals(demo: &Demo, elapsed: Duration) {
     let posted: u64 = demo
         .cities
         .iter()

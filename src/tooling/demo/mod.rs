@@ -5,7 +5,12 @@
 //! ministry then publishes a classification version that flows down and takes effect.
 //!
 //! This module builds and drives the network; `cli::demo` shows it. Nodes run in this
-//! process (one tokio runtime), each exactly as `lmsync run` would run it.
+//! process (one tokio runtime), each exactly as `lmsync run` would run it. [`national`]
+//! holds the national tree (`lmsync demo --national`, `benches/national.rs`).
+
+pub mod national;
+
+pub use national::{Branch, national_tree, scaled_tree};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,8 +107,10 @@ pub fn prepare_node(
     )
     .map_err(|e| err(e.to_string()))?;
     let parent = parent.map_or_else(String::new, |p| format!("parent = \"{p}\"\n"));
+    // The national tree's filler cities have no built-in name.
+    let name = national::display_name(node);
     let text = format!(
-        "[node]\ncode = \"{node}\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n{parent}\
+        "[node]\ncode = \"{node}\"\nname = \"{name}\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n{parent}\
          [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
          [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
          [sync]\ninterval = \"200ms\"\nanti_entropy_interval = \"10s\"\n\
@@ -218,10 +225,20 @@ impl Demo {
         records: usize,
         seed: u64,
     ) -> Result<Demo, DemoError> {
+        Demo::start_cities(dir, choose_cities(cities), records, seed).await
+    }
+
+    /// Creates the CA and starts the ministry, the provinces of `chosen` and the cities
+    /// `chosen` (e.g. those of [`national_tree`]).
+    pub async fn start_cities(
+        dir: &Path,
+        chosen: Vec<NodeCode>,
+        records: usize,
+        seed: u64,
+    ) -> Result<Demo, DemoError> {
         let ca = dir.join("ca");
         pki::init_ca(&ca).map_err(|e| setup_error(MINISTRY)(e.to_string()))?;
         let ministry = DemoNode::start(prepare_node(dir, &ca, MINISTRY, None)?).await?;
-        let chosen = choose_cities(cities);
         let mut provinces: Vec<DemoNode> = Vec::new();
         for province in chosen.iter().filter_map(|c| c.province()) {
             if provinces.iter().all(|p| p.code != province) {
