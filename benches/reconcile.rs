@@ -20,7 +20,11 @@
 //!   round trips = ⌈flights / 2⌉ (a lone `Digests` answered by silence is 1), summed over
 //!   the rounds needed to converge. negentropy: the number of client queries, each
 //!   answered by the server (the client's last step produces no message).
-//! - `time`: wall time of the whole exchange, sled reads and durable repairs included.
+//! - `time`: wall time of the whole exchange, sled reads and durable repairs included
+//!   (the bench's own sizing of the repaired records left out), and of it the time spent
+//!   repairing: every commit and the `Fetch` and `Repair` handlers (reading the fetched
+//!   records, checking them, storing them). The rest is finding the differences. Per
+//!   phase (message handled, commit, frame encoding) it is printed too.
 //! - negentropy: the same records as 32-byte ids (blake3 of the record fingerprint, so
 //!   a newer version is a different id on each side), all with timestamp 0 (the records'
 //!   `recorded_at_ms`), `NegentropyStorageVector`, frame size limit 0 (the default:
@@ -31,7 +35,8 @@
 //! Run: `cargo bench --bench reconcile`. Env: `LMSYNC_RECON_N` (records per side,
 //! default 1,000,000), `LMSYNC_RECON_D` (comma-separated differences, default
 //! `0,1,100,10000`), `LMSYNC_RECON_SEED`, `LMSYNC_BENCH_DIR` (where the stores go,
-//! default `.`). Without `--bench` (`cargo test --benches`) it runs a small smoke case.
+//! default `.`), `LMSYNC_RECON_CACHE_MIB` (sled's cache per store, default the node's
+//! 256). Without `--bench` (`cargo test --benches`) it runs a small smoke case.
 
 #![allow(
     missing_docs,
@@ -65,7 +70,10 @@ use rand_chacha::ChaCha8Rng;
 const FILL_BATCH: usize = 10_000;
 /// Records per `Repair` message (the daemon's default `sync.batch_records`).
 const BATCH_RECORDS: usize = 1000;
-const CACHE: u64 = 256 << 20;
+/// sled's cache per store: the node's default (`LMSYNC_RECON_CACHE_MIB` to change it).
+fn cache() -> u64 {
+    (env_usize("LMSYNC_RECON_CACHE_MIB", 256) as u64) << 20
+}
 /// Anti-entropy rounds tried before declaring that the stores do not converge.
 const MAX_ROUNDS: usize = 1000;
 
@@ -158,14 +166,20 @@ struct World {
 
 impl World {
     fn build(dir: &std::path::Path, n: usize) -> World {
-        let child =
-            SledStore::create(&dir.join("child"), city(), [1; 16], 0, sled_options(CACHE)).unwrap();
+        let child = SledStore::create(
+            &dir.join("child"),
+            city(),
+            [1; 16],
+            0,
+            sled_options(cache()),
+        )
+        .unwrap();
         let parent = SledStore::create(
             &dir.join("parent"),
             province(),
             [2; 16],
             0,
-            sled_options(CACHE),
+            sled_options(cache()),
         )
         .unwrap();
         lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
@@ -290,6 +304,39 @@ fn is_anti_entropy(m: &Message) -> bool {
     )
 }
 
+/// Where the time of an exchange went: `(what, seconds)`, summed by name.
+#[derive(Debug, Default)]
+struct Phases(std::collections::BTreeMap<String, f64>);
+
+impl Phases {
+    fn add(&mut self, what: String, since: Instant) {
+        *self.0.entry(what).or_default() += since.elapsed().as_secs_f64();
+    }
+
+    /// Seconds spent repairing: reading the fetched records, checking and storing them
+    /// (every commit and the `Fetch`/`Repair` handlers).
+    fn repairing(&self) -> f64 {
+        self.0
+            .iter()
+            .filter(|(what, _)| {
+                what.ends_with("commit")
+                    || what.ends_with("handles Fetch")
+                    || what.ends_with("handles Repair")
+            })
+            .fold(0.0, |sum, (_, secs)| sum + secs)
+    }
+
+    fn summary(&self) -> String {
+        let mut by_time: Vec<_> = self.0.iter().collect();
+        by_time.sort_by(|a, b| b.1.total_cmp(a.1));
+        by_time
+            .iter()
+            .map(|(what, secs)| format!("{what} {:.1} ms", *secs * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// What crossed the link.
 #[derive(Debug, Default)]
 struct Traffic {
@@ -344,6 +391,10 @@ struct Link<'a> {
     traffic: Traffic,
     /// Everything else (handshake, fast path, documents): not counted.
     other: Traffic,
+    /// Time per phase.
+    phases: Phases,
+    /// Time the bench spent on its own accounting, left out of lmsync's time.
+    uncounted: std::time::Duration,
 }
 
 impl<'a> Link<'a> {
@@ -363,6 +414,8 @@ impl<'a> Link<'a> {
             to_child: VecDeque::new(),
             traffic: Traffic::default(),
             other: Traffic::default(),
+            phases: Phases::default(),
+            uncounted: std::time::Duration::ZERO,
         }
     }
 
@@ -374,6 +427,7 @@ impl<'a> Link<'a> {
     }
 
     fn send(&mut self, from: Side, m: Message) {
+        let t0 = Instant::now();
         let frame = encode_frame(&m).unwrap();
         let traffic = if is_anti_entropy(&m) {
             &mut self.traffic
@@ -381,13 +435,17 @@ impl<'a> Link<'a> {
             &mut self.other
         };
         traffic.max_frame = traffic.max_frame.max(frame.len());
+        traffic.log.push((from, m.name(), frame.len()));
+        self.phases.add("encoding frames".into(), t0);
         if let Message::Repair { records, .. } = &m {
+            // Only the bench needs the records' own size: not counted as lmsync's time.
+            let t0 = Instant::now();
             traffic.repair_payload += records
                 .iter()
                 .map(|r| codec::encode(r).unwrap().len())
                 .sum::<usize>();
+            self.uncounted += t0.elapsed();
         }
-        traffic.log.push((from, m.name(), frame.len()));
         match from {
             Side::Child => self.to_parent.push_back(m),
             Side::Parent => self.to_child.push_back(m),
@@ -399,7 +457,15 @@ impl<'a> Link<'a> {
             match action {
                 Action::Send(m) => self.send(from, m),
                 Action::Commit { batch, then } => {
+                    let t0 = Instant::now();
+                    // Commits of the handshake (a peer's store id, watermarks) repair nothing.
+                    let what = if batch.records.is_empty() {
+                        "commit of no records"
+                    } else {
+                        "commit"
+                    };
                     self.store(from).commit(batch).unwrap();
+                    self.phases.add(format!("{from:?} {what}"), t0);
                     for m in then {
                         self.send(from, m);
                     }
@@ -427,12 +493,16 @@ impl<'a> Link<'a> {
         loop {
             let mut moved = false;
             while let Some(m) = self.to_parent.pop_front() {
+                let (t0, name) = (Instant::now(), m.name());
                 let actions = self.parent.handle(&self.world.parent, m).unwrap();
+                self.phases.add(format!("Parent handles {name}"), t0);
                 self.perform(Side::Parent, actions);
                 moved = true;
             }
             while let Some(m) = self.to_child.pop_front() {
+                let (t0, name) = (Instant::now(), m.name());
                 let actions = self.child.handle(&self.world.child, m).unwrap();
+                self.phases.add(format!("Child handles {name}"), t0);
                 self.perform(Side::Child, actions);
                 moved = true;
             }
@@ -470,6 +540,10 @@ struct LmsyncRun {
     handshake_digests: bool,
     unexpected: Vec<String>,
     first_round: String,
+    /// Where the time went.
+    phases: String,
+    /// Of `millis`, the time spent repairing (see [`Phases::repairing`]).
+    repair_millis: f64,
 }
 
 fn run_lmsync(world: &World) -> LmsyncRun {
@@ -509,7 +583,7 @@ fn run_lmsync(world: &World) -> LmsyncRun {
         link.run();
         rounds.push(link.take_traffic());
     }
-    out.millis = t0.elapsed().as_secs_f64() * 1e3;
+    out.millis = t0.elapsed().saturating_sub(link.uncounted).as_secs_f64() * 1e3;
     out.converged = converged(world);
     if !out.converged && rounds.len() >= MAX_ROUNDS {
         out.unexpected.push(format!(
@@ -531,6 +605,8 @@ fn run_lmsync(world: &World) -> LmsyncRun {
     }
     let other = std::mem::take(&mut link.other);
     out.handshake = other.names();
+    out.phases = link.phases.summary();
+    out.repair_millis = link.phases.repairing() * 1e3;
     if other
         .log
         .iter()
@@ -652,8 +728,17 @@ fn main() {
     let t0 = Instant::now();
     let mut world = World::build(tmp.path(), n);
     println!(
-        "stores built = {:.1} s (child 440100 and parent 440000, {n} records each, batches of {FILL_BATCH})",
-        t0.elapsed().as_secs_f64()
+        "stores built = {:.1} s (child 440100 and parent 440000, {n} records each, batches of {FILL_BATCH}); \
+         {} MiB on disk each, sled cache {} MiB",
+        t0.elapsed().as_secs_f64(),
+        world.parent.size_on_disk() >> 20,
+        cache() >> 20
+    );
+    let (bases, tails, bytes) = world.parent.index_size().unwrap();
+    println!(
+        "leaf index at the parent: {bases} bases, {tails} tail values, {bytes} bytes \
+         ({:.1} B per record)",
+        bytes as f64 / n as f64
     );
     assert!(converged(&world), "the stores start in sync");
 
@@ -673,9 +758,19 @@ fn main() {
         };
         println!(
             "recon n={n} d={d}: lmsync bytes={} (reconciliation bytes={}, per difference={lm_per}) \
-             round_trips={} time={:.1} ms | negentropy bytes={} round_trips={} | \
-             bytes/difference ratio lmsync/negentropy={ratio}",
-            lm.bytes, lm.recon_bytes, lm.round_trips, lm.millis, neg.bytes, neg.round_trips
+             round_trips={} time={:.1} ms (finding the differences {:.1} ms, repairing {:.1} ms) | \
+             negentropy bytes={} round_trips={} time={:.1} ms | \
+             bytes/difference ratio lmsync/negentropy={ratio}, time ratio={:.2}",
+            lm.bytes,
+            lm.recon_bytes,
+            lm.round_trips,
+            lm.millis,
+            lm.millis - lm.repair_millis,
+            lm.repair_millis,
+            neg.bytes,
+            neg.round_trips,
+            neg.millis,
+            lm.millis / neg.millis
         );
         println!(
             "  detail d={d}: child {} / parent {} records; lmsync {} anti-entropy round(s), {} flights, \
@@ -702,6 +797,7 @@ fn main() {
         if lm.first_round.len() <= 400 {
             println!("  first round d={d}: {}", lm.first_round);
         }
+        println!("  time by phase d={d}: {}", lm.phases);
         for u in &lm.unexpected {
             println!("  UNEXPECTED d={d}: {u}");
         }
@@ -718,7 +814,7 @@ fn main() {
         );
     }
 
-    println!("targets (PERF.md / the issue):");
+    println!("targets (docs/PERFORMANCE.md):");
     for (d, lm, neg) in &results {
         match d {
             0 => println!(
@@ -739,11 +835,20 @@ fn main() {
             _ => {}
         }
         if *d > 0 {
+            // Bytes per difference: at most negentropy's at d = 1, half of it from 100 on.
+            let share = if *d >= 100 { 0.5 } else { 1.0 };
+            let ratio = lm.recon_bytes as f64 / neg.bytes as f64;
             println!(
-                "  d={d}: reconciliation bytes per difference lmsync={} <= negentropy={}: {}",
+                "  d={d}: reconciliation bytes per difference lmsync={} negentropy={}, \
+                 ratio {ratio:.2} (target <= {share}): {}; time {:.1} ms vs {:.1} ms, \
+                 ratio {:.2} (target <= 2): {}",
                 per_difference(lm.recon_bytes, *d),
                 per_difference(neg.bytes, *d),
-                verdict(lm.recon_bytes <= neg.bytes)
+                verdict(ratio <= share),
+                lm.millis,
+                neg.millis,
+                lm.millis / neg.millis,
+                verdict(lm.millis <= 2.0 * neg.millis)
             );
         }
     }

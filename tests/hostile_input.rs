@@ -968,7 +968,9 @@ fn check_parent_send(m: &Message, child: NodeCode) -> Result<(), TestCaseError> 
             match depth {
                 1 => prop_assert_eq!(parents, &vec![0u16]),
                 3 => prop_assert!(parents.iter().all(|p| *p < 256), "{parents:?}"),
-                _ => prop_assert!(false, "the parent sends depth 1 or 3, not {depth}"),
+                // Version 4: the sub-leaves of differing leaves.
+                4 => prop_assert!(parents.iter().all(|p| *p < 4096), "{parents:?}"),
+                _ => prop_assert!(false, "the parent sends depth 1, 3 or 4, not {depth}"),
             }
         }
         Message::Fetch { owner, leaves, .. } => {

@@ -20,8 +20,11 @@ use crate::core::reconcile::Digest;
 /// it never fsyncs, so records stay well below that.
 pub const MAX_RECORD_BYTES: usize = 60 * 1024;
 
-/// Format version of the data directory.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version of the data directory. Version 2 added the leaf index (each record's
+/// version and fingerprint by reconciliation leaf); a version-1 store gains it on open.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build opens (and brings up to [`FORMAT_VERSION`]).
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// The identity marker written when a data directory is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +145,9 @@ pub enum StoreError {
         expected: NodeCode,
     },
     /// The directory was written by an incompatible version of lmsync.
-    #[error("data directory format {found} is not supported (this build reads {FORMAT_VERSION})")]
+    #[error(
+        "data directory format {found} is not supported (this build reads {OLDEST_FORMAT} to {FORMAT_VERSION})"
+    )]
     Format {
         /// Format in the marker.
         found: u32,
@@ -201,6 +206,18 @@ pub trait Store: Send + Sync {
     ) -> Vec<crate::core::reconcile::Bucket>;
     /// The records of `owner` in one leaf bucket, in key order.
     fn leaf_items(&self, owner: NodeCode, leaf: u16) -> Result<Vec<LeafItem>, StoreError>;
+    /// The records of `owner` in each of `leaves`, one list per leaf in the order asked,
+    /// each in key order. A store that reads many leaves faster together overrides it.
+    fn leaves_items(
+        &self,
+        owner: NodeCode,
+        leaves: &[u16],
+    ) -> Result<Vec<Vec<LeafItem>>, StoreError> {
+        leaves
+            .iter()
+            .map(|leaf| self.leaf_items(owner, *leaf))
+            .collect()
+    }
     /// Verifies up to `max` records after the cursor; returns those whose data no longer
     /// matches their hash.
     fn scrub(&self, cursor: &mut ScrubCursor, max: usize) -> Result<Vec<Removal>, StoreError>;

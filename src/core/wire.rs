@@ -1,11 +1,15 @@
-//! The sync protocol's messages (version 2) and their framing.
+//! The sync protocol's messages (version 4) and their framing.
 //!
 //! Version 2 added `DocumentsReturned`: a child gives its parent back the parent's own
 //! documents the parent lacks (after the parent rebuilt its store), and says when it has.
 //! Version 3 added `DocumentsHeld`: the list of documents held names each one's issuer,
-//! since a document is identified by kind, issuer and id. A version-3 node still speaks
-//! version 2 with an older peer (the lower of the two maxima is chosen), sending
-//! `Documents` lists without issuers to it.
+//! since a document is identified by kind, issuer and id. Version 4 adds no message: its
+//! anti-entropy descends one level below the leaves (`Buckets` at depth 4, the 16
+//! sub-leaves of each leaf), a child may answer depth 1 with depth 3, and a `Leaves` or
+//! `Fetch` whose salt has its top bit set lists sub-leaves. A node still speaks the older
+//! versions with an older peer (the lower of the two maxima is chosen): version 3
+//! anti-entropy with a version-3 peer, `Documents` lists without issuers to a version-2
+//! one.
 //!
 //! One bidirectional QUIC stream per session carries frames: a 4-byte big-endian length,
 //! then one bincode-encoded [`Message`]. Lengths above [`MAX_FRAME`] are refused before any
@@ -23,7 +27,7 @@ use crate::core::model::{NodeCode, Record};
 pub type LeafFp = [u8; 6];
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// The oldest protocol version this build accepts. Version 1 peers are refused: a
 /// version-1 parent would close the session on its own returned documents.
 pub const MIN_PROTOCOL_VERSION: u16 = 2;
@@ -122,7 +126,7 @@ pub enum Message {
     Buckets {
         /// Owner.
         owner: NodeCode,
-        /// Depth 1–3 (3 = leaves).
+        /// Depth 1–3 (3 = leaves; version 4 also 4, the sub-leaves).
         depth: u8,
         /// Bucket indices at `depth - 1`.
         parents: Vec<u16>,
@@ -135,7 +139,8 @@ pub enum Message {
         /// Owner.
         owner: NodeCode,
         /// Salt of this round's fingerprints (changes every round, so that a collision
-        /// cannot hide a difference twice).
+        /// cannot hide a difference twice). Version 4: with the top bit set, the listed
+        /// indices are sub-leaves (leaf × 16 + the next 4 bits of the record key).
         salt: u64,
         /// `(leaf, fingerprints)`.
         leaves: Vec<(u16, Vec<LeafFp>)>,
@@ -267,7 +272,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// Freezes the encoding (versions 2 and 3 each appended one variant): if this test
+    /// Freezes the encoding (versions 2 and 3 each appended one variant; version 4 changed
+    /// only what anti-entropy's messages may say, not their bytes): if this test
     /// fails, the wire format changed and peers of this version can no longer talk to the
     /// new build.
     #[test]

@@ -1,14 +1,26 @@
 //! Anti-entropy: both sides compare per-owner digests and, where they differ, descend
 //! the 16-way bucket tree together to the differing leaves, whose fingerprints say which
 //! records to fetch. The parent fetches what it lacks; a child's own records that it lacks
-//! are repaired down. The descent is one algorithm ([`descend`]) that both sides run on
-//! alternate levels: the parent opens at depth 1, the child answers at depth 2, the parent
-//! at depth 3 (the leaves), and the child lists the leaves' fingerprints.
+//! are repaired down. Both sides run the same comparison on alternate levels (the peer's
+//! 16 buckets under each parent against this store's, once [`malformed`] has refused what
+//! cannot be compared): the parent opens at depth 1, the child answers at depth 2, the
+//! parent at depth 3 (the leaves), and the child lists the leaves' fingerprints.
+//!
+//! Version 4 goes one level further when there are many differences: a child that finds
+//! most depth-1 buckets differing answers with every leaf bucket under them, the parent
+//! with the 16 sub-leaf buckets of each differing leaf (summed from the store's leaf
+//! index), and the child lists only the differing sub-leaves: as many round trips, far
+//! fewer fingerprints. Below the tree, leaves are read through [`leaves`].
+
+mod leaves;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
+use self::leaves::{LeafSet, Salted, Scope, runs};
 use super::child::ChildSession;
-use super::merge::{commit_replica, leaf_entries, leaf_fingerprints};
+use super::merge::{commit_replica, plan_replica, replica_actions};
 use super::parent::ParentSession;
 use super::restore::RESTORE_BATCH;
 use super::{Action, close};
@@ -16,6 +28,18 @@ use crate::core::model::{NodeCode, Record, RecordKey};
 use crate::core::reconcile::{Bucket, differing};
 use crate::core::store::{Store, StoreError};
 use crate::core::wire::{LeafFp, Message, RefusalCode};
+
+/// The first protocol version that descends to sub-leaves (depth 4).
+pub(super) const SUB_LEAVES_FROM: u16 = 4;
+
+/// Differing depth-1 buckets (of 16) from which a version-4 child skips depth 2: with that
+/// many, each differing leaf is likely to hold several differences, and listing whole
+/// leaves (~250 records each at 10^6) would cost more than the level below them.
+const WIDE_FROM: usize = 12;
+
+/// The depth of the leaves: 16 × 16 × 16 = 4,096 leaf buckets per owner. Version 4's
+/// depth 4 splits each leaf into 16 sub-leaves.
+const LEAF_DEPTH: u8 = 3;
 
 impl ParentSession {
     /// Anti-entropy, step 1: compare per-owner digests; open the tree where they differ.
@@ -55,8 +79,9 @@ impl ParentSession {
         Action::Send(buckets_message(store, owner, 1, vec![0]))
     }
 
-    /// Anti-entropy, step 3: the child's depth-2 buckets under the depth-1 buckets that
-    /// differed; answer with depth 3 (the leaves) under those that still differ.
+    /// Anti-entropy, step 3: the child's buckets one level down where they differed
+    /// (depth 2; in version 4 also the leaves, depth 3); answer one level further down
+    /// under those that still differ (the leaves; below them the sub-leaves).
     pub(super) fn buckets(
         &mut self,
         store: &dyn Store,
@@ -68,21 +93,46 @@ impl ParentSession {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
         }
-        Ok(
-            match descend(store, owner, (depth, parents, theirs), &[2]) {
-                Descent::Refused(reason) => close(RefusalCode::Protocol, reason),
-                Descent::Deeper(message) => vec![Action::Send(message)],
-                // The parent never receives leaf-depth buckets (`descend` refused them).
-                Descent::Same | Descent::Leaves(_) => Vec::new(),
-            },
-        )
+        let expected: &[u8] = if self.protocol >= SUB_LEAVES_FROM {
+            &[2, LEAF_DEPTH]
+        } else {
+            &[2]
+        };
+        if let Some(reason) = malformed((depth, parents, theirs), expected) {
+            return Ok(close(RefusalCode::Protocol, reason));
+        }
+        let mine = store.buckets(owner, u32::from(depth), parents);
+        let differing = differing(parents, &mine, &from_wire(theirs));
+        if differing.is_empty() {
+            return Ok(Vec::new());
+        }
+        if depth < LEAF_DEPTH {
+            return Ok(vec![Action::Send(buckets_message(
+                store,
+                owner,
+                depth + 1,
+                differing,
+            ))]);
+        }
+        let mut buckets = Vec::with_capacity(differing.len() * 16);
+        for run in runs(Scope::Leaves, &differing) {
+            let leaves = &differing[run];
+            let set = LeafSet::read(store, owner, Scope::Leaves, leaves)?;
+            buckets.extend(wire_buckets(&set.sub_buckets(leaves)));
+        }
+        Ok(vec![Action::Send(Message::Buckets {
+            owner,
+            depth: LEAF_DEPTH + 1,
+            parents: differing,
+            buckets,
+        })])
     }
 
-    /// Anti-entropy, step 5: the child's fingerprints in differing leaves; fetch those
-    /// this node lacks (missing records, other versions). Which version wins is decided
-    /// when the records arrive. The child's *own* records that it lacks are sent down:
-    /// only a damaged store loses them (a copy its scrub removed, an end sled dropped), and
-    /// this node is where they are kept.
+    /// Anti-entropy, step 5: the child's fingerprints in differing leaves (or sub-leaves);
+    /// fetch those this node lacks (missing records, other versions). Which version wins is
+    /// decided when the records arrive. The child's *own* records that it lacks are sent
+    /// down: only a damaged store loses them (a copy its scrub removed, an end sled
+    /// dropped), and this node is where they are kept.
     pub(super) fn leaves(
         &mut self,
         store: &dyn Store,
@@ -93,22 +143,27 @@ impl ParentSession {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
         }
+        let scope = Scope::of_salt(salt, self.protocol);
+        let salted = Salted::new(salt, self.protocol);
+        let indices: Vec<u16> = leaves.iter().map(|(index, _)| *index).collect();
         let mut wanted = Vec::new();
         let mut lacking = Vec::new();
-        for (leaf, theirs) in leaves {
-            let mine = leaf_entries(store, owner, leaf, salt)?;
-            let my_fps: BTreeSet<LeafFp> = mine.iter().map(|(_, f)| *f).collect();
-            let theirs: BTreeSet<LeafFp> = theirs.into_iter().collect();
-            let missing: Vec<LeafFp> = theirs.difference(&my_fps).copied().collect();
-            if !missing.is_empty() {
-                wanted.push((leaf, missing));
+        let mut set = LeafSet::default();
+        let mut runs = runs(scope, &indices).into_iter().peekable();
+        for (at, (index, theirs)) in leaves.into_iter().enumerate() {
+            if let Some(run) = runs.next_if(|run| run.start == at) {
+                set = LeafSet::read(store, owner, scope, &indices[run])?;
             }
-            if owner == self.child {
-                lacking.extend(
-                    mine.into_iter()
-                        .filter(|(_, f)| !theirs.contains(f))
-                        .map(|(k, _)| k),
-                );
+            let (missing, unlisted) = compare(set.listed(scope, &salted, index), theirs);
+            if missing.is_empty() && owner == self.child {
+                // Every record the child listed here is held here in the same version, so
+                // each one held here that it did not list is one it lacks. Where it listed
+                // others, an unlisted record may be one it holds newer: those wait for the
+                // fetched records to arrive (`repair`) and for the next round.
+                let room = REPAIR_DOWN_PER_ROUND.saturating_sub(lacking.len());
+                lacking.extend(unlisted.into_iter().take(room));
+            } else if !missing.is_empty() {
+                wanted.push((index, missing));
             }
         }
         let mut actions: Vec<Action> = chunk_leaves(wanted)
@@ -121,21 +176,20 @@ impl ParentSession {
                 })
             })
             .collect();
-        // Bounded per round: what a parent holds in memory for one answer stays small, and
-        // the next round sends more (a store that lost much restores instead).
-        lacking.truncate(REPAIR_DOWN_PER_ROUND);
         actions.extend(self.repair_down(store, &lacking)?);
         Ok(actions)
     }
 
-    /// Sends the child its own records at `keys`, in bounded messages.
+    /// Sends the child its own records at `keys`, in bounded messages. Bounded per round:
+    /// what a parent holds in memory for one answer stays small, and the next round sends
+    /// more (a store that lost much restores instead).
     pub(super) fn repair_down(
         &self,
         store: &dyn Store,
         keys: &[RecordKey],
     ) -> Result<Vec<Action>, StoreError> {
-        let mut records = Vec::with_capacity(keys.len());
-        for key in keys {
+        let mut records = Vec::new();
+        for key in keys.iter().take(REPAIR_DOWN_PER_ROUND) {
             if let Some(r) = store.get_record(self.child, *key)? {
                 records.push(r);
             }
@@ -151,7 +205,9 @@ impl ParentSession {
             .collect())
     }
 
-    /// Anti-entropy, step 7: store the repaired records (newer versions only).
+    /// Anti-entropy, step 7: store the repaired records (newer versions only). A record of
+    /// the child's own that this node holds in a newer version is one the child's store
+    /// lost the newer version of: it goes back down.
     pub(super) fn repair(
         &mut self,
         store: &dyn Store,
@@ -161,13 +217,18 @@ impl ParentSession {
         if let Some(refusal) = self.unauthorised_owner(owner) {
             return Ok(refusal);
         }
-        commit_replica(
-            store,
-            &self.standards.current(),
-            (owner, self.child),
-            records,
-            Vec::new(),
-        )
+        let from = (owner, self.child);
+        if records.iter().any(|r| r.envelope.owner != owner) {
+            // Refused there, with nothing stored.
+            return commit_replica(store, &self.standards.current(), from, records, Vec::new());
+        }
+        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let newer = std::mem::take(&mut plan.held_newer);
+        let mut actions = replica_actions(plan, from, Vec::new());
+        if owner == self.child {
+            actions.extend(self.repair_down(store, &newer)?);
+        }
+        Ok(actions)
     }
 }
 
@@ -191,7 +252,7 @@ impl ChildSession {
     }
 
     /// Anti-entropy, steps 2 and 4: the parent's buckets; answer with ours one level down
-    /// where they differ, or with the fingerprints of differing leaves.
+    /// where they differ, or with the fingerprints of differing leaves (sub-leaves).
     pub(super) fn buckets(
         &mut self,
         store: &dyn Store,
@@ -205,28 +266,85 @@ impl ChildSession {
             // would only have the parent send them twice.
             return Ok(Vec::new());
         }
-        match descend(store, owner, (depth, parents, theirs), &[1, LEAF_DEPTH]) {
-            Descent::Refused(reason) => Ok(close(RefusalCode::Protocol, reason)),
-            Descent::Same => Ok(Vec::new()),
-            Descent::Deeper(message) => Ok(vec![Action::Send(message)]),
-            Descent::Leaves(differing) => self.list_leaves(store, owner, differing),
+        let expected: &[u8] = if self.protocol >= SUB_LEAVES_FROM {
+            &[1, LEAF_DEPTH, LEAF_DEPTH + 1]
+        } else {
+            &[1, LEAF_DEPTH]
+        };
+        if let Some(reason) = malformed((depth, parents, theirs), expected) {
+            return Ok(close(RefusalCode::Protocol, reason));
+        }
+        let theirs = from_wire(theirs);
+        if depth > LEAF_DEPTH {
+            // The sub-leaves: one read of a group's leaves gives their buckets and listings.
+            let mut listed = Vec::new();
+            for run in runs(Scope::Leaves, parents) {
+                let (leaves, theirs) =
+                    (&parents[run.clone()], &theirs[run.start * 16..run.end * 16]);
+                let set = LeafSet::read(store, owner, Scope::Leaves, leaves)?;
+                let differing = differing(leaves, &set.sub_buckets(leaves), theirs);
+                listed.extend(self.listing(&set, Scope::SubLeaves, &differing));
+            }
+            return Ok(self.leaves_messages(owner, Scope::SubLeaves, listed));
+        }
+        let mine = store.buckets(owner, u32::from(depth), parents);
+        let differing = differing(parents, &mine, &theirs);
+        if differing.is_empty() {
+            Ok(Vec::new())
+        } else if depth == 1 {
+            Ok(vec![Action::Send(
+                self.first_answer(store, owner, differing),
+            )])
+        } else {
+            let mut listed = Vec::new();
+            for run in runs(Scope::Leaves, &differing) {
+                let leaves = &differing[run];
+                let set = LeafSet::read(store, owner, Scope::Leaves, leaves)?;
+                listed.extend(self.listing(&set, Scope::Leaves, leaves));
+            }
+            Ok(self.leaves_messages(owner, Scope::Leaves, listed))
         }
     }
 
-    /// The fingerprints of the records in `leaves`, salted with this round's number, in
-    /// bounded messages.
-    fn list_leaves(
-        &mut self,
-        store: &dyn Store,
-        owner: NodeCode,
-        leaves: Vec<u16>,
-    ) -> Result<Vec<Action>, StoreError> {
-        let salt = self.anti_entropy_round;
-        let mut listed = Vec::new();
-        for leaf in leaves {
-            listed.push((leaf, leaf_fingerprints(store, owner, leaf, salt)?));
+    /// This store's buckets under the depth-1 buckets that differ: at depth 2, or, when
+    /// most differ and the parent speaks version 4, every leaf bucket under them.
+    fn first_answer(&self, store: &dyn Store, owner: NodeCode, differing: Vec<u16>) -> Message {
+        if self.protocol >= SUB_LEAVES_FROM && differing.len() >= WIDE_FROM {
+            let parents = differing
+                .iter()
+                .flat_map(|p| (0..16).map(move |c| p * 16 + c))
+                .collect();
+            buckets_message(store, owner, LEAF_DEPTH, parents)
+        } else {
+            buckets_message(store, owner, 2, differing)
         }
-        Ok(chunk_leaves(listed)
+    }
+
+    /// The fingerprints of the records under each of `indices` (leaves or sub-leaves, read
+    /// into `set`), salted with this round's salt.
+    fn listing(&self, set: &LeafSet, scope: Scope, indices: &[u16]) -> Vec<(u16, Vec<LeafFp>)> {
+        let salted = Salted::new(scope.salt(self.anti_entropy_round), self.protocol);
+        indices
+            .iter()
+            .map(|index| {
+                let fps = set
+                    .listed(scope, &salted, *index)
+                    .into_iter()
+                    .map(|(_, f)| f);
+                (*index, fps.collect())
+            })
+            .collect()
+    }
+
+    /// `listed` as `Leaves` messages of bounded size; none when nothing is listed.
+    fn leaves_messages(
+        &self,
+        owner: NodeCode,
+        scope: Scope,
+        listed: Vec<(u16, Vec<LeafFp>)>,
+    ) -> Vec<Action> {
+        let salt = scope.salt(self.anti_entropy_round);
+        chunk_leaves(listed)
             .into_iter()
             .map(|leaves| {
                 Action::Send(Message::Leaves {
@@ -235,7 +353,7 @@ impl ChildSession {
                     leaves,
                 })
             })
-            .collect())
+            .collect()
     }
 
     /// Anti-entropy, step 6: send the records whose fingerprints the parent asked for, in
@@ -247,16 +365,21 @@ impl ChildSession {
         salt: u64,
         leaves: &[(u16, Vec<LeafFp>)],
     ) -> Result<Vec<Action>, StoreError> {
+        let scope = Scope::of_salt(salt, self.protocol);
+        let salted = Salted::new(salt, self.protocol);
+        let indices: Vec<u16> = leaves.iter().map(|(index, _)| *index).collect();
         let mut keys: Vec<RecordKey> = Vec::new();
-        for (leaf, fps) in leaves {
-            let wanted: std::collections::BTreeSet<&LeafFp> = fps.iter().collect();
-            let entries = leaf_entries(store, owner, *leaf, salt)?;
-            keys.extend(
-                entries
-                    .into_iter()
-                    .filter(|(_, f)| wanted.contains(f))
-                    .map(|(k, _)| k),
-            );
+        for run in runs(scope, &indices) {
+            let set = LeafSet::read(store, owner, scope, &indices[run.clone()])?;
+            for (index, fps) in &leaves[run] {
+                let wanted: BTreeSet<&LeafFp> = fps.iter().collect();
+                keys.extend(
+                    set.listed(scope, &salted, *index)
+                        .into_iter()
+                        .filter(|(_, f)| wanted.contains(f))
+                        .map(|(k, _)| k),
+                );
+            }
         }
         let mut actions = Vec::new();
         for chunk in keys.chunks(self.batch_records) {
@@ -296,6 +419,20 @@ impl ChildSession {
             Vec::new(),
         )
     }
+}
+
+/// What one listed leaf (or sub-leaf) holds that the other side's does not: the peer's
+/// fingerprints missing here, and the keys of the records here the peer did not list.
+fn compare(mine: Vec<(RecordKey, LeafFp)>, theirs: Vec<LeafFp>) -> (Vec<LeafFp>, Vec<RecordKey>) {
+    let my_fps: BTreeSet<LeafFp> = mine.iter().map(|(_, f)| *f).collect();
+    let theirs: BTreeSet<LeafFp> = theirs.into_iter().collect();
+    let missing = theirs.difference(&my_fps).copied().collect();
+    let unlisted = mine
+        .into_iter()
+        .filter(|(_, f)| !theirs.contains(f))
+        .map(|(k, _)| k)
+        .collect();
+    (missing, unlisted)
 }
 
 /// Fingerprints per anti-entropy message (8 bytes each: about 2 MiB, well under a frame).
@@ -344,50 +481,23 @@ pub(super) fn from_wire(buckets: &[(u32, u64)]) -> Vec<Bucket> {
         .collect()
 }
 
-/// The depth of the leaves: 16 × 16 × 16 = 4,096 leaf buckets per owner.
-const LEAF_DEPTH: u8 = 3;
-
-/// What one step down the reconciliation tree leads to.
-enum Descent {
-    /// The peer's buckets are malformed or at a depth this side does not receive.
-    Refused(String),
-    /// Every bucket matches: nothing more to do for this owner.
-    Same,
-    /// Our buckets one level down, under those that differ: the peer's next step.
-    Deeper(Message),
-    /// The differing buckets are leaves: compare their records.
-    Leaves(Vec<u16>),
-}
-
-/// One step down the tree, the same on both sides: compares the peer's buckets at `depth`
-/// under `parents` with this store's, and says what comes next. `expected` lists the
-/// depths this side receives (the sides alternate levels).
-fn descend(
-    store: &dyn Store,
-    owner: NodeCode,
+/// Why the peer's buckets cannot be compared: at a depth this side does not receive
+/// (the sides alternate levels), or not 16 per parent, or under parents that do not
+/// exist at the depth above. `None` when they can.
+fn malformed(
     (depth, parents, theirs): (u8, &[u16], &[(u32, u64)]),
     expected: &[u8],
-) -> Descent {
+) -> Option<String> {
     let well_formed = expected.contains(&depth)
         && theirs.len() == parents.len() * 16
         && parents
             .iter()
             .all(|p| u32::from(*p) < 16u32.pow(u32::from(depth) - 1));
-    if !well_formed {
-        return Descent::Refused(format!("unexpected Buckets at depth {depth}"));
-    }
-    let mine = store.buckets(owner, u32::from(depth), parents);
-    let differing = differing(parents, &mine, &from_wire(theirs));
-    if differing.is_empty() {
-        Descent::Same
-    } else if depth == LEAF_DEPTH {
-        Descent::Leaves(differing)
-    } else {
-        Descent::Deeper(buckets_message(store, owner, depth + 1, differing))
-    }
+    (!well_formed).then(|| format!("unexpected Buckets at depth {depth}"))
 }
 
-/// This store's buckets of `owner` at `depth` under `parents`, as a message.
+/// This store's buckets of `owner` at `depth` (1 to 3, kept in memory) under `parents`,
+/// as a message.
 fn buckets_message(store: &dyn Store, owner: NodeCode, depth: u8, parents: Vec<u16>) -> Message {
     let buckets = wire_buckets(&store.buckets(owner, u32::from(depth), &parents));
     Message::Buckets {

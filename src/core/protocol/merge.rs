@@ -10,7 +10,6 @@ use crate::core::model::Record;
 use crate::core::model::standards::Standards;
 use crate::core::model::validate::Checker;
 use crate::core::store::{QuarantinedRecord, RecordWrite, Store, StoreError};
-use crate::core::wire::LeafFp;
 
 /// What to do with one received batch.
 #[derive(Debug, Default)]
@@ -23,6 +22,8 @@ pub struct ReplicaPlan {
     pub conflicts: Vec<String>,
     /// Records already held at this or a newer version.
     pub unchanged: usize,
+    /// The keys of the records held here in a newer version than received.
+    pub held_newer: Vec<crate::core::model::RecordKey>,
 }
 
 impl ReplicaPlan {
@@ -59,44 +60,6 @@ impl ReplicaPlan {
     }
 }
 
-/// The salted 48-bit fingerprint of each record in one leaf of `owner`, with its key, in
-/// key order: what anti-entropy compares below the bucket tree. 48 bits keep a leaf's list
-/// short; the salt changes every round, so a rare collision that hides a difference in
-/// one round does not hide it in the next.
-pub fn leaf_entries(
-    store: &dyn Store,
-    owner: crate::core::model::NodeCode,
-    leaf: u16,
-    salt: u64,
-) -> Result<Vec<(crate::core::model::RecordKey, LeafFp)>, StoreError> {
-    let mut base = blake3::Hasher::new_derive_key("lmsync leaf fingerprint v1");
-    base.update(&salt.to_le_bytes());
-    Ok(store
-        .leaf_items(owner, leaf)?
-        .into_iter()
-        .map(|(key, _, fp)| {
-            let mut h = base.clone();
-            h.update(&fp.to_le_bytes());
-            let mut out = [0u8; 6];
-            out.copy_from_slice(&h.finalize().as_bytes()[..6]);
-            (key, out)
-        })
-        .collect())
-}
-
-/// [`leaf_entries`] without the keys: what travels.
-pub fn leaf_fingerprints(
-    store: &dyn Store,
-    owner: crate::core::model::NodeCode,
-    leaf: u16,
-    salt: u64,
-) -> Result<Vec<LeafFp>, StoreError> {
-    Ok(leaf_entries(store, owner, leaf, salt)?
-        .into_iter()
-        .map(|(_, f)| f)
-        .collect())
-}
-
 /// Stores records of `owner` received from `from` outside the ordered upload (anti-entropy
 /// repairs, a restore): the alerts, one commit that sends `then` once durable, and a
 /// [`super::Event::Repaired`]. A message claiming to repair `owner` that holds another
@@ -114,7 +77,17 @@ pub fn commit_replica(
             format!("a repair of {owner} holds another owner's record"),
         ));
     }
-    let mut plan = plan_replica(store, standards, records)?;
+    let plan = plan_replica(store, standards, records)?;
+    Ok(replica_actions(plan, (owner, from), then))
+}
+
+/// What the shell does with a planned replica batch of `owner` from `from`: the alerts, one
+/// commit that sends `then` once durable, and a [`super::Event::Repaired`].
+pub fn replica_actions(
+    mut plan: ReplicaPlan,
+    (owner, from): (crate::core::model::NodeCode, crate::core::model::NodeCode),
+    then: Vec<crate::core::wire::Message>,
+) -> Vec<super::Action> {
     let mut actions = plan.alerts(owner);
     let records = plan.writes.len();
     actions.push(super::Action::Commit {
@@ -129,7 +102,7 @@ pub fn commit_replica(
         owner,
         records,
     }));
-    Ok(actions)
+    actions
 }
 
 /// Plans the writes for records received from a peer.
@@ -162,7 +135,10 @@ pub fn plan_replica(
             None
         };
         match held {
-            Some(h) if h.envelope.version > e.version => plan.unchanged += 1,
+            Some(h) if h.envelope.version > e.version => {
+                plan.unchanged += 1;
+                plan.held_newer.push(key);
+            }
             Some(h) if h.envelope.version == e.version => {
                 if h.envelope.hash != e.hash {
                     plan.conflicts.push(format!(

@@ -15,6 +15,12 @@
 //! | `c`    | `c` child:u32                           | child's store id (16 bytes)  |
 //! | `q`    | `q` owner:u32 record-key:[u8;16]        | quarantined received record  |
 //! | `t`    | `t` owner:u32                           | last receipt of its records  |
+//! | `f`    | `f` owner:u32 `b` leaf:u16              | leaf index: folded entries   |
+//! | `f`    | `f` owner:u32 `t` group:u8 batch:u64    | leaf index: a batch's changes|
+//! | `f`    | `f` owner:u32 `s`                       | leaf index: fold position    |
+//!
+//! The leaf index (`f`, see [`super::leaf_index`]) holds each record's version and
+//! fingerprint by leaf, so that anti-entropy lists a leaf without decoding its records.
 //!
 //! Integers are big-endian so that byte order is numeric order: an owner's records sit in
 //! record-key (hash) order, its log in seq order.
@@ -53,6 +59,58 @@ pub fn received(owner: NodeCode) -> [u8; 5] {
 /// Prefix of quarantined records.
 pub const QUARANTINE: u8 = b'q';
 
+/// Prefix of the leaf index.
+pub const INDEX: u8 = b'f';
+const INDEX_BASE: u8 = b'b';
+const INDEX_STATE: u8 = b's';
+const INDEX_TAIL: u8 = b't';
+
+fn index_owner(owner: NodeCode, part: u8) -> [u8; 6] {
+    let mut k = [0u8; 6];
+    k[0] = INDEX;
+    k[1..5].copy_from_slice(&owner.get().to_be_bytes());
+    k[5] = part;
+    k
+}
+
+/// Key of the folded entries of one leaf of `owner`.
+pub fn index_base(owner: NodeCode, leaf: u16) -> [u8; 8] {
+    let mut k = [0u8; 8];
+    k[..6].copy_from_slice(&index_owner(owner, INDEX_BASE));
+    k[6..].copy_from_slice(&leaf.to_be_bytes());
+    k
+}
+
+/// The leaf of an index base key of [`index_base`]'s layout.
+pub fn parse_index_base(key: &[u8]) -> Option<u16> {
+    if key.len() != 8 || key[0] != INDEX || key[5] != INDEX_BASE {
+        return None;
+    }
+    Some(u16::from_be_bytes([key[6], key[7]]))
+}
+
+/// Key of the index changes one batch made to one group of `owner`'s leaves.
+pub fn index_tail(owner: NodeCode, group: u8, batch: u64) -> [u8; 15] {
+    let mut k = [0u8; 15];
+    k[..6].copy_from_slice(&index_owner(owner, INDEX_TAIL));
+    k[6] = group;
+    k[7..].copy_from_slice(&batch.to_be_bytes());
+    k
+}
+
+/// The batch number of an index change key of [`index_tail`]'s layout.
+pub fn parse_index_tail(key: &[u8]) -> Option<u64> {
+    if key.len() != 15 || key[0] != INDEX || key[5] != INDEX_TAIL {
+        return None;
+    }
+    Some(u64::from_be_bytes(key[7..].try_into().ok()?))
+}
+
+/// Key of where the folding of `owner`'s index stands.
+pub fn index_state(owner: NodeCode) -> [u8; 6] {
+    index_owner(owner, INDEX_STATE)
+}
+
 /// Key of the store id last seen from `peer`.
 pub fn peer_store(peer: NodeCode) -> [u8; 5] {
     let mut k = [0u8; 5];
@@ -80,6 +138,15 @@ pub fn quarantine(owner: NodeCode, key: RecordKey) -> [u8; 21] {
 /// Parses a quarantine key into `(owner, record key)`.
 pub fn parse_quarantine(key: &[u8]) -> Option<(u32, RecordKey)> {
     if key.len() != 21 || key[0] != QUARANTINE {
+        return None;
+    }
+    let owner = u32::from_be_bytes(key[1..5].try_into().ok()?);
+    Some((owner, RecordKey(key[5..].try_into().ok()?)))
+}
+
+/// Splits a record key into `(owner, record key)`.
+pub fn parse_record(key: &[u8]) -> Option<(u32, RecordKey)> {
+    if key.len() != 21 || key[0] != RECORD {
         return None;
     }
     let owner = u32::from_be_bytes(key[1..5].try_into().ok()?);
@@ -152,9 +219,24 @@ mod tests {
     }
 
     #[test]
+    fn index_changes_sort_by_group_then_batch() {
+        let owner: NodeCode = "440100".parse().unwrap();
+        assert!(index_tail(owner, 0, 9) < index_tail(owner, 1, 2));
+        assert!(index_tail(owner, 1, 2) < index_tail(owner, 1, 3));
+        assert_eq!(parse_index_tail(&index_tail(owner, 3, 77)), Some(77));
+        assert_eq!(parse_index_tail(&index_base(owner, 3)), None);
+        assert_eq!(parse_index_base(&index_base(owner, 3)), Some(3));
+        assert_eq!(parse_index_base(&index_tail(owner, 3, 77)), None);
+        assert!(index_base(owner, 4095)[..] < index_state(owner)[..]);
+        assert!(index_state(owner)[..] < index_tail(owner, 0, 0)[..]);
+    }
+
+    #[test]
     fn records_of_an_owner_share_a_prefix() {
         let owner: NodeCode = "440100".parse().unwrap();
-        let k = record(owner, RecordKey::of(Kind::Vacancy, "V-1"));
+        let key = RecordKey::of(Kind::Vacancy, "V-1");
+        let k = record(owner, key);
         assert!(k.starts_with(&record_prefix(owner)));
+        assert_eq!(parse_record(&k), Some((440_100, key)));
     }
 }

@@ -1,5 +1,6 @@
 //! Durable storage: the sled implementation of the core's [`Store`] interface, its key
-//! layout, commit seal and key filters. Nothing outside this module touches sled.
+//! layout, commit seal, key filters and leaf index. Nothing outside this module touches
+//! sled.
 //!
 //! A [`WriteBatch`] commits atomically and is durable (sled flushed and the data file
 //! fsynced) when [`Store::commit`] returns Ok; only then do the in-memory summaries
@@ -8,6 +9,7 @@
 
 pub mod keyfilter;
 pub mod keys;
+pub mod leaf_index;
 pub mod seal;
 mod sled_store;
 

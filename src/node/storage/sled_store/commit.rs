@@ -1,11 +1,12 @@
-//! One commit: a [`WriteBatch`] becomes one sled batch (records, packed change log,
-//! watermarks, documents, quarantine), is written durably, and only then moves the seal,
+//! One commit: a [`WriteBatch`] becomes one sled batch (records, packed change log, leaf
+//! index, watermarks, documents, quarantine), is written durably, and only then moves the seal,
 //! the quarantine set and the in-memory summaries. After a failed write the store is
 //! poisoned and refuses every later commit with the first failure's cause.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::{LogEntry, keys};
+use super::index::{OwnerChanges, low64};
 use super::{SledStore, apply_entry};
 use crate::core::codec;
 use crate::core::model::{NodeCode, RecordKey};
@@ -82,8 +83,11 @@ impl SledStore {
         let mut sled_batch = sled::Batch::default();
         let quarantine = self.quarantine_changes(batch, &mut sled_batch)?;
         let mut logs: BTreeMap<NodeCode, Vec<LogEntry>> = BTreeMap::new();
+        // The last change of each key, as sled keeps the last operation on a key.
+        let mut index: BTreeMap<NodeCode, OwnerChanges> = BTreeMap::new();
         for w in &batch.records {
             let e = &w.record.envelope;
+            let fp = e.fingerprint();
             let value = codec::encode(&w.record)?;
             if value.len() > MAX_RECORD_BYTES {
                 return Err(StoreError::TooLarge {
@@ -92,19 +96,25 @@ impl SledStore {
                     bytes: value.len(),
                 });
             }
-            sled_batch.insert(&keys::record(e.owner, e.key())[..], value);
+            let key = e.key();
+            sled_batch.insert(&keys::record(e.owner, key)[..], value);
+            index
+                .entry(e.owner)
+                .or_default()
+                .insert(key, Some((e.version, low64(fp))));
             logs.entry(e.owner).or_default().push(LogEntry {
                 seq: e.seq,
-                key: e.key(),
+                key,
                 kind: e.kind,
                 version: e.version,
-                fp: Some(e.fingerprint()),
+                fp: Some(fp),
                 prev_fp: w.prev_fp,
             });
         }
         for r in &batch.removals {
             let e = &r.envelope;
             sled_batch.remove(&keys::record(e.owner, e.key())[..]);
+            index.entry(e.owner).or_default().insert(e.key(), None);
             logs.entry(e.owner).or_default().push(LogEntry {
                 seq: e.seq,
                 key: e.key(),
@@ -126,6 +136,7 @@ impl SledStore {
             }
             applied.extend(entries.into_iter().map(|x| (owner, x)));
         }
+        self.index_batch(&index, batch_no, &mut sled_batch)?;
         for d in &batch.documents {
             sled_batch.insert(keys::document(&d.kind, d.issuer, &d.id), codec::encode(d)?);
         }

@@ -40,7 +40,10 @@ impl SledStore {
         sled_batch: sled::Batch,
         records: usize,
     ) -> Result<(), StoreError> {
-        let applied = self.db.apply_batch(sled_batch);
+        let applied = {
+            let _gate = self.index_gate.write().unwrap_or_else(|p| p.into_inner());
+            self.db.apply_batch(sled_batch)
+        };
         reclaim_deferred(records);
         applied.map_err(storage_error)?;
         self.db.flush().map_err(storage_error)?;

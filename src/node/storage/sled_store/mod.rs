@@ -1,7 +1,8 @@
 //! The sled implementation of [`Store`]: one tree, prefix-keyed (see [`super::keys`]).
 //!
 //! This file holds the handle and the reads; [`open`] opens and recovers a store,
-//! [`commit`] writes batches, [`durability`] makes them durable and names failures.
+//! [`commit`] writes batches, [`index`] keeps the leaf index anti-entropy reads,
+//! [`durability`] makes batches durable and names failures.
 //!
 //! Durability: sled 0.34's `flush` writes with `sync_file_range`, which survives a process
 //! crash but not a power cut, so every commit also `fdatasync`s the data file before it
@@ -9,6 +10,7 @@
 
 mod commit;
 mod durability;
+mod index;
 mod open;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +63,12 @@ pub struct SledStore {
     /// Keys under quarantine (bounded per owner), so that a valid version can clear its
     /// entry without a read on every write.
     quarantined: RwLock<BTreeSet<(NodeCode, RecordKey)>>,
+    /// Held for writing while a batch is applied, for reading while leaves are read: a
+    /// commit replaces index bases and deletes tail values together.
+    index_gate: RwLock<()>,
+    /// Tail entries an owner's index may hold before a pass must have folded them, at least
+    /// (see [`super::leaf_index::fold_width`]).
+    index_min_tail: std::sync::atomic::AtomicU64,
 }
 
 /// What one commit at a time updates.
@@ -219,38 +227,19 @@ impl Store for SledStore {
         owner: NodeCode,
         leaf: u16,
     ) -> Result<Vec<crate::core::store::LeafItem>, StoreError> {
-        let prefix = keys::record_prefix(owner);
-        let leaf_start = |leaf: u32| {
-            let mut k = prefix.to_vec();
-            // The first 12 bits of the record key are the leaf.
-            k.extend_from_slice(&[
-                u8::try_from(leaf >> 4).unwrap_or(u8::MAX),
-                u8::try_from((leaf & 0xf) << 4).unwrap_or(0),
-            ]);
-            k
-        };
-        let start = leaf_start(u32::from(leaf));
-        let items = if leaf == 4095 {
-            self.db
-                .range(start..)
-                .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
-                .collect::<Vec<_>>()
-        } else {
-            self.db
-                .range(start..leaf_start(u32::from(leaf) + 1))
-                .collect::<Vec<_>>()
-        };
-        items
+        Ok(self
+            .read_leaves(owner, &[leaf])?
             .into_iter()
-            .map(|item| {
-                let (_, v) = item.map_err(storage_error)?;
-                let r: Record = codec::decode(&v)?;
-                let e = &r.envelope;
-                #[allow(clippy::cast_possible_truncation)] // the low 64 bits are the point
-                let fp = e.fingerprint() as u64;
-                Ok((e.key(), e.version, fp))
-            })
-            .collect()
+            .next()
+            .unwrap_or_default())
+    }
+
+    fn leaves_items(
+        &self,
+        owner: NodeCode,
+        leaves: &[u16],
+    ) -> Result<Vec<Vec<crate::core::store::LeafItem>>, StoreError> {
+        self.read_leaves(owner, leaves)
     }
 
     fn scrub(

@@ -7,14 +7,16 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use super::super::leaf_index::MIN_TAIL;
 use super::super::seal::{LogExtent, Seal, SealCheck};
 use super::super::{LogEntry, OwnerState, keys};
 use super::durability::fsync_path;
+use super::index::build_index;
 use super::{Commits, SledOptions, SledStore, apply_entry, storage_error};
 use crate::core::codec;
 use crate::core::model::document::StoredDocument;
 use crate::core::model::{NodeCode, RecordKey};
-use crate::core::store::{FORMAT_VERSION, NodeIdentity, StoreError};
+use crate::core::store::{FORMAT_VERSION, NodeIdentity, OLDEST_FORMAT, StoreError};
 
 impl SledStore {
     /// Creates a new store for `node` in `path`, which must not hold one already.
@@ -69,7 +71,7 @@ impl SledStore {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         }
         let db = open_db(path, options)?;
-        let identity = read_identity(&db, path).map_err(|e| match e {
+        let mut identity = read_identity(&db, path).map_err(|e| match e {
             // `conf` says a store was here: sled coming back without our marker is damage.
             StoreError::NotInitialised(_) => {
                 StoreError::Damaged("sled's files hold no store identity".into())
@@ -84,6 +86,7 @@ impl SledStore {
         }
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
         migrate_legacy_documents(&db, &data_file)?;
+        build_index(&db, &data_file, &mut identity).map_err(as_damage)?;
         let (owners, extent) = rebuild_summaries(&db).map_err(as_damage)?;
         let quarantined = quarantined_keys(&db).map_err(as_damage)?;
         let seal = open_seal(path, identity.store_id, extent)?;
@@ -100,6 +103,8 @@ impl SledStore {
             fault: RwLock::new(None),
             full: std::sync::atomic::AtomicBool::new(false),
             quarantined: RwLock::new(quarantined),
+            index_gate: RwLock::new(()),
+            index_min_tail: std::sync::atomic::AtomicU64::new(MIN_TAIL),
         })
     }
 
@@ -243,7 +248,8 @@ pub(super) fn read_identity(db: &sled::Db, path: &Path) -> Result<NodeIdentity, 
         .map_err(storage_error)?
         .ok_or_else(|| StoreError::NotInitialised(path.display().to_string()))?;
     let identity: NodeIdentity = codec::decode(&bytes)?;
-    if identity.format != FORMAT_VERSION {
+    // An older format is brought up to date when the store opens (`build_index`).
+    if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&identity.format) {
         return Err(StoreError::Format {
             found: identity.format,
         });
