@@ -20,8 +20,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use lmsync::core::model::document::StoredDocument;
-use lmsync::core::model::ingest::IngestContext;
-use lmsync::core::model::person::Pseudonymiser;
 use lmsync::core::model::signature::DocumentVerifier;
 use lmsync::core::model::standards::{Standards, StandardsCell};
 use lmsync::core::model::{Kind, NodeCode, Record, RecordKey};
@@ -35,7 +33,9 @@ use lmsync::node::links::Links;
 use lmsync::node::storage::{SledStore, sled_options};
 use lmsync::node::transport::tls::{TlsFiles, TlsMaterial};
 use lmsync::node::transport::{self, Socket, StorageCalls, SyncContext, SyncHandle};
-use lmsync::node::write::{CommitSignal, Planner};
+use lmsync::node::write::CommitSignal;
+
+mod common;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -179,26 +179,8 @@ fn new_store(dir: &Path, node: NodeCode, id: u8) -> Arc<SledStore> {
 }
 
 /// `city`'s offices post `n` records (as the API's writer would), ringing the signal.
-fn write_records(store: &dyn Store, city: NodeCode, n: usize, commits: &CommitSignal) {
-    let standards = Standards::builtin();
-    let key = Pseudonymiser::new([5; 32], 1);
-    let cx = IngestContext::new(city, &standards, Some(&key));
-    let mut planner = Planner::new(store, city);
-    for v in lmsync::tooling::synth::generate(city, n, 7) {
-        planner
-            .plan(
-                cx.draft(v).unwrap(),
-                &standards.code_refs(),
-                1_767_225_600_000,
-            )
-            .unwrap();
-    }
-    store
-        .commit(WriteBatch {
-            records: planner.into_writes(),
-            ..WriteBatch::default()
-        })
-        .unwrap();
+fn write_records(store: &SledStore, city: NodeCode, n: usize, commits: &CommitSignal) {
+    common::sessions::write_generated(store, city, n);
     commits.notify();
 }
 

@@ -121,7 +121,10 @@ impl Links {
             }
             Event::IdentityChanged { old, new, .. } => {
                 let (old, new) = (hex::encode(old), hex::encode(new));
-                tracing::error!(%peer, %old, %new, "Child's store identity changed; refusing its records");
+                // WARN, not ERROR: after a documented recovery (`lmsync init --restore`) this
+                // is expected and the restore that follows is accepted; a clone is refused
+                // (and alerted in status) all the same.
+                tracing::warn!(%peer, %old, %new, "Child's store identity changed (restored, re-initialised or cloned node); accepting only a restore of its records until it rebuilds");
                 push_alert(l, format!("store identity changed from {old} to {new}"));
             }
             Event::Repaired { owner, records } => {
