@@ -78,9 +78,10 @@ impl Default for OwnerSummary {
     }
 }
 
-/// Low 64 bits of a fingerprint (what buckets add); truncation is the point.
+/// Low 64 bits of a fingerprint (what buckets add and leaves compare); truncation is the
+/// point.
 #[allow(clippy::cast_possible_truncation)]
-fn low64(fp: u128) -> u64 {
+pub fn low64(fp: u128) -> u64 {
     fp as u64
 }
 

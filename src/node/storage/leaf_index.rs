@@ -58,9 +58,10 @@ pub struct IndexChange {
     pub now: Option<(u64, u64)>,
 }
 
-/// The leaf (first 12 bits) of a record key.
+/// The leaf (first 12 bits) of a record key, as the summaries count it.
 pub fn leaf_of(key: &RecordKey) -> u16 {
-    (u16::from(key.0[0]) << 4) | u16::from(key.0[1] >> 4)
+    // A bucket is below 4,096: it always fits.
+    u16::try_from(key.bucket()).unwrap_or(u16::MAX)
 }
 
 /// The group of a leaf.

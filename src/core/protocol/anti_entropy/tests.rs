@@ -260,6 +260,20 @@ fn ids_in_one_leaf(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Four records of one leaf in version 1 at the parent; the child holds them too, the
+/// first in version 2.
+fn one_leaf_with_a_change_at_the_child() -> (Vec<String>, Vec<Record>, Vec<Record>) {
+    let ids = ids_in_one_leaf(4);
+    let at_parent: Vec<Record> = ids
+        .iter()
+        .zip(1..)
+        .map(|(id, s)| record(id, 1, s))
+        .collect();
+    let mut at_child = at_parent.clone();
+    at_child[0] = record(&ids[0], 2, 5);
+    (ids, at_parent, at_child)
+}
+
 /// A child and its parent, the messages between them passed in memory.
 struct Link {
     child_store: Mem,
@@ -363,14 +377,7 @@ impl Link {
 
 #[test]
 fn the_parent_never_sends_down_its_older_copy_of_a_record_the_child_changed() {
-    let ids = ids_in_one_leaf(4);
-    let at_parent: Vec<Record> = ids
-        .iter()
-        .zip(1..)
-        .map(|(id, s)| record(id, 1, s))
-        .collect();
-    let mut at_child = at_parent.clone();
-    at_child[0] = record(&ids[0], 2, 5);
+    let (ids, at_parent, at_child) = one_leaf_with_a_change_at_the_child();
     let link = Link::connect(
         Mem::new(city(), at_child),
         Mem::new(province(), at_parent),
@@ -390,14 +397,7 @@ fn the_parent_never_sends_down_its_older_copy_of_a_record_the_child_changed() {
 /// at once, the lost one comes down in the next round, and no older copy ever does.
 #[test]
 fn a_lost_record_beside_a_changed_one_comes_down_in_the_next_round() {
-    let ids = ids_in_one_leaf(4);
-    let at_parent: Vec<Record> = ids
-        .iter()
-        .zip(1..)
-        .map(|(id, s)| record(id, 1, s))
-        .collect();
-    let mut at_child = at_parent.clone();
-    at_child[0] = record(&ids[0], 2, 5);
+    let (ids, at_parent, mut at_child) = one_leaf_with_a_change_at_the_child();
     at_child.remove(1);
     let mut link = Link::connect(
         Mem::new(city(), at_child),

@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::{LogEntry, keys};
-use super::index::{OwnerChanges, low64};
+use super::index::OwnerChanges;
 use super::{SledStore, apply_entry};
 use crate::core::codec;
 use crate::core::model::{NodeCode, RecordKey};
+use crate::core::reconcile::low64;
 use crate::core::store::{MAX_RECORD_BYTES, Store, StoreError, WriteBatch};
 
 impl SledStore {

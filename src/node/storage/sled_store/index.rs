@@ -13,6 +13,7 @@ use super::super::leaf_index::{
 use super::{SledStore, storage_error};
 use crate::core::codec;
 use crate::core::model::{NodeCode, Record, RecordKey};
+use crate::core::reconcile::low64;
 use crate::core::store::{FORMAT_VERSION, LeafItem, NodeIdentity, StoreError};
 
 /// One owner's index changes in one batch: the last change of each key.
@@ -23,12 +24,6 @@ type Tail = Vec<(u64, sled::IVec)>;
 
 fn malformed(e: Malformed) -> StoreError {
     StoreError::Storage(e.to_string())
-}
-
-/// Low 64 bits of a fingerprint (what leaves compare); truncation is the point.
-#[allow(clippy::cast_possible_truncation)]
-pub(super) fn low64(fp: u128) -> u64 {
-    fp as u64
 }
 
 impl SledStore {
