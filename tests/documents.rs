@@ -1,6 +1,8 @@
 //! Documents flow down: a classification version published at the ministry reaches the
 //! city through the province and takes effect for validation there; a province's policy
 //! reaches its cities; cities cannot publish; a forged document is refused at the hop.
+//! Documents move when they are committed, not on a sync tick, so an idle link may tick
+//! rarely.
 
 #![allow(clippy::unwrap_used)]
 
@@ -351,5 +353,72 @@ fn a_version_two_child_is_answered_in_version_two() {
     assert!(
         matches!(lists.first(), Some(Message::Documents { .. })),
         "a version-2 list: {lists:?}"
+    );
+}
+
+/// With ticks an hour apart, a document published at the ministry still reaches the city
+/// through the province (pushed on commit, both hops), and a province's designation still
+/// goes up to the ministry (listed on commit).
+#[test]
+fn documents_move_on_commit_without_a_sync_tick() {
+    let hourly = |_: &str, text: String| {
+        text.replace("interval = \"100ms\"", "interval = \"1h\"")
+            .replace(
+                "anti_entropy_interval = \"1s\"",
+                "anti_entropy_interval = \"1h\"",
+            )
+    };
+    let t = common::tree_with(&["440100"], hourly);
+    let ((mf, m), (pf, p), (cf, c)) = (&t.ministry, &t.province, &t.cities[0]);
+    let http = Http::new();
+    // Records also go on commit: once the ministry holds the city's record, both links
+    // are up and past their opening exchange of document lists.
+    let (status, body) = http.post(
+        &c.url("/v1/records"),
+        &cf.token,
+        &json!([vacancy("V-1", 2)]),
+    );
+    assert_eq!(status, 200, "{body}");
+    eventually("the city's record at the ministry", || {
+        http.get(&m.url("/v1/records/440100/vacancy/V-1")).0 == 200
+    });
+    let doc = json!({"kind": "policy", "id": "NOTICE-1999-7", "body": {"title": "pushed"}});
+    let (status, body) = http.post(&m.url("/v1/documents"), &mf.token, &doc);
+    assert_eq!(status, 200, "{body}");
+    eventually("the ministry's notice at the city", || {
+        http.get(&c.url("/v1/documents/policy/NOTICE-1999-7")).0 == 200
+    });
+    let designation = json!({"kind": "pilot_designation", "id": "P-440100", "body": {
+        "city": "440100", "province": "440000", "designated_on": "1999-07-01",
+        "batch": 1, "status": "active"}});
+    let (status, body) = http.post(&p.url("/v1/documents"), &pf.token, &designation);
+    assert_eq!(status, 200, "{body}");
+    eventually("the province's designation at the ministry", || {
+        http.get(&m.url("/v1/documents/pilot_designation/P-440100"))
+            .0
+            == 200
+    });
+}
+
+/// A tick that finds nothing new doubles the delay to the next, up to 16 intervals; a
+/// commit brings the interval back.
+#[test]
+fn an_idle_link_ticks_less_often_until_something_is_committed() {
+    let net = Network::new();
+    let (store, mut session) = welcomed_city(&net);
+    let interval = Duration::from_secs(5);
+    let mut delays = Vec::new();
+    for _ in 0..7 {
+        session.on_tick(&store).unwrap();
+        delays.push(session.tick_delay(interval).as_secs());
+    }
+    // The first tick has no earlier offer to compare with.
+    assert_eq!(delays, [5, 10, 20, 40, 80, 80, 80]);
+    session.on_commit(&store).unwrap();
+    session.on_tick(&store).unwrap();
+    assert_eq!(
+        session.tick_delay(interval),
+        interval,
+        "a commit stirs the link"
     );
 }

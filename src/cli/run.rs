@@ -21,6 +21,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    with_few_malloc_arenas();
     let config = Config::load(&args.config.config).context("invalid config")?;
     telemetry::init(&config.log_level, config.log_format);
     for w in config.warnings() {
@@ -60,6 +61,27 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The malloc arenas a node runs with. glibc gives each thread that allocates while
+/// others hold the arenas one of its own, up to eight per core, and keeps their freed
+/// pages: a node whose sessions step on many blocking threads held a third more memory
+/// idle (a province of the national bench: 37 MiB against 26 MiB with two arenas).
+const MALLOC_ARENAS: &str = "2";
+
+/// Restarts this process, once, with `MALLOC_ARENA_MAX` set (glibc reads it only when a
+/// process starts), unless the operator set it. If the exec fails the node runs as it is.
+fn with_few_malloc_arenas() {
+    const VAR: &str = "MALLOC_ARENA_MAX";
+    if cfg!(all(target_os = "linux", target_env = "gnu")) && std::env::var_os(VAR).is_none() {
+        use std::os::unix::process::CommandExt;
+        if let Ok(exe) = std::env::current_exe() {
+            let _failed = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env(VAR, MALLOC_ARENAS)
+                .exec();
+        }
+    }
 }
 
 /// Replaces this process with a fresh run of the same command: same pid, no exit for a

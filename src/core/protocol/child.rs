@@ -19,6 +19,12 @@ use crate::core::wire::{MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION, Refusal
 /// sooner, and a false alarm only costs a re-sent window).
 const STALLED_AFTER_TICKS: u32 = 60;
 
+/// Doublings of the sync interval while nothing changes: an idle link ticks at most 16
+/// times slower (80 s at the default 5 s). Records and documents do not wait for a tick
+/// (they go on commit, both ways), so an idle tick only re-confirms; backing off keeps a
+/// hundred idle links from costing the network more than sled's own timers.
+const MAX_QUIET_DOUBLINGS: u32 = 4;
+
 /// The session with the parent, at the child.
 pub struct ChildSession {
     pub(super) verifier: DocumentVerifier,
@@ -37,6 +43,12 @@ pub struct ChildSession {
     pub(super) protocol: u16,
     /// Owners offered on a commit that the parent has not answered for yet.
     pub(super) offered_unheard: BTreeSet<NodeCode>,
+    /// Ticks in a row that found nothing new; sets the next tick's delay.
+    pub(super) quiet_ticks: u32,
+    /// Something was committed here or asked for by the parent since the last tick.
+    pub(super) stirred: bool,
+    /// The offer the last tick sent.
+    pub(super) last_offer: Option<Message>,
 }
 
 impl ChildSession {
@@ -61,7 +73,17 @@ impl ChildSession {
             anti_entropy_round: 0,
             protocol: PROTOCOL_VERSION,
             offered_unheard: BTreeSet::new(),
+            quiet_ticks: 0,
+            stirred: false,
+            last_offer: None,
         }
+    }
+
+    /// How long after a tick the next one is due, for a configured sync `interval`: the
+    /// interval itself, doubled for each tick in a row that found nothing new, up to
+    /// [`MAX_QUIET_DOUBLINGS`] times.
+    pub fn tick_delay(&self, interval: std::time::Duration) -> std::time::Duration {
+        interval.saturating_mul(1 << self.quiet_ticks.min(MAX_QUIET_DOUBLINGS))
     }
 
     /// The opening message.
@@ -196,6 +218,7 @@ impl ChildSession {
         if !self.welcomed || self.restoring {
             return Ok(Vec::new());
         }
+        self.stirred = true;
         let mut actions = Vec::new();
         let mut unheard = Vec::new();
         for owner in store.owner_counts().into_keys() {
@@ -227,6 +250,14 @@ impl ChildSession {
         if !self.welcomed || self.restoring {
             return Ok(Vec::new());
         }
+        let offer = self.offer(store)?;
+        let quiet = !uploading && !self.stirred && self.last_offer.as_ref() == Some(&offer);
+        self.quiet_ticks = if quiet {
+            self.quiet_ticks.saturating_add(1)
+        } else {
+            0
+        };
+        self.stirred = false;
         let mut actions = Vec::new();
         if uploading {
             self.ticks_without_answer += 1;
@@ -242,8 +273,19 @@ impl ChildSession {
         }
         self.ticks_without_answer = 0;
         self.offered_unheard.clear();
-        actions.push(Action::Send(self.offer(store)?));
+        self.last_offer = Some(offer.clone());
+        actions.push(Action::Send(offer));
         actions.push(Action::Send(documents_held(store, self.protocol)?));
         Ok(actions)
+    }
+
+    /// Documents were committed here (from the parent, or published by this node): list
+    /// them to the parent now, so that one this node reports up (a province's pilot
+    /// designations and targets) goes up without waiting for a tick.
+    pub fn on_documents_committed(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
+        if !self.welcomed || self.restoring {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Action::Send(documents_held(store, self.protocol)?)])
     }
 }

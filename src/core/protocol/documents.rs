@@ -89,6 +89,7 @@ impl ParentSession {
         store: &dyn Store,
         have: &[Listed],
     ) -> Result<Vec<Action>, StoreError> {
+        self.child_documents = Some(have.to_vec());
         let held = store.documents()?;
         let (me, child) = (self.me, self.child);
         let returnable = held
@@ -97,6 +98,30 @@ impl ParentSession {
         let mut actions = vec![Action::Send(list_message(self.protocol, returnable))];
         actions.extend(newer_documents(held, have, |doc| {
             issued_above(doc.issuer, child)
+        }));
+        Ok(actions)
+    }
+
+    /// Documents were committed here: send the child, now, each one issued above it that
+    /// it lacks by the list it last gave. Before the child has listed its documents there
+    /// is nothing to compare with, and its list will be answered in full anyway.
+    pub fn on_documents_committed(&mut self, store: &dyn Store) -> Result<Vec<Action>, StoreError> {
+        let Some(listed) = self.child_documents.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let child = self.child;
+        let actions = newer_documents(store.documents()?, listed, |doc| {
+            issued_above(doc.issuer, child)
+        });
+        // What was sent counts as held: a later commit does not send it again.
+        listed.extend(actions.iter().filter_map(|a| match a {
+            Action::Send(Message::Document(doc)) => Some(Listed {
+                kind: doc.kind.clone(),
+                issuer: Some(doc.issuer),
+                id: doc.id.clone(),
+                version: doc.version,
+            }),
+            _ => None,
         }));
         Ok(actions)
     }

@@ -27,6 +27,8 @@ pub struct ParentSession {
     pub(super) parentless: bool,
     /// The protocol version agreed in the handshake.
     pub(super) protocol: u16,
+    /// The documents the child last said it holds (with those sent to it since).
+    pub(super) child_documents: Option<Vec<Listed>>,
 }
 
 impl ParentSession {
@@ -48,6 +50,7 @@ impl ParentSession {
             identity_changed: None,
             parentless: false,
             protocol: PROTOCOL_VERSION,
+            child_documents: None,
         }
     }
 

@@ -160,6 +160,7 @@ impl ChildSession {
         after: u64,
     ) -> Result<Vec<Action>, StoreError> {
         self.ticks_without_answer = 0;
+        self.stirred = true;
         self.offered_unheard.remove(&owner);
         let upto = store.complete_through(owner)?;
         // A new request restarts the upload from the parent's watermark: after a lost

@@ -172,6 +172,8 @@ pub(super) async fn publish(
     .map_err(ApiError::internal)??
     .into_iter()
     .for_each(|s| app.standards.replace(s));
+    // The children hear of it now, not on their next sync tick.
+    app.commits.notify_documents();
     Ok(Json(answer))
 }
 

@@ -40,7 +40,7 @@ use crate::core::store::Store;
 use crate::node::clock::Clock;
 use crate::node::config::Config;
 use crate::node::pki::CertInfo;
-use crate::node::write::Writer;
+use crate::node::write::{CommitSignal, Writer};
 
 pub use coverage::CoverageCache;
 pub use error::ApiError;
@@ -72,6 +72,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The write path.
     pub writer: Writer,
+    /// Rings the sync sessions when a document is published here.
+    pub commits: CommitSignal,
     /// Standards in force.
     pub standards: Arc<StandardsCell>,
     /// Sync link state.

@@ -212,7 +212,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         standards.clone(),
         links.clone(),
         clock.clone(),
-        commits,
+        commits.clone(),
     )?;
     let state = AppState {
         node: config.node,
@@ -220,6 +220,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         config: Arc::new(config),
         store: store.clone(),
         writer,
+        commits,
         standards,
         links,
         pseudonymiser,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use quinn::{Connection, Endpoint, VarInt};
 
 use super::actions::{Driven, carry_out};
-use super::frames::read_frame;
+use super::frames::{FrameReader, read_frame};
 use super::{SyncContext, TransportError, close_code, peer_code, with_cause};
 use crate::core::model::NodeCode;
 use crate::core::protocol::ParentSession;
@@ -161,7 +161,7 @@ async fn run_as_parent(
         let hello = read_frame(&mut recv).await?;
         Ok::<_, TransportError>((send, recv, hello))
     };
-    let (mut send, mut recv, hello) = tokio::time::timeout(HELLO_DEADLINE, opened)
+    let (mut send, recv, hello) = tokio::time::timeout(HELLO_DEADLINE, opened)
         .await
         .map_err(|_| TransportError::Stalled(HELLO_DEADLINE))??;
     let mut session =
@@ -170,19 +170,32 @@ async fn run_as_parent(
         session = session.without_parent();
     }
     let session = Driven::new(session);
-    let mut next = hello;
-    while let Some(message) = next {
-        let actions = session
-            .step(ctx, move |s, store| s.handle(store, message))
-            .await?;
-        if !admission.admitted && session.read(ParentSession::greeted) {
-            replace_session(admission.sessions, child, conn);
-            admission.admitted = true;
-        }
-        carry_out(ctx, child, &mut send, actions).await?;
-        next = read_frame(&mut recv).await?;
+    // Subscribed before the child lists its documents, so none committed after goes unsent.
+    let mut documents = ctx.commits.subscribe_documents();
+    let Some(hello) = hello else { return Ok(()) };
+    let actions = session
+        .step(ctx, move |s, store| s.handle(store, hello))
+        .await?;
+    if session.read(ParentSession::greeted) {
+        replace_session(admission.sessions, child, conn);
+        admission.admitted = true;
     }
-    Ok(())
+    carry_out(ctx, child, &mut send, actions).await?;
+    let mut frames = FrameReader::spawn(recv);
+    loop {
+        // Biased: the child's messages first, as they come.
+        let actions = tokio::select! {
+            biased;
+            frame = frames.next() => {
+                let Some(message) = frame? else { return Ok(()) };
+                session.step(ctx, move |s, store| s.handle(store, message)).await?
+            }
+            Ok(()) = documents.changed() => {
+                session.step(ctx, ParentSession::on_documents_committed).await?
+            }
+        };
+        carry_out(ctx, child, &mut send, actions).await?;
+    }
 }
 
 /// The close code for a session the protocol refused: identity, authorisation and version

@@ -81,9 +81,13 @@ pub(super) async fn carry_out(
                 }
                 let store = ctx.store.clone();
                 let has_records = !batch.records.is_empty();
+                let has_documents = !batch.documents.is_empty();
                 ctx.storage_calls.run(move || store.commit(batch)).await??;
                 if has_records {
                     ctx.commits.notify();
+                }
+                if has_documents {
+                    ctx.commits.notify_documents();
                 }
                 for m in &then {
                     write_frame(send, m).await?;

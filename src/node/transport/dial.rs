@@ -148,8 +148,9 @@ async fn run_as_child(
     }
 }
 
-/// Drives the child session: frames from the parent, records committed here, the sync
-/// timer and the anti-entropy timer, in a fixed order of readiness.
+/// Drives the child session: frames from the parent, records and documents committed
+/// here, the sync timer (backing off while the link is idle, as the session says) and the
+/// anti-entropy timer, in a fixed order of readiness.
 async fn child_session_loop(
     ctx: &SyncContext,
     parent: NodeCode,
@@ -159,14 +160,16 @@ async fn child_session_loop(
 ) -> Result<(), TransportError> {
     // Subscribed before the first offer, so that nothing committed after it goes unnoticed.
     let mut commits = ctx.commits.subscribe();
+    let mut documents = ctx.commits.subscribe_documents();
     let opening = session.step(ctx, |s, store| Ok(s.start(store))).await?;
     carry_out(ctx, parent, send, opening).await?;
     let mut frames = FrameReader::spawn(recv);
-    let mut tick = tokio::time::interval(ctx.interval);
+    let mut last_tick = tokio::time::Instant::now();
     let mut anti_entropy = tokio::time::interval(ctx.anti_entropy);
     // The first tick of an interval fires at once; the handshake already compared digests.
     anti_entropy.tick().await;
     loop {
+        let next_tick = last_tick + session.read(|s| s.tick_delay(ctx.interval));
         // Biased: a fixed order of readiness checks keeps a simulation deterministic.
         let actions = tokio::select! {
             biased;
@@ -177,7 +180,13 @@ async fn child_session_loop(
             Ok(()) = commits.changed() => {
                 session.step(ctx, ChildSession::on_commit).await?
             }
-            _ = tick.tick() => session.step(ctx, ChildSession::on_tick).await?,
+            Ok(()) = documents.changed() => {
+                session.step(ctx, ChildSession::on_documents_committed).await?
+            }
+            () = tokio::time::sleep_until(next_tick) => {
+                last_tick = tokio::time::Instant::now();
+                session.step(ctx, ChildSession::on_tick).await?
+            }
             _ = anti_entropy.tick() => session.step(ctx, ChildSession::on_anti_entropy).await?,
         };
         carry_out(ctx, parent, send, actions).await?;

@@ -1,33 +1,50 @@
-//! The commit signal: tells the sync sessions that records were committed here, so that
-//! an upload starts as soon as its records are durable instead of on the next sync tick.
+//! The commit signal: tells the sync sessions that records or documents were committed
+//! here, so that an upload starts as soon as its records are durable, and a new document
+//! goes down to the children at once, instead of on the next sync tick.
 //!
-//! A counter in a `watch` channel: a session that was busy sees one change for any
-//! number of commits, so a burst of small commits wakes it once.
+//! A counter per kind of change in a `watch` channel: a session that was busy sees one
+//! change for any number of commits, so a burst of small commits wakes it once.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
-/// Shared by everything that commits records (the writer thread, sync sessions storing
-/// replicas) and every session that forwards them.
+/// Shared by everything that commits records or documents (the writer thread, the API's
+/// publishing, sync sessions storing replicas) and every session that forwards them.
 #[derive(Debug, Clone)]
-pub struct CommitSignal(Arc<watch::Sender<u64>>);
+pub struct CommitSignal {
+    records: Arc<watch::Sender<u64>>,
+    documents: Arc<watch::Sender<u64>>,
+}
 
 impl Default for CommitSignal {
     fn default() -> Self {
-        CommitSignal(Arc::new(watch::channel(0).0))
+        CommitSignal {
+            records: Arc::new(watch::channel(0).0),
+            documents: Arc::new(watch::channel(0).0),
+        }
     }
 }
 
 impl CommitSignal {
     /// Records were committed (call after the commit is durable).
     pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+        self.records.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A receiver that wakes on the next commit after this call.
+    /// A receiver that wakes on the next commit of records after this call.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
+        self.records.subscribe()
+    }
+
+    /// Documents were committed (call after the commit is durable).
+    pub fn notify_documents(&self) {
+        self.documents.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes on the next commit of documents after this call.
+    pub fn subscribe_documents(&self) -> watch::Receiver<u64> {
+        self.documents.subscribe()
     }
 }
 
@@ -46,6 +63,19 @@ mod tests {
         assert!(
             !rx.has_changed().unwrap_or(true),
             "two commits, one wake-up"
+        );
+    }
+
+    #[tokio::test]
+    async fn documents_and_records_wake_their_own_subscribers() {
+        let signal = CommitSignal::default();
+        let records = signal.subscribe();
+        let mut documents = signal.subscribe_documents();
+        signal.notify_documents();
+        documents.changed().await.expect("the sender lives");
+        assert!(
+            !records.has_changed().unwrap_or(true),
+            "a document is not a record"
         );
     }
 }
