@@ -37,6 +37,14 @@
 //! - `province_report`: the report of the province holding the most records: fewer
 //!   records scanned through the same per-city state, for the memory comparison.
 //!
+//! Each of those scans first forgets the figures the store keeps (`scan::figures::forget`,
+//! untimed), so it scans every city, and keeps its own. The `_kept` measurements then
+//! answer from them, each in a fresh process right after opening the store (cold, as a
+//! node just restarted) and then once more in the same process (warm):
+//! `national_report_kept`, `national_coverage_kept`, `province_report_kept`, and
+//! `city_report_kept` (the city with the most records). `disk` is the store's size per
+//! record held, figures included.
+//!
 //! Run: `cargo bench --bench report`. Env: `LMSYNC_BENCH_REPORT_RECORDS` (default
 //! 10,000,000; without `--bench`, as under `cargo test --benches`, a 20,000-record smoke
 //! run), `LMSYNC_BENCH_REPORT_ROUNDS` (default 3), `LMSYNC_BENCH_REPORT_CACHE` (sled cache
@@ -72,7 +80,7 @@ use lmsync::node::storage::{SledStore, sled_options};
 use lmsync::node::write::Planner;
 use lmsync::reporting::analysis::report::render_csv;
 use lmsync::reporting::analysis::{CountBasis, Period, Scope};
-use lmsync::reporting::scan::{self, Context};
+use lmsync::reporting::scan::{self, Context, figures};
 
 mod common;
 
@@ -372,6 +380,8 @@ struct Measured {
     reset: bool,
     cpu_secs: f64,
     disk_read: u64,
+    /// The same computation again in the same process (kept figures only).
+    warm_secs: f64,
 }
 
 /// Child: opens the store, resets the peak, runs one task, prints `RESULT …`.
@@ -386,10 +396,54 @@ fn child(task: &str) {
     let open_secs = t.elapsed().as_secs_f64();
     let rss_open_kb = status_kb("VmRSS");
     let open_peak_kb = status_kb("VmHWM");
+    // `X` scans (the figures forgotten first, untimed); `X_kept` answers from the figures
+    // the previous task kept, cold (this process just opened the store) and then warm.
+    let (what, kept) = match task.strip_suffix("_kept") {
+        Some(what) => (what, true),
+        None => (task, false),
+    };
+    if !kept && what != "raw" {
+        figures::forget(&store).unwrap();
+    }
     let reset = reset_peak();
     let (cpu0, read0) = (cpu_secs(), disk_read_bytes());
     let start = Instant::now();
-    let records: u64 = match task {
+    let records = compute(what, &store, period, true);
+    let secs = start.elapsed().as_secs_f64();
+    let warm_secs = if kept {
+        let again = Instant::now();
+        compute(what, &store, period, false);
+        again.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    println!(
+        "RESULT secs={secs} open_secs={open_secs} records={records} rss_open_kb={rss_open_kb} \
+         open_peak_kb={open_peak_kb} peak_kb={} rss_end_kb={} reset={} cpu_secs={} disk_read={} \
+         warm_secs={warm_secs}",
+        status_kb("VmHWM"),
+        status_kb("VmRSS"),
+        u8::from(reset),
+        cpu_secs() - cpu0,
+        disk_read_bytes() - read0,
+    );
+}
+
+/// The scope a report task covers: national, the province, or the city (from the env).
+fn scope_of(what: &str) -> Scope {
+    let code = |var: &str| std::env::var(var).unwrap().parse().unwrap();
+    match what {
+        "report" => Scope::National,
+        "province" => Scope::Province(code("LMSYNC_BENCH_REPORT_PROVINCE")),
+        "city" => Scope::City(code("LMSYNC_BENCH_REPORT_CITY")),
+        other => panic!("unknown report task {other}"),
+    }
+}
+
+/// Runs one computation; returns the records of its scope. `say` prints what it found.
+fn compute(what: &str, store: &SledStore, period: Period, say: bool) -> u64 {
+    let start = Instant::now();
+    match what {
         "raw" => {
             let mut n = 0u64;
             for owner in store.owner_counts().into_keys() {
@@ -400,45 +454,38 @@ fn child(task: &str) {
             }
             n
         }
-        "report" | "province" => {
-            let scope = if task == "report" {
-                Scope::National
-            } else {
-                Scope::Province(
-                    std::env::var("LMSYNC_BENCH_REPORT_PROVINCE")
-                        .unwrap()
-                        .parse()
-                        .unwrap(),
-                )
-            };
-            let report = scan::report(&store, period, scope, CountBasis::ValidInPeriod).unwrap();
+        "report" | "province" | "city" => {
+            let scope = scope_of(what);
+            let report = scan::report(store, period, scope, CountBasis::ValidInPeriod).unwrap();
             let computed = start.elapsed().as_secs_f64();
             let csv = render_csv(&report.publish(5));
             let o = &report.overall;
-            println!(
-                "{scope} report {period}: {} cities, demand {} (carried over {}, new {}), \
-                 seekers {} (carried over {}, new {}), CSV {} B (publish + render {:.1} ms)",
-                report.cities.len(),
-                o.demand.total(),
-                o.demand.carried_over,
-                o.demand.new_in_period,
-                o.seekers.total(),
-                o.seekers.carried_over,
-                o.seekers.new_in_period,
-                csv.len(),
-                1000.0 * (start.elapsed().as_secs_f64() - computed),
-            );
+            if say {
+                println!(
+                    "{scope} report {period}: {} cities, demand {} (carried over {}, new {}), \
+                     seekers {} (carried over {}, new {}), CSV {} B (publish + render {:.1} ms)",
+                    report.cities.len(),
+                    o.demand.total(),
+                    o.demand.carried_over,
+                    o.demand.new_in_period,
+                    o.seekers.total(),
+                    o.seekers.carried_over,
+                    o.seekers.new_in_period,
+                    csv.len(),
+                    1000.0 * (start.elapsed().as_secs_f64() - computed),
+                );
+            }
             assert!(
                 o.demand.total() > 0 && o.seekers.total() > 0,
                 "the report of {period} counts nothing: pick a quarter the generated data covers"
             );
-            in_scope(&store, scope)
+            in_scope(store, scope)
         }
         "coverage" => {
             let standards = Standards::builtin();
             let links = Links::default();
             let cx = Context {
-                store: &store,
+                store,
                 standards: &standards,
                 links: &links,
                 now_ms: SystemClock.now_ms(),
@@ -447,32 +494,24 @@ fn child(task: &str) {
             let cov = scan::coverage(&cx, period, Scope::National).unwrap();
             let computed = start.elapsed().as_secs_f64();
             let json = serde_json::to_string(&cov).unwrap();
-            println!(
-                "national coverage {period}: {} cities, {} records, {} stale, cohort evaluated {} \
-                 (cumulative {}), {} metric values, JSON {} B ({:.1} ms)",
-                cov.cities.len(),
-                cov.cities.iter().map(|c| c.records).sum::<u64>(),
-                cov.cities.iter().filter(|c| c.stale).count(),
-                cov.summary.cohort.evaluated,
-                cov.summary.cohort.cumulative,
-                cov.summary.values.len(),
-                json.len(),
-                1000.0 * (start.elapsed().as_secs_f64() - computed),
-            );
-            in_scope(&store, Scope::National)
+            if say {
+                println!(
+                    "national coverage {period}: {} cities, {} records, {} stale, cohort \
+                     evaluated {} (cumulative {}), {} metric values, JSON {} B ({:.1} ms)",
+                    cov.cities.len(),
+                    cov.cities.iter().map(|c| c.records).sum::<u64>(),
+                    cov.cities.iter().filter(|c| c.stale).count(),
+                    cov.summary.cohort.evaluated,
+                    cov.summary.cohort.cumulative,
+                    cov.summary.values.len(),
+                    json.len(),
+                    1000.0 * (start.elapsed().as_secs_f64() - computed),
+                );
+            }
+            in_scope(store, Scope::National)
         }
         other => panic!("unknown task {other}"),
-    };
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "RESULT secs={secs} open_secs={open_secs} records={records} rss_open_kb={rss_open_kb} \
-         open_peak_kb={open_peak_kb} peak_kb={} rss_end_kb={} reset={} cpu_secs={} disk_read={}",
-        status_kb("VmHWM"),
-        status_kb("VmRSS"),
-        u8::from(reset),
-        cpu_secs() - cpu0,
-        disk_read_bytes() - read0,
-    );
+    }
 }
 
 /// Records held of the cities in `scope` (one pass).
@@ -503,6 +542,7 @@ fn parse_result(line: &str) -> Measured {
         reset: u("reset") == 1,
         cpu_secs: f("cpu_secs"),
         disk_read: u("disk_read"),
+        warm_secs: f("warm_secs"),
     }
 }
 
@@ -512,7 +552,7 @@ fn run_child(
     store: &Path,
     cache: u64,
     period: Period,
-    province: NodeCode,
+    (province, city): (NodeCode, NodeCode),
     echo: bool,
 ) -> Measured {
     let settings = StoreSettings {
@@ -523,6 +563,7 @@ fn run_child(
     let out = settings
         .pass_to(Command::new(std::env::current_exe().unwrap()).env(TASK_ENV, task))
         .env("LMSYNC_BENCH_REPORT_PROVINCE", province.to_string())
+        .env("LMSYNC_BENCH_REPORT_CITY", city.to_string())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -633,12 +674,30 @@ fn main() {
         }
     }
 
-    let tasks = ["raw", "report", "coverage", "province"];
+    // Each scan forgets the kept figures first, then keeps its own; the `_kept` task after
+    // it answers from them in a fresh process (cold), then again (warm).
+    let tasks = [
+        "raw",
+        "report",
+        "report_kept",
+        "coverage",
+        "coverage_kept",
+        "province",
+        "province_kept",
+        "city_kept",
+    ];
     let mut results: BTreeMap<&str, Vec<Measured>> = BTreeMap::new();
     for round in 0..rounds {
         let mut line = format!("round {round}:");
         for task in tasks {
-            let m = run_child(task, &store, cache, period, *province, round == 0);
+            let m = run_child(
+                task,
+                &store,
+                cache,
+                period,
+                (*province, *largest),
+                round == 0,
+            );
             line += &format!("  {task} {:.2} s (peak {:.0} MiB)", m.secs, mib(m.peak_kb));
             results.entry(task).or_default().push(m);
         }
@@ -722,6 +781,33 @@ fn main() {
             memory(v)
         );
     }
+    for (task, name) in [
+        ("report_kept", "national_report_kept"),
+        ("coverage_kept", "national_coverage_kept"),
+        ("province_kept", "province_report_kept"),
+        ("city_kept", "city_report_kept"),
+    ] {
+        let v = &results[task];
+        let scanned = results.get(task.trim_end_matches("_kept"));
+        let cold = median(v.iter().map(|m| m.secs).collect());
+        let vs_scan = scanned.map_or_else(String::new, |s| {
+            let scan = median(s.iter().map(|m| m.secs).collect());
+            format!("; {:.0}x faster than its scan", scan / cold)
+        });
+        println!(
+            "{name} = {:.1} ms cold (a fresh process, right after opening the store; goal <= \
+             1000, moonshot <= 100), {:.1} ms warm (asked again){vs_scan}; {}",
+            1000.0 * cold,
+            1000.0 * median(v.iter().map(|m| m.warm_secs).collect()),
+            memory(v)
+        );
+    }
+    let bytes = dir_bytes(&store);
+    println!(
+        "disk = {:.2} GiB, {:.0} B per record held (figures included)",
+        bytes as f64 / f64::from(1u32 << 30),
+        bytes as f64 / total as f64
+    );
     println!(
         "memory = peaks are VmHWM of a fresh process {} after opening the store; sled \
          cache_capacity {} MiB",

@@ -574,3 +574,87 @@ fn csv_fields(line: &str) -> Vec<String> {
     fields.push(field);
     fields
 }
+
+/// The ministry answers coverage and the report from the figures it keeps: the same
+/// answers after a restart, figures brought up to date in the background once new
+/// records have arrived, and `lmsync figures` finds every kept figure equal to a scan.
+#[test]
+fn figures_are_kept_across_a_restart_and_follow_new_records() {
+    let Tree {
+        net: _net,
+        ministry: (mf, ministry),
+        province: _province,
+        cities,
+    } = tree(&["440100"]);
+    let http = Http::new();
+    let (files, city) = &cities[0];
+    let post = |records: Vec<Value>| {
+        let (status, body) = http.post(&city.url("/v1/records"), &files.token, &json!(records));
+        assert_eq!(status, 200, "{body}");
+    };
+    let at_ministry = |node: &RunningNode| {
+        eventually(
+            "the city's records at the ministry",
+            Duration::from_secs(60),
+            || common::digest(&http, node, "440100") == common::digest(&http, city, "440100"),
+        );
+    };
+    post(known_records());
+    at_ministry(&ministry);
+    let query = format!("period={PERIOD}");
+    let report_url = format!("/v1/reports/{PERIOD}");
+    let before = coverage(&http, &ministry, &query);
+    let (_, report_before) = http.get(&ministry.url(&report_url));
+
+    assert_eq!(ministry.terminate(), Some(0));
+    let ministry = RunningNode::start(&mf);
+    let verify = || {
+        let (status, found) = http.post(&ministry.url("/v1/figures/verify"), &mf.token, &json!({}));
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["differences"], json!([]), "{found}");
+        found
+    };
+    // Asked before anything else of the restarted node: the figures were kept on disk.
+    let found = verify();
+    assert!(
+        found["checked"].as_u64().unwrap() >= 2,
+        "coverage and report kept: {found}"
+    );
+
+    // The record-based metrics; lag (F01) is sampled in memory and starts afresh.
+    let counted = |c: &Value| -> Vec<Value> {
+        let values = c["summary"]["values"].as_array().unwrap();
+        values
+            .iter()
+            .filter(|v| v["id"].as_str().unwrap().starts_with('M'))
+            .map(|v| json!([v["id"], v["variant"], v["numerator"], v["denominator"]]))
+            .chain([c["summary"]["cohort"].clone()])
+            .collect()
+    };
+    let after = coverage(&http, &ministry, &query);
+    assert_eq!(
+        counted(&after),
+        counted(&before),
+        "coverage after a restart"
+    );
+    assert_eq!(http.get(&ministry.url(&report_url)).1, report_before);
+    // New records: the kept figures go stale, and the node computes them again.
+    post(
+        (11..=14)
+            .map(|i| vacancy(&format!("V-{i}"), true))
+            .collect(),
+    );
+    at_ministry(&ministry);
+    eventually(
+        "the ministry's figures up to date",
+        Duration::from_secs(60),
+        || verify()["stale"] == 0,
+    );
+    let out = lmsync_ok(&["figures", "--config", mf.config.to_str().unwrap()]);
+    assert!(out.contains(", 0 differed"), "{out}");
+    assert_ne!(
+        metric(&coverage(&http, &ministry, &query), "M01", "by_reports"),
+        metric(&before, "M01", "by_reports"),
+        "the new vacancies count"
+    );
+}

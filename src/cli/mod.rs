@@ -4,6 +4,7 @@
 
 mod config;
 mod demo;
+mod figures;
 mod generate;
 mod http;
 mod import;
@@ -66,6 +67,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
     Gen(generate::GenArgs),
+    /// Check the node's kept figures against its records.
+    Figures(figures::FiguresArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
@@ -99,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
         Command::Gen(args) => generate::run(args),
+        Command::Figures(args) => figures::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Config { command } => config::run(command),
     };

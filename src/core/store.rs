@@ -287,4 +287,22 @@ pub trait Store: Send + Sync {
     fn fault(&self) -> Option<String>;
     /// True when the store was poisoned by a full disk (it can reopen once space returns).
     fn full(&self) -> bool;
+    /// Figures derived from the records, kept under `key` (see
+    /// `crate::reporting::scan::figures`). A store that keeps none answers `None`, and the
+    /// figures are computed afresh.
+    fn figures(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
+    /// Keeps derived figures under `key`. Not a commit of records: figures are checked
+    /// against the records' digest whenever they are read, so losing them in a crash
+    /// costs only the time to compute them again.
+    fn put_figures(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let _ = (key, value);
+        Ok(())
+    }
+    /// The key of every figure kept.
+    fn figures_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -153,6 +153,27 @@ pub(super) async fn coverage(
     Ok(Json(coverage))
 }
 
+/// `POST /v1/figures/verify`: recomputes every stored figure whose records have not
+/// changed since, from the records, and answers how many were checked and which differed
+/// (each replaced by the recomputed one). Token required: it scans the whole store.
+pub(super) async fn verify_figures(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<scan::figures::Verification>, ApiError> {
+    super::require_token(&app, &headers)?;
+    let found = with_context(&app, |cx| {
+        Ok(scan::figures::verify(cx.store, cx.standards)?)
+    })
+    .await?;
+    if !found.differences.is_empty() {
+        tracing::error!(
+            differences = found.differences.len(),
+            "Stored figures differed from the records' and were replaced"
+        );
+    }
+    Ok(Json(found))
+}
+
 /// Query of `GET /v1/reports/{period}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/quarantine", get(records::quarantine))
         .route("/v1/coverage", get(coverage::coverage))
         .route("/v1/reports/{period}", get(coverage::report))
+        .route("/v1/figures/verify", post(coverage::verify_figures))
         .route("/v1/digest", get(status::digest))
         .route("/v1/status", get(status::status))
         .route(

@@ -2,6 +2,7 @@
 //! everything down in order on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 //! let the writer commit what it holds, close the store).
 
+mod figures;
 mod recovery;
 
 pub use recovery::create_store;
@@ -104,6 +105,7 @@ pub struct RunningNode {
     /// QUIC sessions with the parent and children.
     pub sync: SyncHandle,
     scrubber: tokio::task::JoinHandle<()>,
+    figures: figures::FiguresKeeper,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
     shutdown: tokio::sync::oneshot::Sender<()>,
@@ -135,6 +137,7 @@ impl RunningNode {
         // safe; the peer resumes from its last ack.
         self.sync.stop();
         self.scrubber.abort();
+        self.figures.stop();
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
             what: "API server task".into(),
@@ -206,6 +209,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         store.as_ref(),
     )));
     let scrubber = tokio::spawn(scrub(store.clone(), config.anti_entropy_interval));
+    let figures = figures::FiguresKeeper::start(store.clone(), standards.clone(), &commits);
     let sync = start_sync(
         &config,
         store.clone(),
@@ -246,6 +250,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         api_addr,
         sync,
         scrubber,
+        figures,
         server,
         writer_thread,
         shutdown,

@@ -56,6 +56,17 @@ pub fn received(owner: NodeCode) -> [u8; 5] {
     k
 }
 
+/// Prefix of figures derived from the records (a cache checked against their digest).
+pub const FIGURES: u8 = b'g';
+
+/// Key of the figures the reporting layer names `name`.
+pub fn figures(name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 1);
+    k.push(FIGURES);
+    k.extend_from_slice(name);
+    k
+}
+
 /// Prefix of quarantined records.
 pub const QUARANTINE: u8 = b'q';
 

@@ -54,7 +54,7 @@ mod tests;
 
 pub use metrics::{
     CityCounts, CityMetrics, CohortSummary, EngineFacts, EngineLimits, EvalContext,
-    MetricAggregate, MetricSet, MetricValue, Status, Unit,
+    MetricAggregate, MetricSet, MetricValue, Status, StoredCityCounts, Unit,
 };
 pub use period::{Period, PeriodError};
 pub use pilots::{

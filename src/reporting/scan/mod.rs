@@ -7,6 +7,8 @@
 //! Targets and pilot designations come from the documents stored here, over the notice's
 //! defaults.
 
+pub mod figures;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -17,9 +19,8 @@ use crate::core::model::standards::Standards;
 use crate::core::model::{Kind, NodeCode, Tier};
 use crate::core::store::{Store, StoreError};
 use crate::reporting::analysis::{
-    self, CityCounts, CityMetrics, CityReport, CountBasis, EngineFacts, EngineLimits, EvalContext,
-    MetricAggregate, MetricSet, Period, PilotOverview, QuarterlyReport, ReportCounts, Scope,
-    Target, TwoPass,
+    self, CityCounts, CountBasis, EngineFacts, EngineLimits, EvalContext, MetricAggregate,
+    MetricSet, Period, PilotOverview, QuarterlyReport, ReportCounts, Scope, Target,
 };
 
 /// Why coverage or a report could not be computed.
@@ -89,17 +90,6 @@ pub fn cities_in_scope(store: &dyn Store, scope: Scope, pilots: &PilotOverview) 
         .filter(|c| c.tier() == Tier::City && scope.contains(*c))
         .collect();
     cities.into_iter().collect()
-}
-
-/// Feeds one city's records through `acc`, twice.
-fn scan_city(store: &dyn Store, city: NodeCode, acc: &mut impl TwoPass) -> Result<(), StoreError> {
-    for record in store.records_of(city) {
-        acc.first_pass(&record?);
-    }
-    for record in store.records_of(city) {
-        acc.second_pass(&record?);
-    }
-    Ok(())
 }
 
 /// One city as this node sees it.
@@ -202,10 +192,9 @@ pub struct ScopeCounts {
     cities: BTreeMap<NodeCode, CityCounts>,
 }
 
+/// `city`'s counts for `period`, from the store's figures when they are current.
 fn count_city(cx: &Context<'_>, city: NodeCode, period: Period) -> Result<CityCounts, StoreError> {
-    let mut acc = CityMetrics::new(city, period, cx.standards);
-    scan_city(cx.store, city, &mut acc)?;
-    Ok(acc.finish())
+    Ok(figures::city_counts(cx.store, cx.standards, city, period)?.0)
 }
 
 /// Scans every city of `scope` for `period`.
@@ -327,9 +316,7 @@ pub fn report(
     let (_, pilots) = targets_and_pilots(store, period.last_day())?;
     let mut counts = ReportCounts::new(scope, period, basis);
     for city in cities_in_scope(store, scope, &pilots) {
-        let mut acc = CityReport::new(city, period, basis);
-        scan_city(store, city, &mut acc)?;
-        counts.merge(&acc.finish())?;
+        counts.merge(&figures::city_report(store, city, period, basis)?.0)?;
     }
     Ok(counts.build())
 }

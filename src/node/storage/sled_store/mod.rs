@@ -441,4 +441,27 @@ impl Store for SledStore {
     fn full(&self) -> bool {
         self.full.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    fn figures(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.db.get(keys::figures(key)).map_err(storage_error)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn put_figures(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .insert(keys::figures(key), value)
+            .map_err(storage_error)?;
+        // Written through to the log (no fsync: a lost figure is computed again), so that
+        // a node restarted after a quiet spell finds its figures.
+        self.db.flush().map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn figures_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.db
+            .scan_prefix([keys::FIGURES])
+            .keys()
+            .map(|k| k.map(|k| k[1..].to_vec()).map_err(storage_error))
+            .collect()
+    }
 }

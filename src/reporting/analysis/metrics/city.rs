@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate};
+use serde::{Deserialize, Serialize};
 
 use super::cohort::{Cohort, CohortSummary};
 use super::tally::Tallies;
@@ -60,6 +61,39 @@ impl CityCounts {
     pub fn tally(&self, metric: MetricId, variant: &'static str) -> (u64, u64) {
         let t = self.tallies.get(metric, variant);
         (t.num, t.den)
+    }
+}
+
+/// [`CityCounts`] as they are stored and read back (the store's figures): plain data
+/// that another release reads or refuses, never misreads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCityCounts {
+    city: NodeCode,
+    period: Period,
+    tallies: Vec<(MetricId, String, u64, u64)>,
+    cohort: Vec<u64>,
+}
+
+impl From<&CityCounts> for StoredCityCounts {
+    fn from(c: &CityCounts) -> Self {
+        StoredCityCounts {
+            city: c.city,
+            period: c.period,
+            tallies: c.tallies.entries(),
+            cohort: c.cohort.counts(),
+        }
+    }
+}
+
+impl StoredCityCounts {
+    /// The counts stored, or `None` if they do not fit this release's catalogue.
+    pub fn counts(&self) -> Option<CityCounts> {
+        Some(CityCounts {
+            city: self.city,
+            period: self.period,
+            tallies: Tallies::from_entries(&self.tallies)?,
+            cohort: CohortSummary::from_counts(&self.cohort)?,
+        })
     }
 }
 

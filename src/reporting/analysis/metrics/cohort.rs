@@ -131,6 +131,25 @@ fn bin_label(n: usize, cap: usize) -> String {
 }
 
 impl CohortSummary {
+    /// Every count, the histogram's cells last: what [`CohortSummary::from_counts`] reads.
+    pub(crate) fn counts(&self) -> Vec<u64> {
+        [self.evaluated, self.immature, self.cumulative]
+            .into_iter()
+            .chain(self.bins)
+            .collect()
+    }
+
+    /// The summary [`CohortSummary::counts`] gave, if `counts` has its length.
+    pub(crate) fn from_counts(counts: &[u64]) -> Option<CohortSummary> {
+        let (&[evaluated, immature, cumulative], bins) = counts.split_first_chunk::<3>()?;
+        Some(CohortSummary {
+            evaluated,
+            immature,
+            cumulative,
+            bins: bins.try_into().ok()?,
+        })
+    }
+
     /// Adds another summary (for aggregation).
     pub(crate) fn merge(&mut self, other: &CohortSummary) {
         self.evaluated += other.evaluated;

@@ -40,7 +40,7 @@ mod tests;
 use serde::Serialize;
 
 pub use aggregate::{EvalContext, MetricAggregate, MetricSet};
-pub use city::{CityCounts, CityMetrics};
+pub use city::{CityCounts, CityMetrics, StoredCityCounts};
 pub use cohort::{CohortSummary, HistogramBin};
 pub use engine::{EngineFacts, EngineLimits};
 
@@ -356,6 +356,14 @@ pub(crate) const CATALOGUE: &[VariantDef] = {
         },
     ]
 };
+
+/// The catalogue's own name of `(metric, variant)`, if it is there.
+pub(crate) fn catalogued_variant(metric: MetricId, variant: &str) -> Option<&'static str> {
+    CATALOGUE
+        .iter()
+        .find(|d| d.metric == metric && d.variant == variant)
+        .map(|d| d.variant)
+}
 
 /// True when `(metric, variant)` is in the catalogue.
 pub(crate) fn is_catalogued(metric: MetricId, variant: &str) -> bool {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::is_catalogued;
+use super::{catalogued_variant, is_catalogued};
 use crate::reporting::analysis::targets::MetricId;
 
 /// A numerator and a denominator; merging adds both.
@@ -40,5 +40,23 @@ impl Tallies {
         for (&(m, v), t) in &other.0 {
             self.add(m, v, t.num, t.den);
         }
+    }
+
+    /// Every tally as `(metric, variant, numerator, denominator)`.
+    pub(crate) fn entries(&self) -> Vec<(MetricId, String, u64, u64)> {
+        self.0
+            .iter()
+            .map(|(&(m, v), t)| (m, v.to_string(), t.num, t.den))
+            .collect()
+    }
+
+    /// The tallies [`Tallies::entries`] gave; `None` if a variant is not in the catalogue
+    /// (written by a release with another catalogue).
+    pub(crate) fn from_entries(entries: &[(MetricId, String, u64, u64)]) -> Option<Tallies> {
+        let mut tallies = Tallies::default();
+        for (metric, variant, num, den) in entries {
+            tallies.add(*metric, catalogued_variant(*metric, variant)?, *num, *den);
+        }
+        Some(tallies)
     }
 }

@@ -61,7 +61,9 @@ pub use tables::{
 };
 
 /// Which records a report counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CountBasis {
     /// Valid at any time in the quarter (本季度有效数; 2005+ reports).
@@ -100,7 +102,7 @@ impl Default for ReportOptions {
 }
 
 /// Started before the quarter, and started in it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
     /// 上期结转.
     pub carried_over: u64,
@@ -128,8 +130,9 @@ impl Split {
     }
 }
 
-/// The additive counts behind tables 1–8 for one scope; no per-record data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The additive counts behind tables 1–8 for one scope; no per-record data. Stored as
+/// they are (the store's figures): every field is plain data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportCounts {
     scope: Scope,
     period: Period,

@@ -1,0 +1,314 @@
+//! The figures a store keeps (each city's coverage and report counts per quarter) against
+//! a scan of the records: equal after any history of new records, updates, voids and
+//! records of several cities held together, kept across a reopen, and computed again
+//! when the records change.
+
+#![allow(clippy::unwrap_used)]
+
+use lmsync::core::model::NodeCode;
+use lmsync::core::model::ingest::IngestContext;
+use lmsync::core::model::person::Pseudonymiser;
+use lmsync::core::model::standards::Standards;
+use lmsync::core::store::{Store, WriteBatch};
+use lmsync::node::clock::{Clock, ManualClock};
+use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::write::Planner;
+use lmsync::reporting::analysis::{CityMetrics, CityReport, CountBasis, Period, run_two_passes};
+use lmsync::reporting::scan::figures::{self, Source};
+use lmsync::tooling::synth::Generator;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const CITIES: [&str; 2] = ["440100", "440300"];
+
+fn code(s: &str) -> NodeCode {
+    s.parse().unwrap()
+}
+
+fn periods() -> Vec<Period> {
+    (1..=4)
+        .map(|q| Period::new(1999, q).unwrap())
+        .chain([Period::new(2000, 1).unwrap()])
+        .collect()
+}
+
+/// A province's store holding its cities' records, written as each city's write path
+/// would (the figures do not care how records arrived).
+struct Held {
+    _dir: tempfile::TempDir,
+    store: SledStore,
+    standards: Standards,
+    /// Per city: its generator and every record written, as sent.
+    cities: Vec<(Generator, Vec<Value>)>,
+    clock: ManualClock,
+}
+
+impl Held {
+    fn new(seed: u64) -> Held {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::create(
+            dir.path(),
+            code("440000"),
+            [7; 16],
+            0,
+            sled_options(16 << 20),
+        )
+        .unwrap();
+        let cities = CITIES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    Generator::new(code(c), seed.wrapping_add(i as u64)),
+                    Vec::new(),
+                )
+            })
+            .collect();
+        Held {
+            _dir: dir,
+            store,
+            standards: Standards::builtin(),
+            cities,
+            clock: ManualClock::new(1_000),
+        }
+    }
+
+    /// Writes `values` as city `city`'s records, in one commit.
+    fn write(&mut self, city: usize, values: Vec<Value>) {
+        let owner = code(CITIES[city]);
+        let key = Pseudonymiser::new([u8::try_from(city).unwrap() + 1; 32], 1);
+        let cx = IngestContext::new(owner, &self.standards, Some(&key));
+        let refs = self.standards.code_refs();
+        let mut planner = Planner::new(&self.store, owner);
+        for v in values {
+            // A generated record is valid; an edited one may not be, and is left out as
+            // the API would refuse it.
+            if let Ok(draft) = cx.draft(v) {
+                self.clock.advance(1);
+                planner.plan(draft, &refs, self.clock.now_ms()).unwrap();
+            }
+        }
+        self.store
+            .commit(WriteBatch {
+                records: planner.into_writes(),
+                ..WriteBatch::default()
+            })
+            .unwrap();
+    }
+
+    fn add_new(&mut self, city: usize, n: usize) {
+        let (generator, written) = &mut self.cities[city];
+        let values: Vec<Value> = generator.take(n).collect();
+        written.extend(values.iter().cloned());
+        self.write(city, values);
+    }
+
+    /// Writes later versions of `count` records written before, from the `pick`th on:
+    /// closed, withdrawn or voided.
+    fn change(&mut self, city: usize, pick: usize, count: usize, status: &str) {
+        let written = &self.cities[city].1;
+        if written.is_empty() {
+            return;
+        }
+        let changed = (0..count)
+            .map(|i| {
+                let mut v = written[(pick + i * 7) % written.len()].clone();
+                v["status"] = json!(status);
+                v
+            })
+            .collect();
+        self.write(city, changed);
+    }
+
+    /// The counts from a scan of the records, by the same accumulators, not through the
+    /// figures.
+    fn scanned_coverage(
+        &self,
+        city: NodeCode,
+        period: Period,
+    ) -> lmsync::reporting::analysis::CityCounts {
+        let mut acc = CityMetrics::new(city, period, &self.standards);
+        run_two_passes(&mut acc, || self.store.records_of(city).map(Result::unwrap));
+        acc.finish()
+    }
+
+    fn scanned_report(
+        &self,
+        city: NodeCode,
+        period: Period,
+        basis: CountBasis,
+    ) -> lmsync::reporting::analysis::ReportCounts {
+        let mut acc = CityReport::new(city, period, basis);
+        run_two_passes(&mut acc, || self.store.records_of(city).map(Result::unwrap));
+        acc.finish()
+    }
+
+    /// Asks the figures for one city and quarter and checks them against a scan.
+    fn check(&self, city: NodeCode, period: Period) {
+        let (counts, _) = figures::city_counts(&self.store, &self.standards, city, period).unwrap();
+        assert_eq!(
+            counts,
+            self.scanned_coverage(city, period),
+            "coverage {city} {period}"
+        );
+        for basis in [CountBasis::ValidInPeriod, CountBasis::NewInPeriod] {
+            let (counts, _) = figures::city_report(&self.store, city, period, basis).unwrap();
+            assert_eq!(
+                counts,
+                self.scanned_report(city, period, basis),
+                "report {city} {period} {basis:?}"
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    New {
+        city: usize,
+        n: usize,
+    },
+    Change {
+        city: usize,
+        pick: usize,
+        count: usize,
+        status: &'static str,
+    },
+    Ask {
+        city: usize,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..CITIES.len(), 1..600usize).prop_map(|(city, n)| Step::New { city, n }),
+        2 => (
+            0..CITIES.len(),
+            any::<usize>(),
+            1..40usize,
+            prop::sample::select(vec!["closed", "withdrawn", "voided"]),
+        )
+            .prop_map(|(city, pick, count, status)| Step::Change {
+                city,
+                pick,
+                count,
+                status
+            }),
+        2 => (0..CITIES.len()).prop_map(|city| Step::Ask { city }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Figures asked for at any point of a history equal a scan of the records at that
+    /// point, whether they were stored before or computed now; at the end every figure
+    /// does, and the verifier finds nothing to correct.
+    #[test]
+    fn kept_figures_equal_a_scan_after_any_history(
+        seed in any::<u64>(),
+        steps in prop::collection::vec(step(), 1..14),
+    ) {
+        let mut held = Held::new(seed);
+        let periods = periods();
+        for s in steps {
+            match s {
+                Step::New { city, n } => held.add_new(city, n),
+                Step::Change { city, pick, count, status } => {
+                    held.change(city, pick, count, status);
+                }
+                Step::Ask { city } => {
+                    for &period in &periods {
+                        held.check(code(CITIES[city]), period);
+                    }
+                }
+            }
+        }
+        for city in CITIES {
+            for &period in &periods {
+                held.check(code(city), period);
+            }
+        }
+        let found = figures::verify(&held.store, &held.standards).unwrap();
+        prop_assert!(found.differences.is_empty(), "{found:?}");
+        prop_assert_eq!(found.stale, 0);
+        prop_assert_eq!(found.checked, CITIES.len() * periods.len() * 3);
+    }
+}
+
+#[test]
+fn figures_are_kept_across_a_reopen_and_computed_again_when_records_change() {
+    let mut held = Held::new(42);
+    held.add_new(0, 300);
+    let (city, period) = (code(CITIES[0]), Period::new(1999, 3).unwrap());
+    let ask = |store: &SledStore, standards: &Standards| {
+        figures::city_counts(store, standards, city, period).unwrap()
+    };
+    let (first, source) = ask(&held.store, &held.standards);
+    assert_eq!(source, Source::Scanned, "nothing kept yet");
+    assert_eq!(
+        ask(&held.store, &held.standards),
+        (first.clone(), Source::Stored)
+    );
+
+    let dir = held._dir.path().to_path_buf();
+    drop(std::mem::replace(
+        &mut held.store,
+        SledStore::create(
+            &dir.join("elsewhere"),
+            code("440000"),
+            [8; 16],
+            0,
+            sled_options(1 << 20),
+        )
+        .unwrap(),
+    ));
+    held.store = SledStore::open(&dir, code("440000"), sled_options(16 << 20)).unwrap();
+    assert_eq!(
+        ask(&held.store, &held.standards),
+        (first.clone(), Source::Stored),
+        "kept across the reopen"
+    );
+
+    held.add_new(0, 50);
+    let (after, source) = ask(&held.store, &held.standards);
+    assert_eq!(source, Source::Scanned, "the city's records changed");
+    assert_eq!(after, held.scanned_coverage(city, period));
+    // Another city's records do not touch this city's figures.
+    held.add_new(1, 50);
+    assert_eq!(ask(&held.store, &held.standards).1, Source::Stored);
+}
+
+#[test]
+fn refresh_brings_every_figure_asked_for_before_up_to_date_and_gives_way() {
+    let mut held = Held::new(7);
+    held.add_new(0, 200);
+    let period = Period::new(1999, 3).unwrap();
+    figures::city_counts(&held.store, &held.standards, code(CITIES[0]), period).unwrap();
+    // A city that arrived since, and new records of the first: both due.
+    held.add_new(1, 200);
+    held.add_new(0, 20);
+    assert_eq!(
+        figures::refresh(&held.store, &held.standards, |done| done >= 1).unwrap(),
+        1,
+        "stops when told, after a city"
+    );
+    assert_eq!(
+        figures::refresh(&held.store, &held.standards, |_| false).unwrap(),
+        1,
+        "the rest"
+    );
+    for city in CITIES {
+        assert_eq!(
+            figures::city_counts(&held.store, &held.standards, code(city), period)
+                .unwrap()
+                .1,
+            Source::Stored
+        );
+    }
+    assert_eq!(
+        figures::refresh(&held.store, &held.standards, |_| false).unwrap(),
+        0,
+        "nothing left"
+    );
+}
