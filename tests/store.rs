@@ -1,5 +1,6 @@
 //! The sled store on disk: durability across reopen, identity binding, summaries rebuilt
-//! from the change log, and a property test of write sequences against a model.
+//! from the change log or read from the checkpoint of a clean close, and a property test
+//! of write sequences against a model.
 
 #![allow(clippy::unwrap_used)]
 
@@ -84,9 +85,12 @@ fn data_survives_reopen_and_summaries_rebuild_from_the_log() {
         write(&store, vec![draft("V-1", 1), draft("V-2", 2)]);
         write(&store, vec![draft("V-1", 5), draft("V-3", 3)]);
         assert_eq!(store.last_seq(city()), 4);
-        store.digest(None, None)
+        let digest = store.digest(None, None);
+        store.close_as_if_crashed();
+        digest
     };
     let store = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+    assert!(!store.opened_from_checkpoint(), "no clean close: the log");
     assert_eq!(store.digest(None, None), digest);
     assert_eq!(store.digest(None, None), scanned_digest(&store));
     assert_eq!(store.last_seq(city()), 4);
@@ -99,6 +103,55 @@ fn data_survives_reopen_and_summaries_rebuild_from_the_log() {
         .unwrap();
     assert_eq!((r.envelope.version, r.envelope.seq), (2, 3));
     assert!(r.verify_hash().unwrap());
+}
+
+/// A clean close leaves a checkpoint of the summaries that the next open reads instead of
+/// the change log; the first commit after it removes it in the same batch, so a crash
+/// after that commit rebuilds from the log, and a crash before any commit keeps it.
+#[test]
+fn a_clean_close_leaves_a_checkpoint_that_the_next_commit_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let open = || SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+    let store = create(&path);
+    write(&store, vec![draft("V-1", 1), draft("V-2", 2)]);
+    let digest = store.digest(None, None);
+    drop(store);
+
+    let store = open();
+    assert!(store.opened_from_checkpoint(), "a clean close left one");
+    assert_eq!(store.digest(None, None), digest);
+    assert_eq!(store.last_seq(city()), 2);
+    store.close_as_if_crashed();
+    let store = open();
+    assert!(
+        store.opened_from_checkpoint(),
+        "no commit since: still valid"
+    );
+
+    write(&store, vec![draft("V-2", 7), draft("V-3", 3)]);
+    let digest = store.digest(None, None);
+    store.close_as_if_crashed();
+    let store = open();
+    assert!(!store.opened_from_checkpoint(), "the commit removed it");
+    assert_eq!(store.digest(None, None), digest);
+    assert_eq!(store.digest(None, None), scanned_digest(&store));
+    assert_eq!(store.last_seq(city()), 4);
+    assert!(
+        store.may_contain(
+            city(),
+            RecordKey::of(lmsync::core::model::Kind::Vacancy, "V-3")
+        ),
+        "the key filter came back too"
+    );
+    drop(store);
+    let store = open();
+    assert!(store.opened_from_checkpoint());
+    assert_eq!(store.digest(None, None), digest);
+    assert!(store.may_contain(
+        city(),
+        RecordKey::of(lmsync::core::model::Kind::Vacancy, "V-3")
+    ));
 }
 
 #[test]
@@ -222,10 +275,16 @@ proptest! {
         }
         prop_assert_eq!(store.digest(None, None).records, model.len() as u64);
         prop_assert_eq!(store.digest(None, None), scanned_digest(&store));
-        drop(store);
-        let reopened = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
-        prop_assert_eq!(reopened.digest(None, None), scanned_digest(&reopened));
-        prop_assert_eq!(reopened.last_seq(city()), next_seq - 1);
+        let digest = store.digest(None, None);
+        // As a crash leaves it (the change log), then as a clean close does (a checkpoint).
+        store.close_as_if_crashed();
+        for checkpoint in [false, true] {
+            let reopened = SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+            prop_assert_eq!(reopened.opened_from_checkpoint(), checkpoint);
+            prop_assert_eq!(reopened.digest(None, None), digest);
+            prop_assert_eq!(reopened.digest(None, None), scanned_digest(&reopened));
+            prop_assert_eq!(reopened.last_seq(city()), next_seq - 1);
+        }
     }
 }
 

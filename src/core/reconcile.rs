@@ -14,7 +14,7 @@ use crate::core::model::{Hash32, Kind, RecordKey};
 pub const LEAVES: usize = 4096;
 
 /// Record count and fingerprint sum of a set of records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Digest {
     /// Number of records.
     pub records: u64,
@@ -40,7 +40,7 @@ impl Digest {
 }
 
 /// One leaf bucket: count and the low 64 bits of the fingerprint sum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
     /// Records in the bucket.
     pub count: u32,
@@ -63,7 +63,7 @@ pub struct Change {
 }
 
 /// The summary of one owner's records held by a node.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OwnerSummary {
     kinds: [Digest; Kind::ALL.len()],
     leaves: Box<[Bucket]>,

@@ -6,7 +6,9 @@
 //! Record keys are already uniform hashes, so the probe positions are taken from the key's
 //! own bits (double hashing). The filter grows by adding stages of doubling capacity; a
 //! key is "maybe present" if any stage says so. About 1.2 bytes per key at ≤ 1% false
-//! positives overall. Pure data, no IO; rebuilt on open from the change log.
+//! positives overall. Pure data, no IO; rebuilt on open from the change log, or read from a checkpoint.
+
+use serde::{Deserialize, Serialize};
 
 use crate::core::model::RecordKey;
 
@@ -14,7 +16,7 @@ const PROBES: u64 = 7;
 const BITS_PER_KEY: u64 = 10;
 const FIRST_CAPACITY: u64 = 1 << 14;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stage {
     bits: Vec<u64>,
     capacity: u64,
@@ -57,7 +59,7 @@ impl Stage {
 }
 
 /// The set of record keys one owner has stored (with false positives, never negatives).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyFilter {
     stages: Vec<Stage>,
 }

@@ -56,6 +56,18 @@ pub fn received(owner: NodeCode) -> [u8; 5] {
     k
 }
 
+/// The checkpoint of the in-memory summaries: its header (the log extent it covers and
+/// the owners it holds).
+pub const CHECKPOINT: &[u8] = b"k";
+
+/// Key of one owner's summary in the checkpoint.
+pub fn checkpoint_owner(owner: NodeCode) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[0] = b'K';
+    k[1..].copy_from_slice(&owner.get().to_be_bytes());
+    k
+}
+
 /// Prefix of figures derived from the records (a cache checked against their digest).
 pub const FIGURES: u8 = b'g';
 

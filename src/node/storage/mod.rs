@@ -65,7 +65,7 @@ pub struct LogEntry {
 }
 
 /// What a node knows of one owner's records.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OwnerState {
     /// Highest seq stored for the owner.
     pub last_seq: u64,

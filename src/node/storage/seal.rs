@@ -94,6 +94,11 @@ impl Seal {
         Ok((seal, check))
     }
 
+    /// How far the change log reaches, by the commits recorded since the open.
+    pub fn extent(&self) -> LogExtent {
+        self.extent
+    }
+
     /// Records that a commit wrote `entries` log entries in batch `batch`.
     pub fn advance(&mut self, batch: u64, entries: u64) -> std::io::Result<()> {
         self.extent.next_batch = self.extent.next_batch.max(batch + 1);

@@ -4,6 +4,7 @@
 //! poisoned and refuses every later commit with the first failure's cause.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 
 use super::super::{LogEntry, keys};
 use super::index::OwnerChanges;
@@ -28,10 +29,19 @@ impl SledStore {
         }
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
         let batch_no = commits.next_batch;
-        let (sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;
+        let (mut sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;
+        let checkpointed = self.checkpointed.load(Ordering::Relaxed);
+        if checkpointed {
+            // The summaries change now: the checkpoint goes with the same batch, so no
+            // crash leaves one that describes an older store.
+            sled_batch.remove(keys::CHECKPOINT);
+        }
         if let Err(e) = self.write_durably(sled_batch, batch.records.len()) {
             self.poison(&e);
             return Err(e);
+        }
+        if checkpointed {
+            self.checkpointed.store(false, Ordering::Relaxed);
         }
         commits.next_batch += 1;
         if !applied.is_empty()

@@ -8,6 +8,7 @@
 //! crash but not a power cut, so every commit also `fdatasync`s the data file before it
 //! returns. Summaries live in memory and are rebuilt on open from the packed change log.
 
+mod checkpoint;
 mod commit;
 mod durability;
 mod index;
@@ -69,6 +70,29 @@ pub struct SledStore {
     /// Tail entries an owner's index may hold before a pass must have folded them, at least
     /// (see [`super::leaf_index::fold_width`]).
     index_min_tail: std::sync::atomic::AtomicU64,
+    /// A checkpoint of the summaries is on disk: the next commit removes it
+    /// (`checkpoint.rs`).
+    checkpointed: std::sync::atomic::AtomicBool,
+    /// The summaries came from a checkpoint when the store was opened.
+    from_checkpoint: bool,
+    /// Closing leaves no checkpoint (tests of what a crash leaves).
+    no_checkpoint_on_close: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for SledStore {
+    /// A store closed cleanly leaves a checkpoint of its summaries, so that opening it
+    /// again need not read the whole change log.
+    fn drop(&mut self) {
+        if self
+            .no_checkpoint_on_close
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "Could not write a checkpoint of the summaries");
+        }
+    }
 }
 
 /// What one commit at a time updates.
@@ -87,6 +111,12 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
+    /// True when opening read the summaries from the checkpoint a clean close left,
+    /// rather than from the whole change log.
+    pub fn opened_from_checkpoint(&self) -> bool {
+        self.from_checkpoint
+    }
+
     /// Every record of `owner`, in record-key order (tests, verification, export).
     pub fn scan_owner(
         &self,
@@ -96,6 +126,14 @@ impl SledStore {
             let (_, v) = item.map_err(storage_error)?;
             Ok(codec::decode::<Record>(&v)?)
         })
+    }
+
+    /// Closes the store as a crash would, as far as lmsync's own state goes: no checkpoint
+    /// of the summaries is written. Only for tests of recovery.
+    #[doc(hidden)]
+    pub fn close_as_if_crashed(self) {
+        self.no_checkpoint_on_close
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Overwrites a stored record's bytes without touching the log or summaries.

@@ -1,6 +1,7 @@
 //! Opening a sled store: creating a marked directory, recovering sled (a panic in its
 //! recovery is a damaged store, not a crash), checking the commit seal and rebuilding the
-//! in-memory summaries and quarantine set from what is on disk.
+//! in-memory summaries (from the checkpoint a clean close left, else from the change log)
+//! and quarantine set from what is on disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -10,6 +11,7 @@ use std::sync::{Mutex, RwLock};
 use super::super::leaf_index::MIN_TAIL;
 use super::super::seal::{LogExtent, Seal, SealCheck};
 use super::super::{LogEntry, OwnerState, keys};
+use super::checkpoint::read_checkpoint;
 use super::durability::fsync_path;
 use super::index::build_index;
 use super::{Commits, SledOptions, SledStore, apply_entry, storage_error};
@@ -87,7 +89,21 @@ impl SledStore {
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
         migrate_legacy_documents(&db, &data_file)?;
         build_index(&db, &data_file, &mut identity).map_err(as_damage)?;
-        let (owners, extent) = rebuild_summaries(&db).map_err(as_damage)?;
+        let checkpoint = read_checkpoint(&db).map_err(as_damage)?;
+        let checkpointed = checkpoint.is_some();
+        let (owners, extent) = match checkpoint {
+            Some(read) => read,
+            None => {
+                let rebuilt = rebuild_summaries(&db).map_err(as_damage)?;
+                if rebuilt.1.entries > 0 {
+                    tracing::info!(
+                        entries = rebuilt.1.entries,
+                        "No checkpoint of a clean close: summaries rebuilt from the change log"
+                    );
+                }
+                rebuilt
+            }
+        };
         let quarantined = quarantined_keys(&db).map_err(as_damage)?;
         let seal = open_seal(path, identity.store_id, extent)?;
         Ok(SledStore {
@@ -105,6 +121,9 @@ impl SledStore {
             quarantined: RwLock::new(quarantined),
             index_gate: RwLock::new(()),
             index_min_tail: std::sync::atomic::AtomicU64::new(MIN_TAIL),
+            checkpointed: std::sync::atomic::AtomicBool::new(checkpointed),
+            from_checkpoint: checkpointed,
+            no_checkpoint_on_close: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
