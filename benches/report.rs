@@ -22,8 +22,8 @@
 //! the store, resets its peak RSS (writes `5` to `/proc/self/clear_refs`), computes, and
 //! reports VmHWM (the peak since the reset), VmRSS after opening and at the end, CPU time
 //! and bytes read from disk. So a peak is the computation's own plus the open store
-//! (in-memory summaries and key filters, and the sled cache holding the change log that
-//! opening read), never left over from building or from another computation. The OS page
+//! (in-memory summaries and key filters, read from the checkpoint the build's clean close
+//! left), never left over from building or from another computation. The OS page
 //! cache is shared: warm unless other processes evicted it (`disk read` tells).
 //!
 //! Figures per round (medians over the rounds for times, maxima for peaks):
@@ -710,7 +710,7 @@ fn main() {
     let open_kb = all.iter().map(|m| m.rss_open_kb).max().unwrap();
     let open_peak_kb = all.iter().map(|m| m.open_peak_kb).max().unwrap();
     println!(
-        "store_open = {open_secs:.2} s (summaries rebuilt from the change log); RSS after open \
+        "store_open = {open_secs:.2} s (summaries from the checkpoint the last clean close left); RSS after open \
          {:.0} MiB (peak while opening {:.0} MiB)",
         mib(open_kb),
         mib(open_peak_kb)
