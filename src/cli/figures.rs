@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 
@@ -28,26 +28,7 @@ pub(crate) fn run(args: FiguresArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.config).context("invalid config")?;
     let url = format!("{}/v1/figures/verify", http::api_url(&config));
     let token = read_token(&config.token_file)?;
-    let found: Value = super::runtime()?.block_on(async {
-        let response = http::client()?
-            .post(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the node at {url}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .context("the node did not answer JSON")?;
-        if !status.is_success() {
-            bail!(
-                "{}",
-                body["message"].as_str().unwrap_or("verification failed")
-            );
-        }
-        anyhow::Ok(body)
-    })?;
+    let found = super::runtime()?.block_on(http::post_json(&url, &token, &Value::Null))?;
     let differences = found["differences"].as_array().cloned().unwrap_or_default();
     println!(
         "{} figures recomputed from the records, {} differed; {} stale (recomputed when next asked)",

@@ -51,6 +51,26 @@ pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Res
     Ok(body)
 }
 
+/// POSTs `body` with the node's token, turning API errors into their message.
+pub(crate) async fn post_json(url: &str, token: &str, body: &Value) -> anyhow::Result<Value> {
+    let response = client()?
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the node at {url}; is `lmsync run` running?"))?;
+    let status = response.status();
+    let answer: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
+    if !status.is_success() {
+        bail!("{}", answer["message"].as_str().unwrap_or("request failed"));
+    }
+    Ok(answer)
+}
+
 /// GETs a text body (CSV, HTML, a table), turning API errors into their message.
 pub(crate) async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let response = client

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 
@@ -39,27 +39,9 @@ pub(crate) fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not JSON", args.path.display()))?;
     let url = format!("{}/v1/documents", http::api_url(&config));
     let token = read_token(&config.token_file)?;
-    let answer = super::runtime()?.block_on(async {
-        let response = http::client()?
-            .post(&url)
-            .bearer_auth(token)
-            .json(&doc)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the node at {url}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .context("the node did not answer JSON")?;
-        if !status.is_success() {
-            bail!(
-                "{}",
-                body["message"].as_str().unwrap_or("publishing failed")
-            );
-        }
-        anyhow::Ok(body)
-    })?;
+    let answer = super::runtime()?
+        .block_on(http::post_json(&url, &token, &doc))
+        .context("publishing failed")?;
     let verb = if answer["changed"] == Value::Bool(false) {
         "already published"
     } else {

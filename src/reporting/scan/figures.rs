@@ -47,6 +47,14 @@ impl Computation {
         }
     }
 
+    /// `coverage`, `report_valid_in_period` or `report_new_in_period`.
+    fn name(self) -> String {
+        match self {
+            Computation::Coverage => "coverage".into(),
+            Computation::Report(basis) => format!("report_{}", basis.as_str()),
+        }
+    }
+
     fn of_tag(tag: u8) -> Option<Computation> {
         match tag {
             b'c' => Some(Computation::Coverage),
@@ -321,51 +329,59 @@ pub fn verify(store: &dyn Store, standards: &Standards) -> Result<Verification, 
     {
         let coverage = key.computation == Computation::Coverage;
         let now = stamp(store, key.city, coverage.then_some(standards));
-        let same = match key.computation {
-            Computation::Coverage => {
-                let Some(entry) = stored::<StoredCityCounts>(store, key)? else {
-                    continue;
-                };
-                if entry.stamp != now {
-                    found.stale += 1;
-                    continue;
-                }
-                let fresh = scan(
-                    store,
-                    key.city,
-                    CityMetrics::new(key.city, key.period, standards),
-                )?;
-                entry.counts.counts() == Some(fresh.finish())
-            }
-            Computation::Report(basis) => {
-                let Some(entry) = stored::<ReportCounts>(store, key)? else {
-                    continue;
-                };
-                if entry.stamp != now {
-                    found.stale += 1;
-                    continue;
-                }
-                let fresh = scan(
-                    store,
-                    key.city,
-                    CityReport::new(key.city, key.period, basis),
-                )?;
-                entry.counts == fresh.finish()
-            }
+        let standing = match key.computation {
+            Computation::Coverage => standing(store, key, &now, |kept: StoredCityCounts| {
+                let acc = CityMetrics::new(key.city, key.period, standards);
+                Ok(kept.counts() == Some(scan(store, key.city, acc)?.finish()))
+            })?,
+            Computation::Report(basis) => standing(store, key, &now, |kept: ReportCounts| {
+                let acc = CityReport::new(key.city, key.period, basis);
+                Ok(kept == scan(store, key.city, acc)?.finish())
+            })?,
         };
-        found.checked += 1;
-        if !same {
-            store.put_figures(&key.bytes(), &[])?;
-            figure(store, standards, key)?;
-            found.differences.push(Difference {
-                computation: match key.computation {
-                    Computation::Coverage => "coverage".into(),
-                    Computation::Report(basis) => format!("report_{}", basis.as_str()),
-                },
-                city: key.city,
-                period: key.period,
-            });
+        match standing {
+            Standing::Absent => {}
+            Standing::Stale => found.stale += 1,
+            Standing::Checked(same) => {
+                found.checked += 1;
+                if !same {
+                    store.put_figures(&key.bytes(), &[])?;
+                    figure(store, standards, key)?;
+                    found.differences.push(Difference {
+                        computation: key.computation.name(),
+                        city: key.city,
+                        period: key.period,
+                    });
+                }
+            }
         }
     }
     Ok(found)
+}
+
+/// A stored figure against the records now.
+enum Standing {
+    /// None is stored (or another release's, unreadable).
+    Absent,
+    /// Stored for records that have changed since.
+    Stale,
+    /// Current, and equal to a scan or not.
+    Checked(bool),
+}
+
+/// How the figure under `key` stands, given the records' stamp `now`; `equals_scan`
+/// compares a current one with a scan.
+fn standing<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    key: FigureKey,
+    now: &Stamp,
+    equals_scan: impl FnOnce(T) -> Result<bool, StoreError>,
+) -> Result<Standing, StoreError> {
+    let Some(entry) = stored::<T>(store, key)? else {
+        return Ok(Standing::Absent);
+    };
+    if entry.stamp != *now {
+        return Ok(Standing::Stale);
+    }
+    Ok(Standing::Checked(equals_scan(entry.counts)?))
 }
