@@ -34,7 +34,10 @@
 //!   can, so it is mostly time spent queued behind the other cities' records; and
 //!   `lag_paced` in phase 3 at a steady, lower rate, over the cities outside
 //!   the faults (not the killed province's, not the wiped one).
-//! - **Idle, once in sync:** after 5 s of rest, utime + stime of every node process from
+//! - **Idle, once in sync:** after 5 s of rest, and once the nodes' background work is
+//!   done (the provinces and the ministry keep each city's figures of its latest quarters
+//!   when records settle: the first second in which all nodes together used under a tenth
+//!   of a core, at most a minute, printed), utime + stime of every node process from
 //!   `/proc/PID/stat` over a 10 s window, as a share of one core; VmRSS of every node from
 //!   `/proc/PID/status` (median and max over cities and provinces; the ministry apart).
 //! - **Phase 3, faults while feeding continues:** half as many records again per city,

@@ -279,36 +279,53 @@ fn figures_are_kept_across_a_reopen_and_computed_again_when_records_change() {
     assert_eq!(ask(&held.store, &held.standards).1, Source::Stored);
 }
 
+/// Without anything asked for, a refresh keeps each city's coverage and report of its
+/// quarters of activity; it computes again only a city whose records changed, and gives
+/// way between cities when told.
 #[test]
-fn refresh_brings_every_figure_asked_for_before_up_to_date_and_gives_way() {
+fn refresh_keeps_the_quarters_of_activity_and_gives_way_between_cities() {
+    // Enough records to reach vacancies, seekers and services after the offices and
+    // employers a generated city starts with.
     let mut held = Held::new(7);
-    held.add_new(0, 200);
-    let period = Period::new(1999, 3).unwrap();
-    figures::city_counts(&held.store, &held.standards, code(CITIES[0]), period).unwrap();
-    // A city that arrived since, and new records of the first: both due.
-    held.add_new(1, 200);
-    held.add_new(0, 20);
-    assert_eq!(
-        figures::refresh(&held.store, &held.standards, |done| done >= 1).unwrap(),
-        1,
-        "stops when told, after a city"
-    );
-    assert_eq!(
-        figures::refresh(&held.store, &held.standards, |_| false).unwrap(),
-        1,
-        "the rest"
-    );
-    for city in CITIES {
-        assert_eq!(
-            figures::city_counts(&held.store, &held.standards, code(city), period)
+    held.add_new(0, 600);
+    held.add_new(1, 600);
+    let q3 = Period::new(1999, 3).unwrap();
+    let sources = |held: &Held, city: usize| {
+        let city = code(CITIES[city]);
+        (
+            figures::city_counts(&held.store, &held.standards, city, q3)
                 .unwrap()
                 .1,
-            Source::Stored
+            figures::city_report(&held.store, city, q3, CountBasis::ValidInPeriod)
+                .unwrap()
+                .1,
+        )
+    };
+    assert!(figures::refresh(&held.store, &held.standards, |_| false).unwrap() >= 4);
+    for city in 0..CITIES.len() {
+        assert_eq!(
+            sources(&held, city),
+            (Source::Stored, Source::Stored),
+            "never asked, kept"
         );
     }
     assert_eq!(
         figures::refresh(&held.store, &held.standards, |_| false).unwrap(),
         0,
-        "nothing left"
+        "nothing changed"
     );
+
+    held.add_new(0, 20);
+    assert!(figures::refresh(&held.store, &held.standards, |_| false).unwrap() >= 2);
+    assert_eq!(sources(&held, 0), (Source::Stored, Source::Stored));
+
+    held.add_new(0, 20);
+    held.add_new(1, 20);
+    assert!(figures::refresh(&held.store, &held.standards, |done| done > 0).unwrap() >= 2);
+    assert_eq!(
+        sources(&held, 0).0,
+        Source::Stored,
+        "the first city was refreshed"
+    );
+    assert_eq!(sources(&held, 1).0, Source::Scanned, "then it gave way");
 }

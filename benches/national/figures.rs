@@ -90,6 +90,8 @@ pub struct Figures {
     /// Share of one core per tier: cities, provinces, ministry.
     pub idle_cpu_tiers: [f64; 3],
     pub idle_window: f64,
+    /// Seconds waited, after the rest, for the nodes' background work to finish.
+    pub idle_waited: f64,
     /// (code, bytes) of every node.
     pub rss: Vec<(NodeCode, u64)>,
     pub killed: String,
@@ -163,11 +165,13 @@ impl Figures {
 
     fn print_idle(&self) {
         println!(
-            "idle_cpu = {:.2} % of one core ({} processes together, {:.1} s window; goal < 5; \
-             cities {:.2}, provinces {:.2}, ministry {:.2})",
+            "idle_cpu = {:.2} % of one core ({} processes together, {:.1} s window, after \
+             {:.1} s waiting for their background work to finish; goal < 5; cities {:.2}, \
+             provinces {:.2}, ministry {:.2})",
             self.idle_cpu,
             self.rss.len(),
             self.idle_window,
+            self.idle_waited,
             self.idle_cpu_tiers[0],
             self.idle_cpu_tiers[1],
             self.idle_cpu_tiers[2]

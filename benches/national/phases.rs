@@ -232,6 +232,7 @@ async fn idle(p: &Params, fleet: &Fleet, f: &mut Figures) {
             .map(|(c, pid)| measure::cpu_ticks(*pid).unwrap_or_else(|| panic!("{c} is gone")))
             .collect()
     };
+    f.idle_waited = quiet(&pids, &ticks).await;
     let (before, at) = (ticks(&pids), Instant::now());
     tokio::time::sleep(p.idle_window).await;
     let (after, window) = (ticks(&pids), at.elapsed().as_secs_f64());
@@ -251,6 +252,28 @@ async fn idle(p: &Params, fleet: &Fleet, f: &mut Figures) {
         .iter()
         .map(|(c, pid)| (*c, measure::rss(*pid).unwrap_or(0)))
         .collect();
+}
+
+/// Waits until the nodes' background work after the feed is done (provinces and the
+/// ministry keep each city's figures of its latest quarters once records settle): a second
+/// in which all of them together used less than a tenth of a core, for at most a minute.
+/// Returns the seconds waited.
+async fn quiet(pids: &[(NodeCode, u32)], ticks: impl Fn(&[(NodeCode, u32)]) -> Vec<u64>) -> f64 {
+    const SAMPLE: Duration = Duration::from_secs(1);
+    const LONGEST: Duration = Duration::from_secs(60);
+    let per_second = measure::clock_ticks();
+    let start = Instant::now();
+    let mut before = ticks(pids);
+    while start.elapsed() < LONGEST {
+        tokio::time::sleep(SAMPLE).await;
+        let after = ticks(pids);
+        let used: u64 = after.iter().zip(&before).map(|(a, b)| a - b).sum();
+        if (used as f64 / per_second) < 0.1 * SAMPLE.as_secs_f64() {
+            break;
+        }
+        before = after;
+    }
+    start.elapsed().as_secs_f64()
 }
 
 /// Phase 3: a paced feed while a province is killed and restarted and a city is wiped and

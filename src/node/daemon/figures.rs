@@ -1,7 +1,8 @@
 //! Keeps the store's figures (`reporting::scan::figures`) current in the background, so
 //! that coverage and reports answer from stored counts: once the records have settled
-//! after commits, every figure asked for before is computed again for the cities whose
-//! records changed.
+//! after commits, every figure asked for before, and each city's coverage and report of
+//! its latest quarters of activity, is computed again for the cities whose records
+//! changed, taking at most a fifth of the time.
 //!
 //! A refresh gives way: it stops between cities as soon as records are committed again
 //! (the sessions and the writer come first), and waits for the records to settle before
@@ -23,6 +24,8 @@ use crate::reporting::scan::figures;
 const SETTLE: Duration = Duration::from_secs(2);
 /// Records still being committed after this long: refresh anyway (one city at least).
 const LONGEST_WAIT: Duration = Duration::from_secs(30);
+/// Rest after a refresh, per unit of time it took.
+const REST_PER_WORK: u32 = 4;
 
 /// The background task and its stop flag.
 pub(super) struct FiguresKeeper {
@@ -63,6 +66,7 @@ async fn keep(
 ) {
     loop {
         commits.borrow_and_update();
+        let started = tokio::time::Instant::now();
         let (store, standards, stopping) = (store.clone(), standards.current(), stopping.clone());
         let newer = commits.clone();
         let refreshed = tokio::task::spawn_blocking(move || {
@@ -80,10 +84,14 @@ async fn keep(
             Ok(Err(e)) => tracing::warn!(error = %e, "Refreshing the figures failed"),
             Err(e) => tracing::warn!(error = %e, "The figures task failed"),
         }
+        // At most a fifth of the time: a ministry whose cities keep changing would
+        // otherwise rescan them back to back.
+        let rest_until = tokio::time::Instant::now() + started.elapsed() * REST_PER_WORK;
         if commits.changed().await.is_err() {
             return;
         }
         settle(&mut commits).await;
+        tokio::time::sleep_until(rest_until).await;
     }
 }
 

@@ -21,7 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::codec;
 use crate::core::model::standards::Standards;
-use crate::core::model::{NodeCode, Tier};
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
+use crate::core::model::kinds::RecordData;
+use crate::core::model::{NodeCode, Record, Status, Tier};
 use crate::core::reconcile::Digest;
 use crate::core::store::{Store, StoreError};
 use crate::reporting::analysis::{
@@ -239,47 +244,208 @@ fn figure(store: &dyn Store, standards: &Standards, key: FigureKey) -> Result<So
     })
 }
 
-/// Every figure that should be kept: each computation and quarter asked for before, for
-/// every city held here.
-fn wanted(store: &dyn Store) -> Result<Vec<FigureKey>, StoreError> {
-    let asked: std::collections::BTreeSet<(Computation, Period)> = store
+/// Quarters of activity per city kept warm without being asked for: the latest ones.
+const WARM_QUARTERS: usize = 8;
+
+/// Key of a city's quarters of activity (not a [`FigureKey`]: tag `q`, no quarter).
+fn quarters_key(city: NodeCode) -> Vec<u8> {
+    let mut k = vec![b'q'];
+    k.extend_from_slice(&city.get().to_be_bytes());
+    k
+}
+
+/// When a record is activity: a vacancy reported, a seeker registered, a service given.
+fn activity_date(record: &Record) -> Option<NaiveDate> {
+    match &record.data {
+        RecordData::Vacancy(v) => Some(v.reported_on),
+        RecordData::JobSeeker(s) => Some(s.registered_on),
+        RecordData::ServiceEvent(e) => Some(e.occurred_on),
+        _ => None,
+    }
+}
+
+/// The latest [`WARM_QUARTERS`] quarters in which `city` has activity, kept stamped like
+/// a figure (one pass over its records when they changed).
+fn activity_quarters(store: &dyn Store, city: NodeCode) -> Result<Vec<Period>, StoreError> {
+    let key = quarters_key(city);
+    let now = stamp(store, city, None);
+    let kept = store
+        .figures(&key)?
+        .and_then(|b| codec::decode::<Entry<Vec<Period>>>(&b).ok());
+    if let Some(entry) = kept.filter(|e| e.stamp == now) {
+        return Ok(entry.counts);
+    }
+    let mut quarters = std::collections::BTreeSet::new();
+    for record in store.records_of(city) {
+        let record = record?;
+        if record.envelope.status == Status::Voided {
+            continue;
+        }
+        if let Some(period) = activity_date(&record).and_then(|d| Period::of_date(d).ok()) {
+            quarters.insert(period);
+        }
+    }
+    let latest: Vec<Period> = quarters.into_iter().rev().take(WARM_QUARTERS).collect();
+    if stamp(store, city, None) == now {
+        let entry = Entry {
+            stamp: now,
+            counts: &latest,
+        };
+        store.put_figures(&key, &codec::encode(&entry)?)?;
+    }
+    Ok(latest)
+}
+
+/// True when the figure of `key` is stored with the current stamp.
+fn is_current(
+    store: &dyn Store,
+    standards: &Standards,
+    key: FigureKey,
+) -> Result<bool, StoreError> {
+    let coverage = key.computation == Computation::Coverage;
+    let now = stamp(store, key.city, coverage.then_some(standards));
+    let kept = match key.computation {
+        Computation::Coverage => stored::<StoredCityCounts>(store, key)?.map(|e| e.stamp),
+        Computation::Report(_) => stored::<ReportCounts>(store, key)?.map(|e| e.stamp),
+    };
+    Ok(kept.is_some_and(|s| s == now))
+}
+
+/// One accumulator of a city's figures.
+enum Accumulator<'a> {
+    Coverage(CityMetrics<'a>),
+    Report(CityReport),
+}
+
+/// Every figure due for one city, fed by one pair of passes.
+struct Due<'a>(Vec<Accumulator<'a>>);
+
+impl TwoPass for Due<'_> {
+    fn first_pass(&mut self, record: &Record) {
+        for acc in &mut self.0 {
+            match acc {
+                Accumulator::Coverage(a) => a.first_pass(record),
+                Accumulator::Report(a) => a.first_pass(record),
+            }
+        }
+    }
+
+    fn second_pass(&mut self, record: &Record) {
+        for acc in &mut self.0 {
+            match acc {
+                Accumulator::Coverage(a) => a.second_pass(record),
+                Accumulator::Report(a) => a.second_pass(record),
+            }
+        }
+    }
+}
+
+/// Computes the figures of `due` (all of one city) in one pair of passes and keeps them
+/// if the city's records did not change meanwhile.
+fn compute_city(
+    store: &dyn Store,
+    standards: &Standards,
+    city: NodeCode,
+    due: &[FigureKey],
+) -> Result<(), StoreError> {
+    let accumulators = due
+        .iter()
+        .map(|k| match k.computation {
+            Computation::Coverage => {
+                Accumulator::Coverage(CityMetrics::new(city, k.period, standards))
+            }
+            Computation::Report(basis) => {
+                Accumulator::Report(CityReport::new(city, k.period, basis))
+            }
+        })
+        .collect();
+    let (coverage_stamp, report_stamp) = (
+        stamp(store, city, Some(standards)),
+        stamp(store, city, None),
+    );
+    let Due(done) = scan(store, city, Due(accumulators))?;
+    if stamp(store, city, Some(standards)) != coverage_stamp {
+        return Ok(());
+    }
+    for (key, acc) in due.iter().zip(done) {
+        let bytes = match acc {
+            Accumulator::Coverage(a) => codec::encode(&Entry {
+                stamp: coverage_stamp.clone(),
+                counts: StoredCityCounts::from(&a.finish()),
+            })?,
+            Accumulator::Report(a) => codec::encode(&Entry {
+                stamp: report_stamp.clone(),
+                counts: a.finish(),
+            })?,
+        };
+        store.put_figures(&key.bytes(), &bytes)?;
+    }
+    Ok(())
+}
+
+/// Every computation and quarter asked for before.
+fn asked(store: &dyn Store) -> Result<BTreeSet<(Computation, Period)>, StoreError> {
+    Ok(store
         .figures_keys()?
         .iter()
         .filter_map(|k| FigureKey::parse(k))
         .map(|k| (k.computation, k.period))
-        .collect();
-    let cities: Vec<NodeCode> = store
-        .owner_counts()
-        .into_keys()
-        .filter(|c| c.tier() == Tier::City)
-        .collect();
-    Ok(asked
-        .into_iter()
-        .flat_map(|(computation, period)| {
-            cities.iter().map(move |&city| FigureKey {
-                computation,
-                city,
-                period,
-            })
-        })
         .collect())
 }
 
-/// Brings every kept figure up to date with the records, city by city, until `stop`
-/// (asked before each city, with how many were computed so far) says so. Returns how many
-/// were computed again.
+/// Brings every figure worth keeping up to date with the records, city by city, until
+/// `stop` (asked before each city, with how many figures were computed so far) says so.
+/// Worth keeping: each computation and quarter asked for before, and, at a province or
+/// the ministry, coverage and the report (valid in the period) of each city's latest
+/// quarters of activity, so that a node that only synced answers a first question about
+/// them at once. Returns how many
+/// figures were computed again.
 pub fn refresh(
     store: &dyn Store,
     standards: &Standards,
     stop: impl Fn(usize) -> bool,
 ) -> Result<usize, StoreError> {
+    let asked = asked(store)?;
+    // A city's own figures take a scan of one city to compute when asked; the figures of
+    // provinces and the ministry span many, so those are kept before anyone asks.
+    let warm: &[Computation] = if store.identity().node.tier() == Tier::City {
+        &[]
+    } else {
+        &[
+            Computation::Coverage,
+            Computation::Report(CountBasis::ValidInPeriod),
+        ]
+    };
+    let cities: Vec<NodeCode> = store
+        .owner_counts()
+        .into_keys()
+        .filter(|c| c.tier() == Tier::City)
+        .collect();
     let mut scanned = 0;
-    for key in wanted(store)? {
+    for city in cities {
         if stop(scanned) {
             break;
         }
-        if figure(store, standards, key)? == Source::Scanned {
-            scanned += 1;
+        let mut wanted = asked.clone();
+        if !warm.is_empty() {
+            for period in activity_quarters(store, city)? {
+                wanted.extend(warm.iter().map(|&c| (c, period)));
+            }
+        }
+        let mut due = Vec::new();
+        for (computation, period) in wanted {
+            let key = FigureKey {
+                computation,
+                city,
+                period,
+            };
+            if !is_current(store, standards, key)? {
+                due.push(key);
+            }
+        }
+        if !due.is_empty() {
+            compute_city(store, standards, city, &due)?;
+            scanned += due.len();
         }
     }
     Ok(scanned)
