@@ -41,6 +41,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "lmsync node {node} ({name}) ready{quic}; API http://{}",
             running.api_addr
         );
+        let status = format!("STATUS=serving; API http://{}{quic}", running.api_addr);
+        tell_systemd(&format!("{}\n{status}", daemon::systemd::READY));
         let restart = tokio::select! {
             () = daemon::termination_signal() => false,
             () = running.space_returned() => true,
@@ -51,6 +53,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = tokio::time::timeout(Duration::from_secs(10), running.stop()).await;
         } else {
             tracing::info!("Shutting down");
+            tell_systemd(daemon::systemd::STOPPING);
             running.stop().await?;
         }
         anyhow::Ok(restart)
@@ -61,6 +64,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells systemd, if it supervises this node; a failure to is logged, never fatal.
+fn tell_systemd(state: &str) {
+    if let Err(e) = daemon::systemd::notify(state) {
+        tracing::warn!(error = %e, "Could not notify systemd");
+    }
 }
 
 /// The malloc arenas a node runs with. glibc gives each thread that allocates while

@@ -4,6 +4,7 @@
 
 mod figures;
 mod recovery;
+pub mod systemd;
 
 pub use recovery::create_store;
 
