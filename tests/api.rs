@@ -261,3 +261,46 @@ fn status_and_metrics_report_the_node() {
     );
     assert_eq!(node.terminate(), Some(0), "SIGTERM drains and exits 0");
 }
+
+/// A token is rotated without a restart: the next one added as a second line and the file
+/// reloaded on SIGHUP, both are accepted; the old one removed and reloaded again, it is
+/// refused.
+#[test]
+fn the_api_token_is_rotated_without_a_restart() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let node = RunningNode::start(&files);
+    let http = Http::new();
+    let token_file = net.path().join("440100.token");
+    let old = files.token.clone();
+    let new = "rotated-token-0123456789abcdef0123456789".to_string();
+    let status_with = |token: &str| {
+        http.post(&node.url("/v1/figures/verify"), token, &json!({}))
+            .0
+    };
+    let reload = |text: String| {
+        std::fs::write(&token_file, text).unwrap();
+        let pid = node.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    let eventually = |what: &str, check: &dyn Fn() -> bool| {
+        common::eventually(what, std::time::Duration::from_secs(30), check);
+    };
+    assert_eq!((status_with(&old), status_with(&new)), (200, 401));
+
+    reload(format!("{old}\n{new}\n"));
+    eventually("the next token accepted", &|| status_with(&new) == 200);
+    assert_eq!(status_with(&old), 200, "both during the switch");
+
+    reload(format!("{new}\n"));
+    eventually("the old token refused", &|| status_with(&old) == 401);
+    assert_eq!(status_with(&new), 200);
+
+    assert_eq!(node.terminate(), Some(0), "SIGHUP did not stop the node");
+}

@@ -80,8 +80,8 @@ pub struct AppState {
     pub links: Arc<crate::node::links::Links>,
     /// The city's pseudonymiser, if any.
     pub pseudonymiser: Option<Arc<Pseudonymiser>>,
-    /// The API bearer token.
-    pub token: Arc<str>,
+    /// The API bearer tokens in force.
+    pub tokens: Arc<ApiTokens>,
     /// Largest body accepted.
     pub body_limit: usize,
     /// Wall clock for display.
@@ -126,6 +126,37 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+/// The bearer tokens the API accepts: the token file's lines, replaced when the node
+/// reloads the file (SIGHUP), so that a token is rotated with both valid meanwhile.
+#[derive(Debug)]
+pub struct ApiTokens(std::sync::RwLock<Vec<String>>);
+
+impl ApiTokens {
+    /// The tokens read from the token file.
+    pub fn new(tokens: Vec<String>) -> Self {
+        ApiTokens(std::sync::RwLock::new(tokens))
+    }
+
+    /// Puts `tokens` in force instead.
+    pub fn replace(&self, tokens: Vec<String>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokens;
+    }
+
+    /// True when `given` is one of them (compared in constant time, all of them).
+    fn accepts(&self, given: &str) -> bool {
+        let tokens = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens
+            .iter()
+            .fold(false, |ok, t| token_matches(t, given) | ok)
+    }
+}
+
 fn token_matches(expected: &str, given: &str) -> bool {
     let (a, b) = (expected.as_bytes(), given.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -142,7 +173,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Fails with 401 unless the request carries the node's token.
 pub(crate) fn require_token(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match bearer(headers) {
-        Some(t) if token_matches(&app.token, t) => Ok(()),
+        Some(t) if app.tokens.accepts(t) => Ok(()),
         _ => Err(ApiError::unauthorised()),
     }
 }

@@ -62,18 +62,64 @@ fn file_error(path: &Path, message: impl Into<String>) -> DaemonError {
     }
 }
 
-/// Reads the API token (at least 32 characters).
+/// Reads the API token clients use: the first line of the token file.
 pub fn read_token(path: &Path) -> Result<String, DaemonError> {
+    let mut tokens = read_tokens(path)?;
+    Ok(tokens.swap_remove(0))
+}
+
+/// Tokens a token file may hold at once: the one in use and the next (or the last).
+const MAX_TOKENS: usize = 2;
+
+/// Reads every token the API accepts: one per non-empty line (the first is the one
+/// clients use; a second is accepted too while clients move to it), each at least 32
+/// characters.
+pub fn read_tokens(path: &Path) -> Result<Vec<String>, DaemonError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| file_error(path, format!("cannot read the API token: {e}")))?;
-    let token = text.trim().to_string();
-    if token.len() < 32 {
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if tokens.is_empty() || tokens.iter().any(|t| t.len() < 32) {
         return Err(file_error(
             path,
             "the API token must be at least 32 characters",
         ));
     }
-    Ok(token)
+    if tokens.len() > MAX_TOKENS {
+        return Err(file_error(
+            path,
+            format!("at most {MAX_TOKENS} tokens, one per line: the one in use and the next"),
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Re-reads the token file on every SIGHUP, so that a token is rotated without a
+/// restart (both valid while clients move); a file that does not read keeps the tokens
+/// in force.
+async fn reload_tokens_on_hangup(path: PathBuf, tokens: Arc<api::ApiTokens>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot listen for SIGHUP; tokens reload on restart only");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match read_tokens(&path) {
+            Ok(new) => {
+                let accepted = new.len();
+                tokens.replace(new);
+                tracing::info!(accepted, "API tokens reloaded");
+            }
+            Err(e) => tracing::warn!(error = %e, "API tokens not reloaded; those in force stay"),
+        }
+    }
 }
 
 /// Reads a pseudonym key file: 64 hex digits.
@@ -106,6 +152,7 @@ pub struct RunningNode {
     /// QUIC sessions with the parent and children.
     pub sync: SyncHandle,
     scrubber: tokio::task::JoinHandle<()>,
+    token_reloader: tokio::task::JoinHandle<()>,
     figures: figures::FiguresKeeper,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
@@ -138,6 +185,7 @@ impl RunningNode {
         // safe; the peer resumes from its last ack.
         self.sync.stop();
         self.scrubber.abort();
+        self.token_reloader.abort();
         self.figures.stop();
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
@@ -179,7 +227,11 @@ fn has_room(dir: &Path) -> bool {
 pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
-    let token = read_token(&config.token_file)?;
+    let tokens = Arc::new(api::ApiTokens::new(read_tokens(&config.token_file)?));
+    let token_reloader = tokio::spawn(reload_tokens_on_hangup(
+        config.token_file.clone(),
+        tokens.clone(),
+    ));
     let pseudonymiser = match &config.privacy {
         Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
         None => None,
@@ -229,7 +281,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         standards,
         links,
         pseudonymiser,
-        token: token.into(),
+        tokens,
         started_at_ms: clock.now_ms(),
         clock,
         certificate: Some(certificate),
@@ -251,6 +303,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         api_addr,
         sync,
         scrubber,
+        token_reloader,
         figures,
         server,
         writer_thread,
@@ -377,5 +430,32 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_tokens;
+
+    #[test]
+    fn a_token_file_holds_the_token_in_use_and_at_most_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        let (a, b) = ("a".repeat(32), "b".repeat(40));
+        let read = |text: String| {
+            std::fs::write(&file, text).unwrap();
+            read_tokens(&file)
+        };
+        assert_eq!(read(format!("{a}\n")).unwrap(), vec![a.clone()]);
+        assert_eq!(
+            read(format!("\n{a}\n\n{b}\n")).unwrap(),
+            [a.clone(), b.clone()]
+        );
+        assert!(read(String::new()).is_err(), "no token");
+        assert!(
+            read(format!("{a}\nshort\n")).is_err(),
+            "a short line spoils the file"
+        );
+        assert!(read(format!("{a}\n{b}\n{a}\n")).is_err(), "three tokens");
     }
 }
