@@ -34,7 +34,7 @@ pub struct LogExtent {
 
 impl LogExtent {
     /// True when `self` holds everything `sealed` names.
-    fn covers(&self, sealed: &LogExtent) -> bool {
+    pub fn covers(&self, sealed: &LogExtent) -> bool {
         self.next_batch >= sealed.next_batch && self.entries >= sealed.entries
     }
 }
@@ -113,6 +113,12 @@ impl Seal {
         self.file
             .write_all_at(&encode(self.store_id, self.extent), 0)
     }
+}
+
+/// The extent the seal in `dir` names, if there is a whole one (read only).
+pub fn sealed_extent(dir: &Path) -> Option<LogExtent> {
+    let file = File::open(dir.join(SEAL_FILE)).ok()?;
+    decode(&read(&file).ok()?).map(|(_, extent)| extent)
 }
 
 fn read(file: &File) -> std::io::Result<Vec<u8>> {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
 use super::super::leaf_index::MIN_TAIL;
-use super::super::seal::{LogExtent, Seal, SealCheck};
+use super::super::seal::{LogExtent, Seal, SealCheck, sealed_extent};
 use super::super::{LogEntry, OwnerState, keys};
 use super::checkpoint::read_checkpoint;
 use super::durability::fsync_path;
@@ -89,8 +89,14 @@ impl SledStore {
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
         migrate_legacy_documents(&db, &data_file)?;
         build_index(&db, &data_file, &mut identity).map_err(as_damage)?;
+        // A checkpoint behind the seal was left by a release that did not remove it when
+        // it committed (after a downgrade): the log is the truth then.
+        let sealed = sealed_extent(path);
         let checkpoint = read_checkpoint(&db).map_err(as_damage)?;
+        // Removed by the next commit whether it is used or not.
         let checkpointed = checkpoint.is_some();
+        let checkpoint = checkpoint.filter(|(_, extent)| sealed.is_none_or(|s| extent.covers(&s)));
+        let from_checkpoint = checkpoint.is_some();
         let (owners, extent) = match checkpoint {
             Some(read) => read,
             None => {
@@ -122,7 +128,7 @@ impl SledStore {
             index_gate: RwLock::new(()),
             index_min_tail: std::sync::atomic::AtomicU64::new(MIN_TAIL),
             checkpointed: std::sync::atomic::AtomicBool::new(checkpointed),
-            from_checkpoint: checkpointed,
+            from_checkpoint,
             no_checkpoint_on_close: std::sync::atomic::AtomicBool::new(false),
         })
     }
