@@ -79,6 +79,12 @@ impl ChildSession {
         }
     }
 
+    /// The longest an idle link waits between ticks, for a configured sync `interval`: a
+    /// healthy link exchanges an offer and its answer at least this often.
+    pub fn longest_tick_delay(interval: std::time::Duration) -> std::time::Duration {
+        interval.saturating_mul(1 << MAX_QUIET_DOUBLINGS)
+    }
+
     /// How long after a tick the next one is due, for a configured sync `interval`: the
     /// interval itself, doubled for each tick in a row that found nothing new, up to
     /// [`MAX_QUIET_DOUBLINGS`] times.

@@ -18,8 +18,19 @@ use crate::core::store::Store;
 use crate::node::clock::rfc3339;
 use crate::node::links::LinkInfo;
 
-/// A link is stale when nothing moved on it for this long.
-const STALE_MS: i64 = 60_000;
+/// A link is stale when nothing moved on it for twice the longest an idle link waits
+/// between its ticks (an offer and its answer), and at least a minute: 160 s at the
+/// default 5 s sync interval. A healthy idle link is never stale.
+fn stale_after_ms(app: &AppState) -> i64 {
+    stale_after(app.config.sync_interval)
+}
+
+fn stale_after(sync_interval: std::time::Duration) -> i64 {
+    let longest = crate::core::protocol::ChildSession::longest_tick_delay(sync_interval);
+    i64::try_from(longest.saturating_mul(2).as_millis())
+        .unwrap_or(i64::MAX)
+        .max(60_000)
+}
 
 /// A node as the page names it: its code and built-in name.
 fn named(code: NodeCode) -> String {
@@ -27,7 +38,7 @@ fn named(code: NodeCode) -> String {
 }
 
 /// `(css class, words)` for a link's state.
-fn health(info: Option<&LinkInfo>, now_ms: i64) -> (&'static str, String) {
+fn health(info: Option<&LinkInfo>, now_ms: i64, stale_ms: i64) -> (&'static str, String) {
     match info {
         None => ("bad", "never connected".into()),
         Some(LinkInfo {
@@ -54,7 +65,7 @@ fn health(info: Option<&LinkInfo>, now_ms: i64) -> (&'static str, String) {
         Some(l) if !l.alerts.is_empty() => {
             ("warn", format!("connected, {} alert(s)", l.alerts.len()))
         }
-        Some(l) if l.last_sync_ms.is_some_and(|t| now_ms - t > STALE_MS) => {
+        Some(l) if l.last_sync_ms.is_some_and(|t| now_ms - t > stale_ms) => {
             ("warn", "connected, stale".into())
         }
         Some(_) => ("ok", "connected, in sync".into()),
@@ -159,7 +170,7 @@ fn parent_section(app: &AppState, links: &Links, now: i64) -> Markup {
         };
     };
     let info = links.get(&parent.code);
-    let (class, words) = health(info, now);
+    let (class, words) = health(info, now, stale_after_ms(app));
     let own = app.store.last_seq(app.node);
     let at_parent = app.store.watermark(parent.code, app.node);
     let pending = figure(at_parent.as_ref().map(|acked| own.saturating_sub(*acked)));
@@ -214,6 +225,7 @@ fn children(
 }
 
 fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
+    let stale_ms = stale_after_ms(app);
     let owners = app.store.owner_counts();
     let children = children(app, links, owners.keys().copied());
     let held = |child: NodeCode| -> u64 {
@@ -234,7 +246,7 @@ fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
             }
             @for child in children {
                 @let info = links.get(&child);
-                @let (class, words) = health(info, now);
+                @let (class, words) = health(info, now, stale_ms);
                 tr class="child" data-node=(display(child)) {
                     td { b { (named(child)) } }
                     td class={ "dot " (class) } { (words) }
@@ -297,5 +309,28 @@ fn documents_section(store: &dyn Store) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{health, stale_after};
+    use crate::node::links::LinkInfo;
+
+    /// An idle link ticks at most every 16 intervals (80 s at 5 s): at twice that it is
+    /// stale, before it is not.
+    #[test]
+    fn a_healthy_idle_link_is_not_stale() {
+        let stale_ms = stale_after(std::time::Duration::from_secs(5));
+        assert_eq!(stale_ms, 160_000);
+        let now = 1_000_000;
+        let link = |ago: i64| LinkInfo {
+            connected: true,
+            last_sync_ms: Some(now - ago),
+            ..LinkInfo::default()
+        };
+        assert_eq!(health(Some(&link(80_000)), now, stale_ms).0, "ok");
+        assert_eq!(health(Some(&link(161_000)), now, stale_ms).0, "warn");
+        assert_eq!(stale_after(std::time::Duration::from_millis(100)), 60_000);
     }
 }
