@@ -1,6 +1,7 @@
 //! The command line as an operator meets it: help with examples, PKI files and modes,
-//! refusals to overwrite, config errors that name the key, identity binding, `gen`, and
-//! the national demo.
+//! refusals to overwrite, config errors that name the key (or the line and column),
+//! identity binding, a second `run` on a data directory in use, `gen`, and the national
+//! demo.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,6 +20,7 @@ fn every_verb_has_help_with_an_example() {
         &["import"],
         &["gen"],
         &["config", "check"],
+        &["figures"],
     ];
     for verb in verbs {
         let mut args = verb.to_vec();
@@ -137,6 +139,34 @@ fn config_check_names_the_bad_key() {
     )
     .into_owned();
     assert!(stdout.contains("api.typo"), "{stdout}");
+    // A TOML syntax error says where it is (the file ends with a newline, then a blank
+    // line, the table, and the broken key).
+    let line = text.lines().count() + 3;
+    std::fs::write(&broken, format!("{text}\n[extra]\nbroken = \n")).unwrap();
+    let stdout = String::from_utf8_lossy(
+        &lmsync(&["config", "check", "--config", broken.to_str().unwrap()]).stdout,
+    )
+    .into_owned();
+    assert!(
+        stdout.contains(&format!("line {line}, column ")),
+        "{stdout}"
+    );
+}
+
+/// A second `lmsync run` on a data directory a running node holds says so plainly, exits
+/// 1, and leaves the running node alone.
+#[test]
+fn a_second_run_on_the_same_data_directory_says_so() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let node = common::RunningNode::start(&files);
+    let out = lmsync(&["run", "--config", files.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another process"), "{err}");
+    assert!(!err.contains("Os {"), "no Rust debug text: {err}");
+    assert_eq!(common::Http::new().get(&node.url("/v1/status")).0, 200);
+    assert_eq!(node.terminate(), Some(0));
 }
 
 #[test]

@@ -136,6 +136,12 @@ pub enum StoreError {
     /// The directory already holds a store.
     #[error("{0} already holds an lmsync store")]
     AlreadyInitialised(String),
+    /// Another process has the store open.
+    #[error(
+        "the data directory {0} is in use by another process: is this node already running? \
+         (`lmsync status` asks it)"
+    )]
+    InUse(String),
     /// The directory belongs to another node.
     #[error("data directory belongs to node {found}, not {expected}; refusing to open it")]
     WrongNode {

@@ -434,7 +434,7 @@ impl Config {
 /// Parses TOML text into a [`RawConfig`], reporting the key path of any error.
 pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     let de = toml::Deserializer::parse(text)
-        .map_err(|e| ConfigError::at("(file)", e.message().to_string()))?;
+        .map_err(|e| ConfigError::at("(file)", located(text, &e)))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." {
@@ -442,8 +442,21 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
         } else {
             key
         };
-        ConfigError::at(&key, e.inner().message().to_string())
+        ConfigError::at(&key, located(text, e.inner()))
     })
+}
+
+/// A TOML error's message, with the line and column where it is when TOML says.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
 }
 
 fn socket(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {

@@ -154,7 +154,10 @@ pub(super) fn open_db(path: &Path, options: SledOptions) -> Result<sled::Db, Sto
     let mut attempts = 0;
     loop {
         match open_catching_panics(&config)? {
-            Err(e) if e.to_string().contains("could not acquire lock") && attempts < 100 => {
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                if attempts == 100 {
+                    return Err(StoreError::InUse(path.display().to_string()));
+                }
                 attempts += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
