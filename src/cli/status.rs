@@ -57,6 +57,26 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// What went wrong on a link, when something did: its last error or break, a refusal,
+/// and its alerts, each on a line of its own under the link.
+fn link_details(out: &mut String, link: &Value) {
+    let mut detail = |what: &str, v: &Value| {
+        if !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()) {
+            out.push_str(&format!("{:<14}  {what}: {}\n", "", text(v)));
+        }
+    };
+    detail("last error", &link["last_error"]);
+    if link["sessions_broken"].as_u64().is_some_and(|n| n > 0) {
+        detail("last break", &link["last_break"]);
+    }
+    detail("refused", &link["refused"]["reason"]);
+    if let Some(alerts) = link["alerts"].as_array() {
+        for a in alerts {
+            detail("alert", a);
+        }
+    }
+}
+
 /// The human form of a status document.
 pub(crate) fn render(s: &Value) -> String {
     let mut out = String::new();
@@ -103,8 +123,31 @@ pub(crate) fn render(s: &Value) -> String {
             ),
         );
     }
-    let children = s["children"].as_array().map_or(0, Vec::len);
-    line(&mut out, "children", children.to_string());
+    if !p.is_null() {
+        link_details(&mut out, p);
+    }
+    let children = s["children"].as_array().cloned().unwrap_or_default();
+    line(&mut out, "children", children.len().to_string());
+    for c in &children {
+        line(
+            &mut out,
+            "",
+            format!(
+                "{} {}: {}, last sync {}, lag {} records ({} s)",
+                text(&c["code"]),
+                c["name"].as_str().unwrap_or(""),
+                if c["connected"].as_bool() == Some(true) {
+                    "connected"
+                } else {
+                    "not connected"
+                },
+                text(&c["last_sync"]),
+                text(&c["lag_records"]),
+                text(&c["lag_seconds"])
+            ),
+        );
+        link_details(&mut out, c);
+    }
     line(&mut out, "records", text(&s["records"]["total"]));
     if let Some(kinds) = s["records"]["by_kind"].as_object() {
         for (k, n) in kinds {
@@ -175,4 +218,37 @@ pub(crate) fn render(s: &Value) -> String {
         ),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::render;
+
+    #[test]
+    fn text_status_shows_each_link_its_state_lag_and_what_went_wrong() {
+        let status = json!({
+            "node": "440000", "name": "广东省", "tier": "province",
+            "parent": {"code": "100000", "address": "10.0.0.1:7400", "connected": false,
+                       "last_sync": null, "pending": 3, "last_error": "timed out",
+                       "sessions_broken": 2, "last_break": "connection lost",
+                       "refused": null, "alerts": []},
+            "children": [
+                {"code": "440100", "name": "广州市", "connected": true,
+                 "last_sync": "1999-10-01T00:00:00Z", "lag_records": 12, "lag_seconds": 4,
+                 "last_error": null, "sessions_broken": 0, "refused": null,
+                 "alerts": ["regression: 440100 offered 5, held 9"]}
+            ],
+        });
+        let text = render(&status);
+        for expected in [
+            "last error: timed out",
+            "last break: connection lost",
+            "440100 广州市: connected, last sync 1999-10-01T00:00:00Z, lag 12 records (4 s)",
+            "alert: regression: 440100 offered 5, held 9",
+        ] {
+            assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        }
+    }
 }
