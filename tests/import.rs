@@ -1,6 +1,6 @@
 //! The operator path end to end: `gen` 50,000 records for a city, `import` them through a
 //! running node, every one accepted, `status` shows the counts; rejected lines are reported
-//! with their line numbers while the rest is stored.
+//! with their line numbers while the rest is stored, a line too large for a request too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -127,6 +127,47 @@ fn rejected_lines_are_reported_by_line_number() {
             .unwrap(),
         u64::try_from(18 - duplicates(&lines)).unwrap()
     );
+}
+
+/// A line over the node's request limit is rejected by its number, and the lines before
+/// and after it are stored (before, the whole import stopped at its batch's 413).
+#[test]
+fn an_oversized_line_is_named_and_the_rest_imported() {
+    let net = Network::new();
+    let files = net.init("440100", None);
+    let text = std::fs::read_to_string(&files.config).unwrap();
+    std::fs::write(
+        &files.config,
+        text.replace("body_limit = \"16MiB\"", "body_limit = \"1MiB\""),
+    )
+    .unwrap();
+    let node = RunningNode::start(&files);
+    let mut lines: Vec<String> =
+        lmsync_ok(&["gen", "--node", "440100", "--records", "20", "--seed", "3"])
+            .lines()
+            .map(String::from)
+            .collect();
+    let mut huge: Value = serde_json::from_str(&lines[3]).unwrap();
+    huge["data"]["name"] = Value::from("x".repeat(2 << 20));
+    lines[3] = huge.to_string();
+    let path = net.path().join("r.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = lmsync(&[
+        "import",
+        "--config",
+        files.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("line 4: too_large"), "{stdout}");
+    assert!(stdout.contains("19 accepted"), "{stdout}");
+    let stored = Http::new().get(&node.url("/v1/digest")).1["records"]
+        .as_u64()
+        .unwrap();
+    let mut rest = lines.clone();
+    rest.remove(3);
+    assert_eq!(stored, u64::try_from(19 - duplicates(&rest)).unwrap());
 }
 
 /// How many lines of `text` match the stored content when the file is imported a second

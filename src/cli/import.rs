@@ -150,18 +150,23 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::open(&args.path)
         .with_context(|| format!("opening {}", args.path.display()))?;
     let bar = progress(file.metadata().map(|m| m.len()).unwrap_or(0), args.quiet);
-    let tally = super::runtime()?.block_on(import(sender, BufReader::new(file), &args, &bar))?;
+    let limit = config.body_limit;
+    let tally =
+        super::runtime()?.block_on(import(sender, BufReader::new(file), &args, limit, &bar))?;
     bar.finish_and_clear();
     Ok(report(&args.path, &tally))
 }
 
 /// Sends batches with up to `--parallel` requests in flight. Requests in flight may commit
 /// in any order, so a batch that writes a record an in-flight batch also writes waits for
-/// them all: updates of one record are applied in file order.
+/// them all: updates of one record are applied in file order. A batch also stays under
+/// the node's request limit (`body_limit` bytes): a line that alone exceeds it is
+/// rejected by its number, and the lines after it go on.
 async fn import(
     sender: Sender,
     reader: impl BufRead,
     args: &ImportArgs,
+    body_limit: usize,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Tally> {
     let sender = std::sync::Arc::new(sender);
@@ -173,6 +178,8 @@ async fn import(
         records: Vec::new(),
     };
     let size = args.batch as usize;
+    // The JSON array's brackets and commas, on top of the lines themselves.
+    let mut batch_bytes = 2;
     for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i + 1;
         let bytes = line.with_context(|| format!("reading line {line_no}"))?;
@@ -180,8 +187,31 @@ async fn import(
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        if bytes.len() + 2 > body_limit {
+            total.rejected.push(Rejected {
+                line: line_no,
+                reason: format!(
+                    "too_large: {} bytes, over the node's request limit of {body_limit} bytes \
+                     (api.body_limit)",
+                    bytes.len()
+                ),
+            });
+            continue;
+        }
+        if batch_bytes + bytes.len() + 1 > body_limit && !batch.records.is_empty() {
+            dispatch(
+                take(&mut batch, &mut batch_bytes),
+                &sender,
+                &mut tasks,
+                &mut in_flight,
+                &mut total,
+                args.parallel as usize,
+            )
+            .await?;
+        }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) => {
+                batch_bytes += bytes.len() + 1;
                 batch.lines.push(line_no);
                 batch.records.push(v);
             }
@@ -191,15 +221,8 @@ async fn import(
             }),
         }
         if batch.records.len() == size {
-            let full = std::mem::replace(
-                &mut batch,
-                Batch {
-                    lines: Vec::new(),
-                    records: Vec::new(),
-                },
-            );
             dispatch(
-                full,
+                take(&mut batch, &mut batch_bytes),
                 &sender,
                 &mut tasks,
                 &mut in_flight,
@@ -216,6 +239,18 @@ async fn import(
         merge(&mut total, Some(done))?;
     }
     Ok(total)
+}
+
+/// The batch gathered so far, leaving an empty one.
+fn take(batch: &mut Batch, bytes: &mut usize) -> Batch {
+    *bytes = 2;
+    std::mem::replace(
+        batch,
+        Batch {
+            lines: Vec::new(),
+            records: Vec::new(),
+        },
+    )
 }
 
 async fn dispatch(
