@@ -108,8 +108,10 @@ impl Links {
             Event::Acknowledged { .. } => l.last_sync_ms = Some(now_ms),
             Event::Offered { owners } => l.offered.extend(owners.iter().copied()),
             Event::UploadRestarted { owners } => {
-                tracing::warn!(%peer, ?owners, "The parent stopped answering an upload; offering again");
-                push_alert(l, format!("upload of {owners:?} unanswered; restarted"));
+                let owners: Vec<String> = owners.iter().map(ToString::to_string).collect();
+                let owners = owners.join(", ");
+                tracing::warn!(%peer, %owners, "The parent stopped answering an upload; offering again");
+                push_alert(l, format!("upload of {owners} unanswered; restarted"));
             }
             Event::Received { records, .. } => {
                 l.last_sync_ms = Some(now_ms);
