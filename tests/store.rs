@@ -154,6 +154,28 @@ fn a_clean_close_leaves_a_checkpoint_that_the_next_commit_removes() {
     ));
 }
 
+/// A release that knew no checkpoints committed after one was written (a downgrade and
+/// back): the checkpoint is behind the seal, so the log is read instead.
+#[test]
+fn a_checkpoint_behind_the_seal_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let open = || SledStore::open(&path, city(), sled_options(16 << 20)).unwrap();
+    let store = create(&path);
+    write(&store, vec![draft("V-1", 1), draft("V-2", 2)]);
+    drop(store);
+    let store = open();
+    assert!(store.opened_from_checkpoint());
+    store.commit_next_as_an_earlier_release();
+    write(&store, vec![draft("V-3", 3)]);
+    let digest = store.digest(None, None);
+    store.close_as_if_crashed();
+    let store = open();
+    assert!(!store.opened_from_checkpoint(), "stale: the log instead");
+    assert_eq!(store.digest(None, None), digest);
+    assert_eq!(store.digest(None, None), scanned_digest(&store));
+}
+
 #[test]
 fn a_store_refuses_another_node_and_missing_markers() {
     let dir = tempfile::tempdir().unwrap();

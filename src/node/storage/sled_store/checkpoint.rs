@@ -62,6 +62,16 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Makes the next commit leave the checkpoint in place, as a release that knew no
+    /// checkpoints would. Only for tests of a downgrade and back.
+    #[doc(hidden)]
+    pub fn commit_next_as_an_earlier_release(&self) {
+        self.checkpointed
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Every owner's summary and the log extent they cover.
 pub(super) type Summaries = (BTreeMap<NodeCode, OwnerState>, LogExtent);
 
@@ -89,64 +99,4 @@ pub(super) fn read_checkpoint(db: &sled::Db) -> Result<Option<Summaries>, StoreE
         entries: header.entries,
     };
     Ok(Some((owners, extent)))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-
-    use super::super::SledOptions;
-    use super::SledStore;
-    use crate::core::model::NodeCode;
-    use crate::core::model::ingest::IngestContext;
-    use crate::core::model::person::Pseudonymiser;
-    use crate::core::model::standards::Standards;
-    use crate::core::store::{Store, WriteBatch};
-    use crate::node::write::Planner;
-
-    fn city() -> NodeCode {
-        "440100".parse().unwrap()
-    }
-
-    fn write(store: &SledStore, from: usize, to: usize) {
-        let standards = Standards::builtin();
-        let key = Pseudonymiser::new([3; 32], 1);
-        let cx = IngestContext::new(city(), &standards, Some(&key));
-        let mut planner = Planner::new(store, city());
-        let values = crate::tooling::synth::generate(city(), to, 7);
-        for v in &values[from..] {
-            let draft = cx.draft(v.clone()).unwrap();
-            planner.plan(draft, &standards.code_refs(), 1).unwrap();
-        }
-        let records = planner.into_writes();
-        store
-            .commit(WriteBatch {
-                records,
-                ..WriteBatch::default()
-            })
-            .unwrap();
-    }
-
-    /// A release that knew no checkpoints committed after one was written (a downgrade
-    /// and back): the checkpoint is behind the seal, so the log is read instead.
-    #[test]
-    fn a_checkpoint_behind_the_seal_is_not_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data");
-        let options = SledOptions::default();
-        let store = SledStore::create(&path, city(), [1; 16], 0, options).unwrap();
-        write(&store, 0, 50);
-        drop(store);
-        let store = SledStore::open(&path, city(), options).unwrap();
-        assert!(store.opened_from_checkpoint());
-        // As the earlier release would: commit without removing the checkpoint.
-        store.checkpointed.store(false, Ordering::Relaxed);
-        write(&store, 50, 80);
-        let digest = store.digest(None, None);
-        store.close_as_if_crashed();
-        let store = SledStore::open(&path, city(), options).unwrap();
-        assert!(!store.opened_from_checkpoint(), "stale: the log instead");
-        assert_eq!(store.digest(None, None), digest);
-        assert_eq!(store.digest(None, None).records, 80);
-    }
 }
