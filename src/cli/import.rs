@@ -198,7 +198,9 @@ async fn import(
             });
             continue;
         }
-        if batch_bytes + bytes.len() + 1 > body_limit && !batch.records.is_empty() {
+        // A batch goes once it is full, in records or in bytes with this line.
+        let full = batch.records.len() == size || batch_bytes + bytes.len() + 1 > body_limit;
+        if full && !batch.records.is_empty() {
             dispatch(
                 take(&mut batch, &mut batch_bytes),
                 &sender,
@@ -219,17 +221,6 @@ async fn import(
                 line: line_no,
                 reason: format!("malformed_json: {e}"),
             }),
-        }
-        if batch.records.len() == size {
-            dispatch(
-                take(&mut batch, &mut batch_bytes),
-                &sender,
-                &mut tasks,
-                &mut in_flight,
-                &mut total,
-                args.parallel as usize,
-            )
-            .await?;
         }
     }
     if !batch.records.is_empty() {
