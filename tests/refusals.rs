@@ -1,7 +1,8 @@
 //! A child whose certificate its parent refuses (expired, not yet valid, from a foreign
 //! CA) backs off to minutes instead of retrying several times a second forever, logs one
 //! ERROR naming the reason and what to do, and shows the refusal in its status and on its
-//! dashboard; `config check` warns about the certificate before anything runs.
+//! dashboard; `config check` warns about the certificate before anything runs. A parent
+//! that cannot be reached at all is logged once at WARN, not on every retry.
 //!
 //! Real processes: a province and a city `lmsync run`, the city's certificate swapped for
 //! a bad one after `lmsync init`.
@@ -239,5 +240,37 @@ fn config_check_warns_of_a_certificate_expiring_within_thirty_days() {
     assert!(
         said.contains("! tls.cert: the certificate expires on"),
         "{said}"
+    );
+}
+
+/// A parent that cannot be reached (its name does not resolve) is logged once at WARN,
+/// with its address and the reason, however many times the city retries; the retries
+/// show in the link's status.
+#[test]
+fn an_unreachable_parent_is_logged_once_per_state_change() {
+    let net = Network::new();
+    let files = net.init(CITY, Some(&format!("{PROVINCE}@nowhere.invalid:7400")));
+    let log = net.path().join("city.log");
+    let city = start_logged(&files, &log);
+    let http = Http::new();
+    eventually("several failed attempts", BOUND, || {
+        let link = http.get(&city.url("/v1/status")).1["parent"].clone();
+        link["sessions_broken"].as_u64() >= Some(3)
+    });
+    drop(city);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("No session with the parent"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one WARN for one state, then quiet:\n{text}"
+    );
+    assert!(
+        warnings[0].contains("nowhere.invalid:7400"),
+        "{}",
+        warnings[0]
     );
 }

@@ -19,7 +19,9 @@ use crate::node::pki;
 /// is retried at once; an unreachable parent less and less often, up to 30 s; a refusal
 /// (a rejected certificate, a node the parent does not admit) up to
 /// [`REFUSED_BACKOFF_MAX`](super::REFUSED_BACKOFF_MAX), with one ERROR saying why and what
-/// to do, and the refusal in the link's status until a session is established.
+/// to do, and the refusal in the link's status until a session is established. Any other
+/// failure is logged at WARN with the address and the reason when it is news (the first
+/// after a session, or a different reason), and at DEBUG when it repeats.
 pub(super) async fn dial_parent(
     endpoint: Endpoint,
     parent: NodeCode,
@@ -28,10 +30,20 @@ pub(super) async fn dial_parent(
 ) {
     let mut backoff = Backoff::default();
     let mut told: Option<String> = None;
+    // The failure last logged at WARN: the same one again is a retry, not news.
+    let mut failing: Option<String> = None;
     loop {
         let result = run_as_child(&endpoint, parent, &address, &ctx).await;
         let outcome = outcome_of(&result);
         let wait = backoff.next(outcome);
+        let was_up = ctx
+            .links
+            .snapshot()
+            .get(&parent)
+            .is_some_and(|l| l.connected);
+        if was_up {
+            failing = None;
+        }
         if let Err(e) = &result {
             ctx.links.disconnected(parent, Some(e.to_string()));
             if outcome == Outcome::Refused {
@@ -48,7 +60,13 @@ pub(super) async fn dial_parent(
                     .refused(parent, reason, advice, wait, ctx.clock.now_ms());
             } else {
                 told = None;
-                tracing::info!(%parent, error = %e, retry_in = ?wait, "Parent session ended");
+                let reason = e.to_string();
+                if failing.as_deref() == Some(reason.as_str()) {
+                    tracing::debug!(%parent, %address, error = %reason, retry_in = ?wait, "Still no session with the parent");
+                } else {
+                    tracing::warn!(%parent, %address, error = %reason, retry_in = ?wait, "No session with the parent; retrying");
+                    failing = Some(reason);
+                }
             }
         }
         tokio::time::sleep(wait).await;
