@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use lmsync::core::model::ingest::{Draft, IngestContext};
@@ -155,7 +157,7 @@ fn a_store_without_the_index_builds_it_on_open() {
     }
     {
         // What an earlier release left: format 1, no `f` keys but a stray one.
-        let db = sled::open(&path).unwrap();
+        let db = common::open_raw_sled(&path);
         let stale: Vec<_> = db.scan_prefix(b"f").keys().map(Result::unwrap).collect();
         assert!(!stale.is_empty(), "the index was written");
         for k in stale {

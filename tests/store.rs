@@ -328,7 +328,7 @@ fn documents_stored_under_the_old_key_are_found_after_an_upgrade() {
     };
     {
         // The key an earlier release wrote: b'd', kind, NUL, id.
-        let db = sled::open(&path).unwrap();
+        let db = common::open_raw_sled(&path);
         let mut key = b"dpolicy\0".to_vec();
         key.extend_from_slice(b"P-1");
         db.insert(key, lmsync::core::codec::encode(&doc).unwrap())

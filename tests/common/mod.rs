@@ -568,3 +568,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
         .unwrap();
     assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
 }
+
+/// Opens a store's sled files directly, as an earlier release would have left them.
+/// sled's background threads may hold the file lock of a store closed a moment ago in this
+/// process (after its last flush), so a lock conflict is retried for a bounded time, as
+/// the store's own open does.
+pub fn open_raw_sled(path: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} stays locked: {e}",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
+        }
+    }
+}
