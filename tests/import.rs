@@ -99,25 +99,12 @@ fn rejected_lines_are_reported_by_line_number() {
     let net = Network::new();
     let files = net.init("440100", None);
     let node = RunningNode::start(&files);
-    let mut lines: Vec<String> =
-        lmsync_ok(&["gen", "--node", "440100", "--records", "20", "--seed", "3"])
-            .lines()
-            .map(String::from)
-            .collect();
+    let mut lines = twenty_lines();
     lines[4] = "{not json".into();
     let mut bad: Value = serde_json::from_str(&lines[9]).unwrap();
     bad["kind"] = Value::from("nonsense");
     lines[9] = bad.to_string();
-    let path = net.path().join("r.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let out = lmsync(&[
-        "import",
-        "--config",
-        files.config.to_str().unwrap(),
-        path.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = import_failing(&net, &files, &lines);
     assert!(stdout.contains("line 5: malformed_json"), "{stdout}");
     assert!(stdout.contains("line 10: kind unknown_kind"), "{stdout}");
     assert!(stdout.contains("18 accepted"), "{stdout}");
@@ -142,14 +129,32 @@ fn an_oversized_line_is_named_and_the_rest_imported() {
     )
     .unwrap();
     let node = RunningNode::start(&files);
-    let mut lines: Vec<String> =
-        lmsync_ok(&["gen", "--node", "440100", "--records", "20", "--seed", "3"])
-            .lines()
-            .map(String::from)
-            .collect();
+    let mut lines = twenty_lines();
     let mut huge: Value = serde_json::from_str(&lines[3]).unwrap();
     huge["data"]["name"] = Value::from("x".repeat(2 << 20));
     lines[3] = huge.to_string();
+    let stdout = import_failing(&net, &files, &lines);
+    assert!(stdout.contains("line 4: too_large"), "{stdout}");
+    assert!(stdout.contains("19 accepted"), "{stdout}");
+    let stored = Http::new().get(&node.url("/v1/digest")).1["records"]
+        .as_u64()
+        .unwrap();
+    let mut rest = lines.clone();
+    rest.remove(3);
+    assert_eq!(stored, u64::try_from(19 - duplicates(&rest)).unwrap());
+}
+
+/// Twenty generated records of 440100, one JSON line each.
+fn twenty_lines() -> Vec<String> {
+    lmsync_ok(&["gen", "--node", "440100", "--records", "20", "--seed", "3"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Imports `lines` through the node of `files`, which must reject some (exit 1); its
+/// report.
+fn import_failing(net: &Network, files: &common::NodeFiles, lines: &[String]) -> String {
     let path = net.path().join("r.jsonl");
     std::fs::write(&path, lines.join("\n")).unwrap();
     let out = lmsync(&[
@@ -159,15 +164,7 @@ fn an_oversized_line_is_named_and_the_rest_imported() {
         path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("line 4: too_large"), "{stdout}");
-    assert!(stdout.contains("19 accepted"), "{stdout}");
-    let stored = Http::new().get(&node.url("/v1/digest")).1["records"]
-        .as_u64()
-        .unwrap();
-    let mut rest = lines.clone();
-    rest.remove(3);
-    assert_eq!(stored, u64::try_from(19 - duplicates(&rest)).unwrap());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// How many lines of `text` match the stored content when the file is imported a second

@@ -235,6 +235,12 @@ impl Links {
             .map_or((None, None), |s| (s.quantile(0.5), s.quantile(0.95)))
     }
 
+    /// True while a session with `peer` is up.
+    pub fn is_connected(&self, peer: NodeCode) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.get(&peer).is_some_and(|l| l.connected)
+    }
+
     /// A snapshot of every link.
     pub fn snapshot(&self) -> BTreeMap<NodeCode, LinkInfo> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -36,12 +36,7 @@ pub(super) async fn dial_parent(
         let result = run_as_child(&endpoint, parent, &address, &ctx).await;
         let outcome = outcome_of(&result);
         let wait = backoff.next(outcome);
-        let was_up = ctx
-            .links
-            .snapshot()
-            .get(&parent)
-            .is_some_and(|l| l.connected);
-        if was_up {
+        if ctx.links.is_connected(parent) {
             failing = None;
         }
         if let Err(e) = &result {

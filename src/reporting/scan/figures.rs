@@ -147,10 +147,10 @@ fn stamp(store: &dyn Store, city: NodeCode, standards: Option<&Standards>) -> St
 /// shape is as good as none.
 fn stored<T: serde::de::DeserializeOwned>(
     store: &dyn Store,
-    key: FigureKey,
+    key: &[u8],
 ) -> Result<Option<Entry<T>>, StoreError> {
     Ok(store
-        .figures(&key.bytes())?
+        .figures(key)?
         .and_then(|bytes| codec::decode::<Entry<T>>(&bytes).ok()))
 }
 
@@ -165,22 +165,24 @@ fn scan<A: TwoPass>(store: &dyn Store, city: NodeCode, mut acc: A) -> Result<A, 
     Ok(acc)
 }
 
-/// Computes a figure by a scan, and stores it when the city's records did not change
-/// during the scan (a figure is stored only with the stamp it was computed from).
+/// Computes a figure of `city` by a scan, and stores it under `key` when the city's records
+/// did not change during the scan (a figure is stored only with the stamp it was computed
+/// from).
 fn scan_and_keep<T: Serialize>(
     store: &dyn Store,
-    key: FigureKey,
+    key: &[u8],
+    city: NodeCode,
     standards: Option<&Standards>,
     compute: impl FnOnce() -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let before = stamp(store, key.city, standards);
+    let before = stamp(store, city, standards);
     let counts = compute()?;
-    if stamp(store, key.city, standards) == before {
+    if stamp(store, city, standards) == before {
         let entry = Entry {
             stamp: before,
             counts: &counts,
         };
-        store.put_figures(&key.bytes(), &codec::encode(&entry)?)?;
+        store.put_figures(key, &codec::encode(&entry)?)?;
     }
     Ok(counts)
 }
@@ -197,13 +199,13 @@ pub fn city_counts(
         city,
         period,
     };
-    if let Some(entry) = stored::<StoredCityCounts>(store, key)?
+    if let Some(entry) = stored::<StoredCityCounts>(store, &key.bytes())?
         && entry.stamp == stamp(store, city, Some(standards))
         && let Some(counts) = entry.counts.counts()
     {
         return Ok((counts, Source::Stored));
     }
-    let counts = scan_and_keep(store, key, Some(standards), || {
+    let counts = scan_and_keep(store, &key.bytes(), city, Some(standards), || {
         let acc = scan(store, city, CityMetrics::new(city, period, standards))?;
         Ok(StoredCityCounts::from(&acc.finish()))
     })?;
@@ -225,12 +227,12 @@ pub fn city_report(
         city,
         period,
     };
-    if let Some(entry) = stored::<ReportCounts>(store, key)?
+    if let Some(entry) = stored::<ReportCounts>(store, &key.bytes())?
         && entry.stamp == stamp(store, city, None)
     {
         return Ok((entry.counts, Source::Stored));
     }
-    let counts = scan_and_keep(store, key, None, || {
+    let counts = scan_and_keep(store, &key.bytes(), city, None, || {
         Ok(scan(store, city, CityReport::new(city, period, basis))?.finish())
     })?;
     Ok((counts, Source::Scanned))
@@ -268,32 +270,24 @@ fn activity_date(record: &Record) -> Option<NaiveDate> {
 /// a figure (one pass over its records when they changed).
 fn activity_quarters(store: &dyn Store, city: NodeCode) -> Result<Vec<Period>, StoreError> {
     let key = quarters_key(city);
-    let now = stamp(store, city, None);
-    let kept = store
-        .figures(&key)?
-        .and_then(|b| codec::decode::<Entry<Vec<Period>>>(&b).ok());
-    if let Some(entry) = kept.filter(|e| e.stamp == now) {
+    if let Some(entry) = stored::<Vec<Period>>(store, &key)?
+        && entry.stamp == stamp(store, city, None)
+    {
         return Ok(entry.counts);
     }
-    let mut quarters = std::collections::BTreeSet::new();
-    for record in store.records_of(city) {
-        let record = record?;
-        if record.envelope.status == Status::Voided {
-            continue;
+    scan_and_keep(store, &key, city, None, || {
+        let mut quarters = BTreeSet::new();
+        for record in store.records_of(city) {
+            let record = record?;
+            if record.envelope.status == Status::Voided {
+                continue;
+            }
+            if let Some(period) = activity_date(&record).and_then(|d| Period::of_date(d).ok()) {
+                quarters.insert(period);
+            }
         }
-        if let Some(period) = activity_date(&record).and_then(|d| Period::of_date(d).ok()) {
-            quarters.insert(period);
-        }
-    }
-    let latest: Vec<Period> = quarters.into_iter().rev().take(WARM_QUARTERS).collect();
-    if stamp(store, city, None) == now {
-        let entry = Entry {
-            stamp: now,
-            counts: &latest,
-        };
-        store.put_figures(&key, &codec::encode(&entry)?)?;
-    }
-    Ok(latest)
+        Ok(quarters.into_iter().rev().take(WARM_QUARTERS).collect())
+    })
 }
 
 /// True when the figure of `key` is stored with the current stamp.
@@ -305,8 +299,8 @@ fn is_current(
     let coverage = key.computation == Computation::Coverage;
     let now = stamp(store, key.city, coverage.then_some(standards));
     let kept = match key.computation {
-        Computation::Coverage => stored::<StoredCityCounts>(store, key)?.map(|e| e.stamp),
-        Computation::Report(_) => stored::<ReportCounts>(store, key)?.map(|e| e.stamp),
+        Computation::Coverage => stored::<StoredCityCounts>(store, &key.bytes())?.map(|e| e.stamp),
+        Computation::Report(_) => stored::<ReportCounts>(store, &key.bytes())?.map(|e| e.stamp),
     };
     Ok(kept.is_some_and(|s| s == now))
 }
@@ -543,7 +537,7 @@ fn standing<T: serde::de::DeserializeOwned>(
     now: &Stamp,
     equals_scan: impl FnOnce(T) -> Result<bool, StoreError>,
 ) -> Result<Standing, StoreError> {
-    let Some(entry) = stored::<T>(store, key)? else {
+    let Some(entry) = stored::<T>(store, &key.bytes())? else {
         return Ok(Standing::Absent);
     };
     if entry.stamp != *now {
