@@ -63,18 +63,18 @@ fn a_classification_published_at_the_ministry_is_enforced_at_the_city() {
         path.to_str().unwrap(),
     ]);
     assert!(out.contains("published"), "{out}");
-    eventually("the classification at the city", || {
-        http.get(&cr.url("/v1/documents/classification_version/CN-OCC@1999+2005"))
-            .0
-            == 200
-    });
-    let s = http.get(&cr.url("/v1/status")).1;
-    assert!(
-        s["standards"]
+    // The city puts a classification in force just after it stores the document: wait
+    // for the standards in force, which is what enforcement follows.
+    eventually("the classification in force at the city", || {
+        http.get(&cr.url("/v1/status")).1["standards"]
             .as_array()
             .unwrap()
-            .contains(&json!("CN-OCC@1999+2005")),
-        "{s}"
+            .contains(&json!("CN-OCC@1999+2005"))
+    });
+    assert_eq!(
+        http.get(&cr.url("/v1/documents/classification_version/CN-OCC@1999+2005"))
+            .0,
+        200
     );
     let (status, answer) = http.post(&cr.url("/v1/records"), &c.token, &json!([care]));
     assert_eq!(
