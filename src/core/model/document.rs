@@ -2,8 +2,8 @@
 //!
 //! Issuers are the ministry (national documents) and provinces (their own subtree). A node
 //! accepts a document only from an ancestor's signature: the ministry, or its own province.
-//! A province also reports its own pilot designations and targets up to the ministry,
-//! which monitors pilot counts and targets nationally; nothing else flows up.
+//! A province also reports its own pilot designations, targets and certificate
+//! revocations up to the ministry, which monitors them nationally; nothing else flows up.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +36,11 @@ pub const POLICY: &str = "policy";
 pub const TARGET: &str = "service_standard_target";
 /// A pilot-city designation (by a province, confirmed by the ministry).
 pub const PILOT: &str = "pilot_designation";
+/// A node certificate withdrawn (by the ministry, or a province for its subtree).
+pub const REVOCATION: &str = "certificate_revocation";
 
 /// Every document kind.
-pub const KINDS: [&str; 4] = [CLASSIFICATION, POLICY, TARGET, PILOT];
+pub const KINDS: [&str; 5] = [CLASSIFICATION, POLICY, TARGET, PILOT, REVOCATION];
 
 /// The tiers that may issue documents of `kind`, or none for an unknown kind.
 ///
@@ -48,7 +50,7 @@ pub const KINDS: [&str; 4] = [CLASSIFICATION, POLICY, TARGET, PILOT];
 pub fn issuers_of(kind: &str) -> &'static [Tier] {
     match kind {
         CLASSIFICATION => &[Tier::Ministry],
-        POLICY | TARGET | PILOT => &[Tier::Ministry, Tier::Province],
+        POLICY | TARGET | PILOT | REVOCATION => &[Tier::Ministry, Tier::Province],
         _ => &[],
     }
 }
@@ -101,9 +103,11 @@ impl HeldDocument {
     }
 }
 
-/// True when documents of `kind` issued by a province also travel up to the ministry.
+/// True when documents of `kind` issued by a province also travel up to the ministry:
+/// designations and targets, which the ministry monitors, and revocations, so that the
+/// ministry's status names every certificate withdrawn in the network.
 pub fn reported_up(kind: &str) -> bool {
-    kind == PILOT || kind == TARGET
+    kind == PILOT || kind == TARGET || kind == REVOCATION
 }
 
 /// True when `node` may publish documents (the ministry and provinces).

@@ -1,14 +1,19 @@
 //! Document signatures: the issuer signs with its node key, every hop verifies against the
 //! network CA before storing or forwarding, so a province cannot forge or alter a ministry
-//! document.
+//! document. The verifier holds what a node trusts (the CA certificates and the revoked
+//! node certificates), which the transport consults for its peers too.
 //!
 //! Pure: keys and certificates arrive as PEM or DER bytes; reading them from files is the
 //! node shell's job (`node::pki`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
 use super::NodeCode;
 use super::document::StoredDocument;
+use super::revocation::{Revocation, serial_hex, serial_of_der};
 use crate::core::codec;
 
 /// Why a document could not be signed, or a verifier not built.
@@ -72,20 +77,80 @@ pub fn sign(doc: &mut StoredDocument, cert_pem: &str, key_pem: &str) -> Result<(
     Ok(())
 }
 
-/// Checks documents against the network CA.
+/// What a node trusts: the network CA certificates (more than one while the CA is rotated)
+/// and the certificates revoked since.
+#[derive(Debug, Default)]
+struct Trust {
+    anchors: Vec<Vec<u8>>,
+    revoked: BTreeMap<String, Revocation>,
+}
+
+/// Checks documents against the network CA and the revocations in force. Clones share one
+/// trust: replacing the CA bundle or the revocations takes effect in every session at once.
 #[derive(Debug, Clone)]
 pub struct DocumentVerifier {
-    ca_der: Vec<u8>,
+    trust: Arc<RwLock<Trust>>,
+}
+
+/// Every certificate in the PEM text `ca_pem`, as DER; at least one.
+fn anchors_of(ca_pem: &str) -> Result<Vec<Vec<u8>>, SignatureError> {
+    let anchors = x509_parser::pem::Pem::iter_from_buffer(ca_pem.as_bytes())
+        .map(|pem| pem.map(|p| p.contents))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| SignatureError::BadCertificate("ca.crt"))?;
+    if anchors.is_empty()
+        || anchors
+            .iter()
+            .any(|der| x509_parser::parse_x509_certificate(der).is_err())
+    {
+        return Err(SignatureError::BadCertificate("ca.crt"));
+    }
+    Ok(anchors)
 }
 
 impl DocumentVerifier {
-    /// A verifier trusting the CA certificate in `ca_pem`.
+    /// A verifier trusting every CA certificate in `ca_pem` (one, or two while the network
+    /// CA is rotated).
     pub fn new(ca_pem: &str) -> Result<Self, SignatureError> {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes())
-            .map_err(|_| SignatureError::BadCertificate("ca.crt"))?;
+        let trust = Trust {
+            anchors: anchors_of(ca_pem)?,
+            revoked: BTreeMap::new(),
+        };
         Ok(DocumentVerifier {
-            ca_der: pem.contents,
+            trust: Arc::new(RwLock::new(trust)),
         })
+    }
+
+    fn trust(&self) -> std::sync::RwLockReadGuard<'_, Trust> {
+        self.trust.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn trust_mut(&self) -> std::sync::RwLockWriteGuard<'_, Trust> {
+        self.trust.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Trusts the CA certificates in `ca_pem` from now on instead of those before; on an
+    /// error the trust stays as it was.
+    pub fn replace_anchors(&self, ca_pem: &str) -> Result<(), SignatureError> {
+        let anchors = anchors_of(ca_pem)?;
+        self.trust_mut().anchors = anchors;
+        Ok(())
+    }
+
+    /// The revocations in force from now on (by serial).
+    pub fn replace_revocations(&self, revoked: BTreeMap<String, Revocation>) {
+        self.trust_mut().revoked = revoked;
+    }
+
+    /// The revocation of the DER certificate `der`, if it is revoked.
+    pub fn revocation_of(&self, der: &[u8]) -> Option<Revocation> {
+        let serial = serial_of_der(der)?;
+        self.trust().revoked.get(&serial).cloned()
+    }
+
+    /// Every revocation in force.
+    pub fn revocations(&self) -> Vec<Revocation> {
+        self.trust().revoked.values().cloned().collect()
     }
 
     /// Ok when the certificate inside `doc` was issued by the network CA for `doc.issuer`
@@ -101,12 +166,23 @@ impl DocumentVerifier {
     }
 
     fn check(&self, doc: &StoredDocument) -> Result<(), String> {
-        let (_, ca) = x509_parser::parse_x509_certificate(&self.ca_der)
-            .map_err(|e| format!("bad CA certificate: {e}"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(&doc.certificate)
             .map_err(|_| "the document's certificate does not parse".to_string())?;
-        cert.verify_signature(Some(ca.public_key()))
-            .map_err(|_| "the document's certificate is not from the network CA".to_string())?;
+        let trust = self.trust();
+        let from_the_ca = trust.anchors.iter().any(|der| {
+            x509_parser::parse_x509_certificate(der)
+                .is_ok_and(|(_, ca)| cert.verify_signature(Some(ca.public_key())).is_ok())
+        });
+        if !from_the_ca {
+            return Err("the document's certificate is not from the network CA".to_string());
+        }
+        if let Some(r) = trust.revoked.get(&serial_hex(cert.raw_serial())) {
+            return Err(format!(
+                "it is signed with certificate {} of {}, revoked by {}: {}",
+                r.serial, r.node, r.issuer, r.reason
+            ));
+        }
+        drop(trust);
         if node_of(&cert) != Some(doc.issuer) {
             return Err(format!(
                 "the document says issuer {}, its certificate is for {:?}",
