@@ -218,6 +218,7 @@ fn start_node(
         children: None,
         storage_calls: StorageCalls::BlockingPool,
         commits,
+        client_tls: std::sync::Arc::default(),
     };
     let listen = Socket::Udp("127.0.0.1:0".parse().unwrap());
     let parent = parent.map(|addr| (node.parent().unwrap(), addr.to_string()));

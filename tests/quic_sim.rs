@@ -331,6 +331,7 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
         children: None,
         storage_calls: StorageCalls::Inline,
         commits: commits.clone(),
+        client_tls: Arc::default(),
     };
     let parent = setup.node.parent().zip(setup.parent_addr.clone());
     let _sync = transport::start(Socket::Custom { socket, config }, &tls, parent, ctx)?;

@@ -199,11 +199,28 @@ pub(crate) fn render(s: &Value) -> String {
         &mut out,
         "certificate",
         format!(
-            "expires {} ({} days left)",
+            "serial {}, expires {} ({} days left)",
+            text(&c["serial"]),
             text(&c["expires_at"]),
             text(&c["days_left"])
         ),
     );
+    if let Some(warning) = c["warning"].as_str() {
+        line(&mut out, "", format!("! {warning}"));
+    }
+    for r in s["revoked_certificates"].as_array().into_iter().flatten() {
+        line(
+            &mut out,
+            "revoked",
+            format!(
+                "certificate {} of {} (by {}: {})",
+                text(&r["serial"]),
+                text(&r["node"]),
+                text(&r["issuer"]),
+                text(&r["reason"])
+            ),
+        );
+    }
     let i = &s["ingest"];
     line(
         &mut out,

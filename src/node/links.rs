@@ -34,6 +34,8 @@ pub struct LinkInfo {
     pub offered: BTreeMap<NodeCode, u64>,
     /// The parent refuses this node (until a session is established again).
     pub refusal: Option<LinkRefusal>,
+    /// The certificate the peer presented on its last session.
+    pub peer_certificate: Option<crate::node::pki::CertInfo>,
 }
 
 /// A refusal by the parent: why, what to do, and when the next attempt is.
@@ -201,6 +203,11 @@ impl Links {
             r.attempts += 1;
             r.next_attempt_ms = next_attempt_ms;
         });
+    }
+
+    /// The certificate `peer` presented on the session just established.
+    pub fn presented(&self, peer: NodeCode, certificate: crate::node::pki::CertInfo) {
+        self.with(peer, |l| l.peer_certificate = Some(certificate));
     }
 
     /// A connection presenting `peer`'s certificate failed the handshake (its `Hello` did

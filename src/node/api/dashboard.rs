@@ -1,6 +1,7 @@
 //! `GET /`: the dashboard, one server-rendered page per node with no external assets.
 //!
-//! It answers "is this node in sync?" first: its own health and its parent link, then, at
+//! It answers "is this node in sync?" first: its own health, what needs an operator
+//! (`dashboard_alerts`) and its parent link, then, at
 //! a province or the ministry, the tree below it — each child link with its state in
 //! colour and words, and under each child the owners whose records are held here; then
 //! the coverage of the subtree (`dashboard_coverage`). The page refreshes itself every
@@ -124,6 +125,13 @@ fn page(app: &AppState, links: &Links, now: i64, coverage: Markup) -> Markup {
             body {
                 h1 { (app.config.name) " " small { (display(app.node)) " · " (display(tier)) } }
                 p id="health" class={ "dot " (class) } { (words) }
+                @if let Some(c) = app.certificate.get() {
+                    p id="certificate" {
+                        "certificate " (c.serial) ", expires " (rfc3339(c.not_after * 1000))
+                        " (" ((c.not_after - now / 1000) / 86_400) " days)"
+                    }
+                }
+                (super::dashboard_alerts::alerts_section(&super::dashboard_alerts::alerts(app, links, now)))
                 (parent_section(app, links, now))
                 @if tier != Tier::City {
                     (tree_section(app, links, now))

@@ -15,6 +15,7 @@ use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::model::document::StoredDocument;
 use crate::core::model::document::{self, CLASSIFICATION};
+use crate::core::model::revocation::{self, RevocationBody};
 use crate::core::model::signature::sign;
 use crate::core::model::standards::ClassificationBody;
 use crate::core::store::WriteBatch;
@@ -99,6 +100,11 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
         crate::reporting::analysis::parse_pilot(app.node, &text)
             .map_err(|e| invalid(e.to_string()))?;
     }
+    if p.kind == document::REVOCATION {
+        let body: RevocationBody = serde_json::from_value(p.body.clone())
+            .map_err(|e| invalid(format!("a certificate_revocation body: {e}")))?;
+        revocation::check_body(app.node, &p.id, &body).map_err(invalid)?;
+    }
     if p.kind == CLASSIFICATION {
         let body: ClassificationBody = serde_json::from_value(p.body.clone()).map_err(|e| {
             ApiError::new(
@@ -158,12 +164,17 @@ pub(super) async fn publish(
     sign(&mut doc, &cert, &key).map_err(ApiError::internal)?;
     let answer = json!({"kind": doc.kind, "id": doc.id, "version": doc.version, "issuer": doc.issuer, "changed": true});
     let classification = doc.kind == CLASSIFICATION;
-    let store = app.store.clone();
+    let revokes = doc.kind == document::REVOCATION;
+    let (store, trust) = (app.store.clone(), app.trust.clone());
     tokio::task::spawn_blocking(move || {
         store.commit(WriteBatch {
             documents: vec![doc],
             ..WriteBatch::default()
         })?;
+        if revokes {
+            // In force here before the sessions with the children hear of it.
+            crate::node::write::put_revocations_in_force(store.as_ref(), &trust);
+        }
         Ok::<_, crate::core::store::StoreError>(
             classification.then(|| crate::node::write::standards_in_force(store.as_ref())),
         )
@@ -175,6 +186,51 @@ pub(super) async fn publish(
     // The children hear of it now, not on their next sync tick.
     app.commits.notify_documents();
     Ok(Json(answer))
+}
+
+/// `POST /v1/documents/resign`: signs every document this node issued again with its
+/// current certificate, each as a new version with the same body, so that they verify
+/// against a new CA once the old one is no longer trusted (the last steps of a CA
+/// rotation).
+pub(super) async fn resign(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_token(&app, &headers)?;
+    if !document::may_publish(app.node) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{} is a city; it issues no documents", app.node),
+        ));
+    }
+    super::records::refuse_while_rebuilding(&app)?;
+    let cert = std::fs::read_to_string(&app.config.tls_cert).map_err(ApiError::internal)?;
+    let key = std::fs::read_to_string(&app.config.tls_key).map_err(ApiError::internal)?;
+    let serial = crate::node::pki::cert_info(&app.config.tls_cert)
+        .map_err(ApiError::internal)?
+        .serial;
+    let (store, trust, me) = (app.store.clone(), app.trust.clone(), app.node);
+    let resigned = tokio::task::spawn_blocking(move || {
+        let mut documents = store.documents()?;
+        documents.retain(|d| d.issuer == me);
+        for doc in &mut documents {
+            doc.version += 1;
+            sign(doc, &cert, &key).map_err(ApiError::internal)?;
+        }
+        let count = documents.len();
+        store.commit(WriteBatch {
+            documents,
+            ..WriteBatch::default()
+        })?;
+        crate::node::write::put_revocations_in_force(store.as_ref(), &trust);
+        Ok::<_, ApiError>(count)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    app.commits.notify_documents();
+    tracing::info!(documents = resigned, %serial, "Documents re-signed with the current certificate");
+    Ok(Json(json!({"resigned": resigned, "serial": serial})))
 }
 
 /// Query of `GET /v1/documents/{kind}/{id}`.

@@ -226,14 +226,27 @@ fn node_metrics(registry: &mut Registry, app: &AppState) {
         "Node code, tier and version of this process",
         info,
     );
-    if let Some(c) = &app.certificate {
+    if let Some(c) = app.certificate.get() {
         gauge(
             registry,
             "cert_expiry_timestamp_seconds",
             "When this node's certificate expires",
             c.not_after,
         );
+        let soon = c.validity_warning(app.clock.now_ms() / 1000).is_some();
+        gauge(
+            registry,
+            "cert_needs_renewal",
+            "1 when this node's certificate expires within 30 days, has expired or is not yet valid",
+            i64::from(soon),
+        );
     }
+    gauge(
+        registry,
+        "revoked_certificates",
+        "Node certificates revoked in this node's view of the network",
+        i64::try_from(app.trust.revocations().len()).unwrap_or(i64::MAX),
+    );
     gauge(
         registry,
         "process_start_time_seconds",

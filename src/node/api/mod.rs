@@ -10,6 +10,7 @@
 mod body;
 mod coverage;
 mod dashboard;
+mod dashboard_alerts;
 mod dashboard_coverage;
 mod deadline;
 mod documents;
@@ -39,7 +40,7 @@ use crate::core::model::standards::StandardsCell;
 use crate::core::store::Store;
 use crate::node::clock::Clock;
 use crate::node::config::Config;
-use crate::node::pki::CertInfo;
+use crate::node::pki::CurrentCertificate;
 use crate::node::write::{CommitSignal, Writer};
 
 pub use coverage::CoverageCache;
@@ -88,8 +89,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// When the node started, ms.
     pub started_at_ms: i64,
-    /// The node certificate's details.
-    pub certificate: Option<CertInfo>,
+    /// The node certificate in force (replaced when the node reloads its TLS files).
+    pub certificate: Arc<CurrentCertificate>,
+    /// The CA certificates and revocations in force.
+    pub trust: crate::core::model::signature::DocumentVerifier,
     /// API counters.
     pub stats: Arc<ApiStats>,
     /// The dashboard's last coverage computation, reused for a while.
@@ -115,6 +118,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/documents",
             get(status::documents).post(documents::publish),
         )
+        .route("/v1/documents/resign", post(documents::resign))
         .route("/v1/documents/{kind}/{id}", get(documents::get_document))
         .route("/metrics", get(metrics::metrics))
         .fallback(extract::not_found)

@@ -105,6 +105,13 @@ fn link_json(info: Option<&crate::node::links::LinkInfo>) -> serde_json::Map<Str
     m.insert("quarantined".into(), json!(info.quarantined));
     m.insert("alerts".into(), json!(info.alerts));
     m.insert("refused".into(), refusal_json(info.refusal.as_ref()));
+    m.insert(
+        "certificate".into(),
+        info.peer_certificate.as_ref().map_or(
+            Value::Null,
+            |c| json!({"serial": c.serial, "expires_at": rfc3339(c.not_after * 1000)}),
+        ),
+    );
     m
 }
 
@@ -213,14 +220,21 @@ fn children_json(app: &AppState) -> Value {
 }
 
 fn certificate_json(app: &AppState, now_ms: i64) -> Value {
-    match &app.certificate {
+    match app.certificate.get() {
         Some(c) => json!({
             "node": c.node,
+            "serial": c.serial,
             "expires_at": rfc3339(c.not_after * 1000),
             "days_left": (c.not_after - now_ms / 1000) / 86_400,
+            "warning": c.validity_warning(now_ms / 1000),
         }),
         None => Value::Null,
     }
+}
+
+/// The certificates revoked in this node's view of the network.
+fn revocations_json(app: &AppState) -> Value {
+    json!(app.trust.revocations())
 }
 
 /// Builds the status document; it answers whatever state the store is in.
@@ -256,6 +270,7 @@ pub(crate) fn status_json(app: &AppState) -> Value {
             "set_aside": crate::node::storage::set_aside_copies(&app.config.data_dir),
         },
         "certificate": certificate_json(app, now),
+        "revoked_certificates": revocations_json(app),
         "ingest": {
             "requests": w.requests.load(Relaxed),
             "commits": w.commits.load(Relaxed),

@@ -3,6 +3,7 @@
 //! let the writer commit what it holds, close the store).
 
 mod figures;
+mod lifecycle;
 mod recovery;
 pub mod systemd;
 
@@ -98,30 +99,6 @@ pub fn read_tokens(path: &Path) -> Result<Vec<String>, DaemonError> {
     Ok(tokens)
 }
 
-/// Re-reads the token file on every SIGHUP, so that a token is rotated without a
-/// restart (both valid while clients move); a file that does not read keeps the tokens
-/// in force.
-async fn reload_tokens_on_hangup(path: PathBuf, tokens: Arc<api::ApiTokens>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "Cannot listen for SIGHUP; tokens reload on restart only");
-            return;
-        }
-    };
-    while hangups.recv().await.is_some() {
-        match read_tokens(&path) {
-            Ok(new) => {
-                let accepted = new.len();
-                tokens.replace(new);
-                tracing::info!(accepted, "API tokens reloaded");
-            }
-            Err(e) => tracing::warn!(error = %e, "API tokens not reloaded; those in force stay"),
-        }
-    }
-}
-
 /// Reads a pseudonym key file: 64 hex digits.
 pub fn read_pid_key(path: &Path) -> Result<[u8; 32], DaemonError> {
     let text = std::fs::read_to_string(path)
@@ -152,7 +129,7 @@ pub struct RunningNode {
     /// QUIC sessions with the parent and children.
     pub sync: SyncHandle,
     scrubber: tokio::task::JoinHandle<()>,
-    token_reloader: tokio::task::JoinHandle<()>,
+    lifecycle: tokio::task::JoinHandle<()>,
     figures: figures::FiguresKeeper,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     writer_thread: std::thread::JoinHandle<()>,
@@ -185,7 +162,7 @@ impl RunningNode {
         // safe; the peer resumes from its last ack.
         self.sync.stop();
         self.scrubber.abort();
-        self.token_reloader.abort();
+        self.lifecycle.abort();
         self.figures.stop();
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
@@ -228,16 +205,14 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
     let tokens = Arc::new(api::ApiTokens::new(read_tokens(&config.token_file)?));
-    let token_reloader = tokio::spawn(reload_tokens_on_hangup(
-        config.token_file.clone(),
-        tokens.clone(),
-    ));
     let pseudonymiser = match &config.privacy {
         Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
         None => None,
     };
-    let certificate = pki::cert_info(&config.tls_cert)
-        .map_err(|e| file_error(&config.tls_cert, e.to_string()))?;
+    let certificate = Arc::new(pki::CurrentCertificate::new(
+        pki::cert_info(&config.tls_cert)
+            .map_err(|e| file_error(&config.tls_cert, e.to_string()))?,
+    ));
     let commits = CommitSignal::default();
     let (writer, writer_thread) =
         Writer::start(store.clone(), config.node, clock.clone(), commits.clone()).map_err(
@@ -263,6 +238,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     )));
     let scrubber = tokio::spawn(scrub(store.clone(), config.anti_entropy_interval));
     let figures = figures::FiguresKeeper::start(store.clone(), standards.clone(), &commits);
+    let trust = trust_of(&config, store.as_ref())?;
     let sync = start_sync(
         &config,
         store.clone(),
@@ -270,11 +246,21 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         links.clone(),
         clock.clone(),
         commits.clone(),
+        trust.clone(),
     )?;
+    let config = Arc::new(config);
+    let lifecycle = tokio::spawn(lifecycle::run(lifecycle::Reloadable {
+        config: config.clone(),
+        tokens: tokens.clone(),
+        tls: sync.tls_switch(),
+        trust: trust.clone(),
+        certificate: certificate.clone(),
+        clock: clock.clone(),
+    }));
     let state = AppState {
         node: config.node,
         body_limit: config.body_limit,
-        config: Arc::new(config),
+        config,
         store: store.clone(),
         writer,
         commits,
@@ -284,7 +270,8 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         tokens,
         started_at_ms: clock.now_ms(),
         clock,
-        certificate: Some(certificate),
+        certificate,
+        trust,
         stats: Arc::new(ApiStats::default()),
         coverage_cache: Arc::default(),
     };
@@ -303,7 +290,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         api_addr,
         sync,
         scrubber,
-        token_reloader,
+        lifecycle,
         figures,
         server,
         writer_thread,
@@ -311,6 +298,16 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         store,
         data_dir,
     })
+}
+
+/// What this node trusts: the CA bundle in `tls.ca` and the revocations stored here.
+fn trust_of(config: &Config, store: &dyn Store) -> Result<DocumentVerifier, DaemonError> {
+    let ca = std::fs::read_to_string(&config.tls_ca)
+        .map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
+    let trust =
+        DocumentVerifier::new(&ca).map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
+    crate::node::write::put_revocations_in_force(store, &trust);
+    Ok(trust)
 }
 
 /// Binds QUIC and starts the sessions: serving children (provinces, the ministry) and
@@ -322,16 +319,13 @@ fn start_sync(
     links: Arc<Links>,
     clock: Arc<dyn Clock>,
     commits: CommitSignal,
+    verifier: DocumentVerifier,
 ) -> Result<SyncHandle, DaemonError> {
     let files = TlsFiles {
         ca: &config.tls_ca,
         cert: &config.tls_cert,
         key: &config.tls_key,
     };
-    let ca = std::fs::read_to_string(&config.tls_ca)
-        .map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
-    let verifier =
-        DocumentVerifier::new(&ca).map_err(|e| file_error(&config.tls_ca, e.to_string()))?;
     let ctx = SyncContext {
         verifier,
         me: config.node,
@@ -345,6 +339,7 @@ fn start_sync(
         children: config.children.clone(),
         storage_calls: StorageCalls::BlockingPool,
         commits,
+        client_tls: Arc::default(),
     };
     let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
     let started = TlsMaterial::load(&files)

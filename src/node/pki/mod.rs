@@ -49,6 +49,14 @@ pub enum PkiError {
     /// A certificate does not parse as X.509.
     #[error("{0} is not a valid PEM X.509 certificate")]
     BadCertificate(PathBuf),
+    /// A certificate to be renewed is another node's.
+    #[error("{path} is not a certificate of node {node}")]
+    OtherNode {
+        /// The certificate.
+        path: PathBuf,
+        /// The node it should be for.
+        node: NodeCode,
+    },
     /// Signing a document failed.
     #[error(transparent)]
     Signature(#[from] SignatureError),
@@ -172,23 +180,23 @@ pub fn issue_between(
     sign_node_certificate(ca_dir, node, out, params)
 }
 
-/// Signs a node certificate for `node` with the validity in `dates` and writes it.
-fn sign_node_certificate(
+/// A freshly signed node certificate and its new key, PEM.
+struct SignedNode {
+    cert: String,
+    key: String,
+    /// The issuing CA's certificate.
+    ca: String,
+}
+
+/// Signs a certificate for `node`, with a new key, valid as in `dates`.
+fn sign_node(
     ca_dir: &Path,
     node: NodeCode,
-    out: &Path,
     dates: CertificateParams,
-) -> Result<(), PkiError> {
+) -> Result<SignedNode, PkiError> {
     let ca_key = KeyPair::from_pem(&read(&ca_dir.join(CA_KEY))?)?;
     let ca_pem = read(&ca_dir.join(CA_CERT))?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
-    for name in [NODE_CERT, NODE_KEY, CA_CERT] {
-        let p = out.join(name);
-        if p.exists() {
-            return Err(PkiError::Exists(p));
-        }
-    }
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(vec![dns_name(node)])?;
     params
@@ -207,9 +215,104 @@ fn sign_node_certificate(
     params.not_before = dates.not_before;
     params.not_after = dates.not_after;
     let cert = params.signed_by(&key, &issuer)?;
-    write_new(&out.join(NODE_KEY), &key.serialize_pem(), 0o600)?;
-    write_new(&out.join(NODE_CERT), &cert.pem(), 0o644)?;
-    write_new(&out.join(CA_CERT), &ca_pem, 0o644)
+    Ok(SignedNode {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+        ca: ca_pem,
+    })
+}
+
+/// Signs a node certificate for `node` with the validity in `dates` and writes it, with
+/// its key and the CA certificate, into `out`, which must not hold them yet.
+fn sign_node_certificate(
+    ca_dir: &Path,
+    node: NodeCode,
+    out: &Path,
+    dates: CertificateParams,
+) -> Result<(), PkiError> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    for name in [NODE_CERT, NODE_KEY, CA_CERT] {
+        let p = out.join(name);
+        if p.exists() {
+            return Err(PkiError::Exists(p));
+        }
+    }
+    let signed = sign_node(ca_dir, node, dates)?;
+    write_new(&out.join(NODE_KEY), &signed.key, 0o600)?;
+    write_new(&out.join(NODE_CERT), &signed.cert, 0o644)?;
+    write_new(&out.join(CA_CERT), &signed.ca, 0o644)
+}
+
+/// What [`renew`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewed {
+    /// The new certificate.
+    pub info: CertInfo,
+    /// The serial number of the certificate it replaced.
+    pub previous_serial: String,
+    /// True when the directory's `ca.crt` holds the CA that issued the new certificate;
+    /// false in the middle of a CA rotation that has not yet reached this node's trust.
+    pub issuer_trusted: bool,
+}
+
+/// Issues `node`'s next certificate, with a new key, valid from yesterday for `years`,
+/// replacing `node.crt` and `node.key` in `dir` (which must hold `node`'s current
+/// certificate). Each file is written beside the old one, synced and renamed over it, so a
+/// reader sees the old file or the new, never a part; a node picks them up on SIGHUP. The
+/// old key is overwritten: a renewal after a key was stolen leaves nothing to steal again.
+pub fn renew(ca_dir: &Path, node: NodeCode, dir: &Path, years: i32) -> Result<Renewed, PkiError> {
+    let current = cert_info(&dir.join(NODE_CERT))?;
+    if current.node != Some(node) {
+        return Err(PkiError::OtherNode {
+            path: dir.join(NODE_CERT),
+            node,
+        });
+    }
+    let mut dates = CertificateParams::default();
+    validity(&mut dates, today(), years);
+    let signed = sign_node(ca_dir, node, dates)?;
+    // The key first: a node reloading between the two renames finds a key that does not
+    // match its certificate and keeps the pair it has; after the second, the new pair.
+    write_replacing(&dir.join(NODE_KEY), &signed.key, 0o600)?;
+    write_replacing(&dir.join(NODE_CERT), &signed.cert, 0o644)?;
+    sync_dir(dir)?;
+    let trusted = read(&dir.join(CA_CERT)).unwrap_or_default();
+    let issuer_trusted = pem_certificates(&signed.ca)
+        .first()
+        .is_some_and(|ca| pem_certificates(&trusted).contains(ca));
+    Ok(Renewed {
+        info: cert_info(&dir.join(NODE_CERT))?,
+        previous_serial: current.serial,
+        issuer_trusted,
+    })
+}
+
+/// The DER certificates in a PEM text (none when it does not parse).
+fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(text.as_bytes())
+        .filter_map(Result::ok)
+        .map(|p| p.contents)
+        .collect()
+}
+
+/// Writes `contents` to `path` through a synced temporary file renamed over it.
+fn write_replacing(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".new");
+    let temp = PathBuf::from(temp);
+    // A leftover from an interrupted renewal is ours to replace.
+    match std::fs::remove_file(&temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&temp)(e)),
+        _ => {}
+    }
+    write_new(&temp, contents, mode)?;
+    std::fs::rename(&temp, path).map_err(io_err(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), PkiError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// What a node certificate says about itself.
@@ -221,6 +324,8 @@ pub struct CertInfo {
     pub not_before: i64,
     /// Expiry, seconds since the Unix epoch.
     pub not_after: i64,
+    /// Serial number, lowercase hex (as revocations name it).
+    pub serial: String,
 }
 
 /// Certificates expiring within this many days draw a warning.
@@ -237,7 +342,7 @@ impl CertInfo {
                 |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
             )
         };
-        let renew = "issue a new one at the network CA (`lmsync pki issue`) and restart the node";
+        let renew = "renew it at the network CA (`lmsync pki renew`) and send the node SIGHUP";
         if now > self.not_after {
             Some(format!(
                 "the certificate expired on {}: {renew}",
@@ -257,6 +362,27 @@ impl CertInfo {
         } else {
             None
         }
+    }
+}
+
+/// The node certificate in force on a running node, replaced when it reloads its TLS files.
+#[derive(Debug, Default)]
+pub struct CurrentCertificate(std::sync::RwLock<Option<CertInfo>>);
+
+impl CurrentCertificate {
+    /// Holding `info`.
+    pub fn new(info: CertInfo) -> Self {
+        CurrentCertificate(std::sync::RwLock::new(Some(info)))
+    }
+
+    /// The certificate in force, if known.
+    pub fn get(&self) -> Option<CertInfo> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `info` in force.
+    pub fn replace(&self, info: CertInfo) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(info);
     }
 }
 
@@ -283,17 +409,22 @@ pub fn issued_by(cert: &Path, ca: &Path) -> Result<bool, PkiError> {
         .is_ok())
 }
 
-/// Reads the node code and expiry from a PEM certificate file.
+/// Reads the node code, validity and serial from a PEM certificate file.
 pub fn cert_info(path: &Path) -> Result<CertInfo, PkiError> {
     let pem = read(path)?;
     let bad = || PkiError::BadCertificate(path.to_path_buf());
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| bad())?;
-    let cert = pem.parse_x509().map_err(|_| bad())?;
-    let node = node_of(&cert);
-    Ok(CertInfo {
-        node,
+    info_of_der(&pem.contents).ok_or_else(bad)
+}
+
+/// The node code, validity and serial of a DER certificate (a peer's, as TLS verified it).
+pub fn info_of_der(der: &[u8]) -> Option<CertInfo> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(CertInfo {
+        node: node_of(&cert),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
+        serial: crate::core::model::revocation::serial_hex(cert.raw_serial()),
     })
 }
 
@@ -417,5 +548,90 @@ mod signature_tests {
                 .unwrap_err()
                 .contains("network CA")
         );
+    }
+
+    #[test]
+    fn a_bundle_trusts_both_cas_and_a_revoked_signer_is_refused() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (ca1, cert1, key1) = setup(one.path(), "100000");
+        let (ca2, cert2, key2) = setup(two.path(), "100000");
+        let (mut d1, mut d2) = (doc(MINISTRY), doc(MINISTRY));
+        sign(&mut d1, &cert1, &key1).unwrap();
+        sign(&mut d2, &cert2, &key2).unwrap();
+        let verifier = DocumentVerifier::new(&ca1).unwrap();
+        assert!(
+            verifier.verify(&d2).is_err(),
+            "the second CA is not trusted yet"
+        );
+        verifier.replace_anchors(&format!("{ca1}{ca2}")).unwrap();
+        verifier.verify(&d1).unwrap();
+        verifier.verify(&d2).unwrap();
+        assert!(verifier.replace_anchors("not a certificate").is_err());
+        verifier
+            .verify(&d2)
+            .expect("a bad bundle leaves the trust as it was");
+
+        let serial = crate::core::model::revocation::serial_of_der(&d1.certificate).unwrap();
+        assert_eq!(
+            serial,
+            cert_info(&one.path().join("100000").join(NODE_CERT))
+                .unwrap()
+                .serial
+        );
+        let revocation = crate::core::model::revocation::Revocation {
+            node: MINISTRY,
+            serial: serial.clone(),
+            reason: "key stolen".into(),
+            issuer: MINISTRY,
+        };
+        verifier.replace_revocations([(serial, revocation)].into_iter().collect());
+        let refused = verifier.verify(&d1).unwrap_err();
+        assert!(
+            refused.contains("revoked") && refused.contains("key stolen"),
+            "{refused}"
+        );
+        verifier.verify(&d2).unwrap();
+        assert!(verifier.revocation_of(&d1.certificate).is_some());
+        assert!(verifier.revocation_of(&d2.certificate).is_none());
+    }
+
+    #[test]
+    fn renewal_replaces_the_pair_with_a_new_key_for_the_same_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, pki) = (dir.path().join("ca"), dir.path().join("pki"));
+        init_ca(&ca).unwrap();
+        let node: NodeCode = "440100".parse().unwrap();
+        issue(&ca, node, &pki, 1).unwrap();
+        let old_key = std::fs::read_to_string(pki.join(NODE_KEY)).unwrap();
+        let old = cert_info(&pki.join(NODE_CERT)).unwrap();
+        let renewed = renew(&ca, node, &pki, 2).unwrap();
+        assert_eq!(renewed.previous_serial, old.serial);
+        assert_ne!(renewed.info.serial, old.serial);
+        assert_eq!(renewed.info.node, Some(node));
+        assert!(renewed.issuer_trusted);
+        assert_ne!(
+            std::fs::read_to_string(pki.join(NODE_KEY)).unwrap(),
+            old_key
+        );
+        assert!(issued_by(&pki.join(NODE_CERT), &ca.join(CA_CERT)).unwrap());
+        assert!(!pki.join("node.key.new").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(pki.join(NODE_KEY))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let other: NodeCode = "440300".parse().unwrap();
+        assert!(matches!(
+            renew(&ca, other, &pki, 2),
+            Err(PkiError::OtherNode { .. })
+        ));
+        // Renewed by another CA: the directory's ca.crt does not hold it yet.
+        let ca2 = dir.path().join("ca2");
+        init_ca(&ca2).unwrap();
+        assert!(!renew(&ca2, node, &pki, 2).unwrap().issuer_trusted);
     }
 }

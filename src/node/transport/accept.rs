@@ -10,7 +10,7 @@ use quinn::{Connection, Endpoint, VarInt};
 
 use super::actions::{Driven, carry_out};
 use super::frames::{FrameReader, read_frame};
-use super::{SyncContext, TransportError, close_code, peer_code, with_cause};
+use super::{SyncContext, TransportError, close_code, peer_code, revoked_peer, with_cause};
 use crate::core::model::NodeCode;
 use crate::core::protocol::ParentSession;
 use crate::core::wire::RefusalCode;
@@ -97,6 +97,15 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, par
         );
         return;
     }
+    if let Some(reason) = revoked_peer(&conn, &ctx) {
+        tracing::warn!(%child, remote = %conn.remote_address(), %reason, "Refusing a revoked certificate");
+        ctx.links.handshake_failed(
+            child,
+            format!("refused {}: {reason}", conn.remote_address()),
+        );
+        conn.close(VarInt::from_u32(close_code::REVOKED), reason.as_bytes());
+        return;
+    }
     let mut admission = Admission {
         sessions: &sessions,
         admitted: false,
@@ -127,6 +136,7 @@ async fn serve_child(conn: Connection, ctx: SyncContext, sessions: Sessions, par
                 TransportError::Refused { code, reason } => {
                     (close_code_of(code), format!("{code:?}: {reason}"))
                 }
+                TransportError::Revoked(reason) => (close_code::REVOKED, reason),
                 other => (close_code::SESSION_ENDED, other.to_string()),
             };
             conn.close(VarInt::from_u32(close), reason.as_bytes());
@@ -179,6 +189,7 @@ async fn run_as_parent(
     if session.read(ParentSession::greeted) {
         replace_session(admission.sessions, child, conn);
         admission.admitted = true;
+        super::note_certificate(conn, ctx, child);
     }
     carry_out(ctx, child, &mut send, actions).await?;
     let mut frames = FrameReader::spawn(recv);
@@ -191,6 +202,9 @@ async fn run_as_parent(
                 session.step(ctx, move |s, store| s.handle(store, message)).await?
             }
             Ok(()) = documents.changed() => {
+                if let Some(revoked) = revoked_peer(conn, ctx) {
+                    return Err(TransportError::Revoked(revoked));
+                }
                 session.step(ctx, ParentSession::on_documents_committed).await?
             }
         };

@@ -13,9 +13,11 @@ use quinn::SendStream;
 use super::frames::write_frame;
 use super::{SyncContext, TransportError};
 use crate::core::model::NodeCode;
+use crate::core::model::document::REVOCATION;
 use crate::core::protocol::{Action, Event};
 use crate::core::store::{Store, StoreError};
 use crate::core::wire::Message;
+use crate::node::write::put_revocations_in_force;
 
 /// A sans-IO session whose steps run on the context's storage threads. The async task
 /// holds only this handle; the session itself is lent to one step at a time.
@@ -82,7 +84,16 @@ pub(super) async fn carry_out(
                 let store = ctx.store.clone();
                 let has_records = !batch.records.is_empty();
                 let has_documents = !batch.documents.is_empty();
+                let revokes = batch.documents.iter().any(|d| d.kind == REVOCATION);
                 ctx.storage_calls.run(move || store.commit(batch)).await??;
+                if revokes {
+                    // In force before the sessions hear of the documents: each checks its
+                    // peer's certificate when they do.
+                    let (store, verifier) = (ctx.store.clone(), ctx.verifier.clone());
+                    ctx.storage_calls
+                        .run(move || put_revocations_in_force(store.as_ref(), &verifier))
+                        .await?;
+                }
                 if has_records {
                     ctx.commits.notify();
                 }

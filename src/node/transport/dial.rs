@@ -9,7 +9,9 @@ use quinn::{Endpoint, RecvStream, SendStream};
 use super::actions::{Driven, carry_out};
 use super::frames::FrameReader;
 use super::refusal::{Backoff, Outcome};
-use super::{SyncContext, TransportError, close_code, connection_error, peer_code, with_cause};
+use super::{
+    SyncContext, TransportError, close_code, connection_error, peer_code, revoked_peer, with_cause,
+};
 use crate::core::model::NodeCode;
 use crate::core::protocol::ChildSession;
 use crate::core::wire::RefusalCode;
@@ -64,7 +66,12 @@ pub(super) async fn dial_parent(
                 }
             }
         }
-        tokio::time::sleep(wait).await;
+        // A reload of this node's TLS files (a renewed certificate after a refusal)
+        // is worth an attempt at once.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ctx.client_tls.changed() => {}
+        }
     }
 }
 
@@ -72,7 +79,9 @@ pub(super) async fn dial_parent(
 fn outcome_of(result: &Result<(), TransportError>) -> Outcome {
     match result {
         Ok(()) => Outcome::Broke,
-        Err(TransportError::Rejected(_) | TransportError::Tls(_)) => Outcome::Refused,
+        Err(TransportError::Rejected(_) | TransportError::Tls(_) | TransportError::Revoked(_)) => {
+            Outcome::Refused
+        }
         Err(TransportError::Closed { code, .. }) if close_code::is_refusal(*code) => {
             Outcome::Refused
         }
@@ -102,6 +111,14 @@ fn advice_of(error: &TransportError) -> String {
             "this node's TLS files are missing or invalid: check tls.cert, tls.key and tls.ca"
                 .into()
         }
+        TransportError::Closed { code, .. } if *code == u64::from(close_code::REVOKED) => {
+            "this node's certificate was revoked: renew it at the network CA (`lmsync pki \
+             renew`) and send the node SIGHUP"
+                .into()
+        }
+        TransportError::Revoked(_) => "the parent's certificate was revoked: this node refuses \
+             it until the parent presents a new one"
+            .into(),
         _ => "the parent does not accept this node as it is: check [network] parent, the \
               parent's network.children, and that this node's certificate names its code"
             .into(),
@@ -124,8 +141,12 @@ async fn run_as_child(
     ctx: &SyncContext,
 ) -> Result<(), TransportError> {
     let addr = resolve(address).await?;
+    let config = ctx
+        .client_tls
+        .current()
+        .ok_or_else(|| TransportError::Tls("no client configuration".into()))?;
     let conn = endpoint
-        .connect(addr, &pki::dns_name(parent))
+        .connect_with(config, addr, &pki::dns_name(parent))
         .map_err(|e| TransportError::Connect(e.to_string()))?
         .await
         .map_err(|e| match connection_error(&e) {
@@ -137,6 +158,14 @@ async fn run_as_child(
             "the server at {address} is not node {parent}"
         )));
     }
+    if let Some(revoked) = revoked_peer(&conn, ctx) {
+        conn.close(
+            quinn::VarInt::from_u32(close_code::REVOKED),
+            revoked.as_bytes(),
+        );
+        return Err(TransportError::Revoked(format!("the parent's {revoked}")));
+    }
+    super::note_certificate(&conn, ctx, parent);
     let (mut send, recv) = conn.open_bi().await.map_err(|e| connection_error(&e))?;
     let session = Driven::new(ChildSession::new(
         ctx.me,
@@ -145,7 +174,7 @@ async fn run_as_child(
         ctx.verifier.clone(),
         ctx.standards.clone(),
     ));
-    let result = child_session_loop(ctx, parent, &session, &mut send, recv).await;
+    let result = child_session_loop(ctx, parent, &conn, &session, &mut send, recv).await;
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {
         (Err(_), Some(quinn::ConnectionError::ApplicationClosed(close))) => {
@@ -167,6 +196,7 @@ async fn run_as_child(
 async fn child_session_loop(
     ctx: &SyncContext,
     parent: NodeCode,
+    conn: &quinn::Connection,
     session: &Driven<ChildSession>,
     send: &mut SendStream,
     recv: RecvStream,
@@ -194,6 +224,9 @@ async fn child_session_loop(
                 session.step(ctx, ChildSession::on_commit).await?
             }
             Ok(()) = documents.changed() => {
+                if let Some(revoked) = revoked_peer(conn, ctx) {
+                    return Err(TransportError::Revoked(format!("the parent's {revoked}")));
+                }
                 session.step(ctx, ChildSession::on_documents_committed).await?
             }
             () = tokio::time::sleep_until(next_tick) => {

@@ -54,6 +54,9 @@ pub enum TransportError {
     /// The peer sent an undecodable or oversized frame.
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
+    /// The peer presented a certificate that was revoked.
+    #[error("{0}")]
+    Revoked(String),
     /// The session was refused or closed with a reason.
     #[error("session closed ({code:?}): {reason}")]
     Refused {
@@ -96,10 +99,14 @@ pub mod close_code {
     pub const REPLACED: u32 = 3;
     /// The session was refused: identity, authorisation or protocol version.
     pub const REFUSED: u32 = 4;
+    /// The certificate presented was revoked.
+    pub const REVOKED: u32 = 5;
 
     /// True when a connection closed with `code` was refused rather than ended.
     pub fn is_refusal(code: u64) -> bool {
-        code == u64::from(NOT_ADMITTED) || code == u64::from(REFUSED)
+        [NOT_ADMITTED, REFUSED, REVOKED]
+            .iter()
+            .any(|c| code == u64::from(*c))
     }
 }
 
@@ -131,7 +138,8 @@ pub struct SyncContext {
     pub anti_entropy: Duration,
     /// Records per batch.
     pub batch_records: usize,
-    /// Checks documents from above against the network CA.
+    /// Checks documents from above against the network CA; holds the revoked
+    /// certificates that peers may no longer present.
     pub verifier: DocumentVerifier,
     /// Children allowed (`None`: every node one tier below in the subtree).
     pub children: Option<Vec<NodeCode>>,
@@ -140,6 +148,8 @@ pub struct SyncContext {
     /// Rings when records are committed here (by the API's writer or a session storing
     /// replicas): the session with the parent sends them at once.
     pub commits: CommitSignal,
+    /// The client TLS config dials use (set by [`start`], replaced on a reload).
+    pub client_tls: Arc<tls::ClientTls>,
 }
 
 /// Where a session runs its store calls: every step of the session (its store reads and
@@ -182,11 +192,34 @@ pub enum Socket {
     },
 }
 
-/// The node code in the peer's certificate.
-pub(super) fn peer_code(conn: &Connection) -> Option<NodeCode> {
+/// The peer's certificate (DER), as TLS verified it.
+fn peer_certificate(conn: &Connection) -> Option<rustls_pki_types::CertificateDer<'static>> {
     let identity = conn.peer_identity()?;
     let certs = identity.downcast_ref::<Vec<rustls_pki_types::CertificateDer<'static>>>()?;
-    pki::node_of_der(certs.first()?)
+    certs.first().cloned()
+}
+
+/// The node code in the peer's certificate.
+pub(super) fn peer_code(conn: &Connection) -> Option<NodeCode> {
+    pki::node_of_der(&peer_certificate(conn)?)
+}
+
+/// Notes in the link table which certificate the peer on `conn` presented.
+pub(super) fn note_certificate(conn: &Connection, ctx: &SyncContext, peer: NodeCode) {
+    if let Some(info) = peer_certificate(conn).and_then(|der| pki::info_of_der(&der)) {
+        ctx.links.presented(peer, info);
+    }
+}
+
+/// Why the peer on `conn` may no longer be talked to, when its certificate was revoked.
+/// Checked at the handshake and again whenever documents arrive, so that a revocation
+/// also ends a session already established.
+pub(super) fn revoked_peer(conn: &Connection, ctx: &SyncContext) -> Option<String> {
+    let r = ctx.verifier.revocation_of(&peer_certificate(conn)?)?;
+    Some(format!(
+        "certificate {} of {} was revoked by {}: {}",
+        r.serial, r.node, r.issuer, r.reason
+    ))
 }
 
 /// A stream error says only "connection lost"; the connection knows why (reset by the
@@ -207,9 +240,15 @@ pub struct SyncHandle {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Where QUIC listens for children (provinces and the ministry).
     pub quic_addr: Option<SocketAddr>,
+    switch: tls::TlsSwitch,
 }
 
 impl SyncHandle {
+    /// What puts new TLS material in force on this endpoint.
+    pub fn tls_switch(&self) -> tls::TlsSwitch {
+        self.switch.clone()
+    }
+
     /// Ends every session. Nothing unacknowledged is lost: peers resume from their acks.
     pub fn stop(&self) {
         for t in &self.tasks {
@@ -235,7 +274,7 @@ pub fn start(
         Tier::City => None,
         _ => Some(tls::server_config(tls)?),
     };
-    let mut endpoint = match (socket, server) {
+    let endpoint = match (socket, server) {
         // A city only dials out: an ephemeral port on the configured address.
         (Socket::Udp(listen), None) => Endpoint::client(SocketAddr::new(listen.ip(), 0))?,
         (Socket::Udp(listen), Some(server)) => Endpoint::new(
@@ -250,8 +289,13 @@ pub fn start(
         }
     };
     if tier != Tier::Ministry {
-        endpoint.set_default_client_config(tls::client_config(tls)?);
+        ctx.client_tls.replace(tls::client_config(tls)?);
     }
+    let switch = tls::TlsSwitch {
+        endpoint: endpoint.clone(),
+        tier,
+        client: ctx.client_tls.clone(),
+    };
     let mut tasks = Vec::new();
     let mut quic_addr = None;
     if tier != Tier::City {
@@ -275,6 +319,7 @@ pub fn start(
         endpoint,
         tasks,
         quic_addr,
+        switch,
     })
 }
 

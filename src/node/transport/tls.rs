@@ -2,7 +2,7 @@
 //! endpoint settings: explicit limits, no 0-RTT, no migration.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -13,6 +13,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::TransportError;
+use crate::core::model::Tier;
 
 /// ALPN of protocol generation 1.
 pub const ALPN: &[u8] = b"lmsync/1";
@@ -160,4 +161,65 @@ pub fn client_config(material: &TlsMaterial) -> Result<quinn::ClientConfig, Tran
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(transport_config(Some(CHILD_KEEP_ALIVE)));
     Ok(config)
+}
+
+/// The client configuration dials use: replaced when the node reloads its TLS files, so
+/// the next connection presents the new certificate while established ones carry on.
+#[derive(Default)]
+pub struct ClientTls {
+    config: RwLock<Option<quinn::ClientConfig>>,
+    replaced: tokio::sync::Notify,
+}
+
+impl ClientTls {
+    /// The configuration in force, if this node dials at all.
+    pub fn current(&self) -> Option<quinn::ClientConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(super) fn replace(&self, config: quinn::ClientConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Some(config);
+        // One permit kept if nobody waits: the dialer's next wait ends at once.
+        self.replaced.notify_one();
+    }
+
+    /// Resolves when the configuration is replaced.
+    pub(super) async fn changed(&self) {
+        self.replaced.notified().await;
+    }
+}
+
+/// Puts new TLS material in force on a running endpoint: the server side for the next
+/// handshake of a child, the client side for the next dial. Sessions already established
+/// keep the keys they agreed on and carry on.
+#[derive(Clone)]
+pub struct TlsSwitch {
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) tier: Tier,
+    pub(super) client: Arc<ClientTls>,
+}
+
+impl TlsSwitch {
+    /// Builds both sides from `material` first, so that material that does not make a
+    /// config (a key that does not match its certificate) changes nothing.
+    pub fn apply(&self, material: &TlsMaterial) -> Result<(), TransportError> {
+        let server = match self.tier {
+            Tier::City => None,
+            _ => Some(server_config(material)?),
+        };
+        let client = match self.tier {
+            Tier::Ministry => None,
+            _ => Some(client_config(material)?),
+        };
+        if let Some(server) = server {
+            self.endpoint.set_server_config(Some(server));
+        }
+        if let Some(client) = client {
+            self.client.replace(client);
+        }
+        Ok(())
+    }
 }

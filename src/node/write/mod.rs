@@ -14,6 +14,31 @@ pub use plan::{Outcome, Planner};
 pub use signal::CommitSignal;
 pub use writer::{WriteError, Writer, WriterStats};
 
+/// Reads the revocations in force from `store` and puts them in `verifier`, logging each
+/// one that is new at WARN: from then on no session accepts that certificate.
+pub fn put_revocations_in_force(
+    store: &dyn crate::core::store::Store,
+    verifier: &crate::core::model::signature::DocumentVerifier,
+) {
+    let docs = match store.documents() {
+        Ok(docs) => docs,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot read documents; the revocations in force stay");
+            return;
+        }
+    };
+    let revoked = crate::core::model::revocation::in_force(&docs);
+    let known: std::collections::BTreeSet<String> = verifier
+        .revocations()
+        .into_iter()
+        .map(|r| r.serial)
+        .collect();
+    for r in revoked.values().filter(|r| !known.contains(&r.serial)) {
+        tracing::warn!(node = %r.node, serial = %r.serial, issuer = %r.issuer, reason = %r.reason, "Certificate revoked; no session accepts it from now on");
+    }
+    verifier.replace_revocations(revoked);
+}
+
 /// The built-in standards with the ministry's classification documents stored here
 /// applied: every tier applies the same ones, so every tier judges a record the same way.
 pub fn standards_in_force(
