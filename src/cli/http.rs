@@ -92,3 +92,17 @@ pub(crate) async fn get_text(client: &reqwest::Client, url: &str) -> anyhow::Res
     }
     Ok(body)
 }
+
+/// POSTs `body` to `path` of the node configured in `config`, with its token.
+pub(crate) fn post_to_node(
+    config: &std::path::Path,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let config = Config::load(config).context("invalid config")?;
+    let url = format!("{}{path}", api_url(&config));
+    let token = crate::node::daemon::read_token(&config.token_file)?;
+    super::runtime()?
+        .block_on(post_json(&url, &token, body))
+        .context("the node refused")
+}

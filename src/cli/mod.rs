@@ -12,6 +12,7 @@ mod init;
 mod pki;
 mod publish;
 mod report;
+mod retire;
 mod run;
 mod status;
 
@@ -63,6 +64,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Publish a document (ministry or province) that flows down the tree.
     Publish(publish::PublishArgs),
+    /// Retire a node from service (its records stay), or reinstate it.
+    Retire(retire::RetireArgs),
     /// The quarterly supply/demand report and pilot target status of a scope.
     Report(report::ReportArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Gen(args) => generate::run(args),
         Command::Figures(args) => figures::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Retire(args) => retire::run(args),
         Command::Config { command } => config::run(command),
     };
     match result {

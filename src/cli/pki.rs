@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 
 use crate::core::model::NodeCode;
 use crate::core::model::document;
-use crate::node::config::Config;
-use crate::node::daemon::read_token;
 use crate::node::pki;
 
 #[derive(Debug, Subcommand)]
@@ -209,7 +207,7 @@ fn revoke(
         "id": serial,
         "body": {"node": node, "serial": serial, "reason": reason},
     });
-    let answer = post_document(config, "/v1/documents", &body)?;
+    let answer = super::http::post_to_node(&config.config, "/v1/documents", &body)?;
     println!(
         "Revoked certificate {serial} of node {node} (version {}); every node below {} refuses it as soon as the revocation reaches it",
         answer["version"],
@@ -219,7 +217,7 @@ fn revoke(
 }
 
 fn resign(config: &super::ConfigArg) -> anyhow::Result<()> {
-    let answer = post_document(config, "/v1/documents/resign", &json!({}))?;
+    let answer = super::http::post_to_node(&config.config, "/v1/documents/resign", &json!({}))?;
     println!(
         "Re-signed {} documents with the certificate {}; they flow down as new versions",
         answer["resigned"],
@@ -239,15 +237,6 @@ fn normalise_serial(serial: &str) -> anyhow::Result<String> {
         .or_else(|_| hex::decode(format!("0{digits}")))
         .with_context(|| format!("{serial:?} is not a hex serial number"))?;
     Ok(crate::core::model::revocation::serial_hex(&bytes))
-}
-
-fn post_document(config: &super::ConfigArg, path: &str, body: &Value) -> anyhow::Result<Value> {
-    let config = Config::load(&config.config).context("invalid config")?;
-    let url = format!("{}{path}", super::http::api_url(&config));
-    let token = read_token(&config.token_file)?;
-    super::runtime()?
-        .block_on(super::http::post_json(&url, &token, body))
-        .context("the node refused")
 }
 
 fn text(v: &Value) -> String {

@@ -136,10 +136,10 @@ pub(crate) fn render(s: &Value) -> String {
                 "{} {}: {}, last sync {}, lag {} records ({} s)",
                 text(&c["code"]),
                 c["name"].as_str().unwrap_or(""),
-                if c["connected"].as_bool() == Some(true) {
-                    "connected"
-                } else {
-                    "not connected"
+                match (c["connected"].as_bool(), c["retired"].as_str()) {
+                    (Some(true), _) => "connected".to_string(),
+                    (_, Some(on)) => format!("retired since {on}"),
+                    _ => "not connected".to_string(),
                 },
                 text(&c["last_sync"]),
                 text(&c["lag_records"]),

@@ -2,8 +2,9 @@
 //!
 //! Issuers are the ministry (national documents) and provinces (their own subtree). A node
 //! accepts a document only from an ancestor's signature: the ministry, or its own province.
-//! A province also reports its own pilot designations, targets and certificate
-//! revocations up to the ministry, which monitors them nationally; nothing else flows up.
+//! A province also reports its own pilot designations, targets, certificate revocations
+//! and node retirements up to the ministry, which monitors them nationally; nothing else
+//! flows up.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,9 +39,18 @@ pub const TARGET: &str = "service_standard_target";
 pub const PILOT: &str = "pilot_designation";
 /// A node certificate withdrawn (by the ministry, or a province for its subtree).
 pub const REVOCATION: &str = "certificate_revocation";
+/// A node retired from service, or reinstated (by its province, or the ministry).
+pub const RETIREMENT: &str = "node_retirement";
 
 /// Every document kind.
-pub const KINDS: [&str; 5] = [CLASSIFICATION, POLICY, TARGET, PILOT, REVOCATION];
+pub const KINDS: [&str; 6] = [
+    CLASSIFICATION,
+    POLICY,
+    TARGET,
+    PILOT,
+    REVOCATION,
+    RETIREMENT,
+];
 
 /// The tiers that may issue documents of `kind`, or none for an unknown kind.
 ///
@@ -50,7 +60,7 @@ pub const KINDS: [&str; 5] = [CLASSIFICATION, POLICY, TARGET, PILOT, REVOCATION]
 pub fn issuers_of(kind: &str) -> &'static [Tier] {
     match kind {
         CLASSIFICATION => &[Tier::Ministry],
-        POLICY | TARGET | PILOT | REVOCATION => &[Tier::Ministry, Tier::Province],
+        POLICY | TARGET | PILOT | REVOCATION | RETIREMENT => &[Tier::Ministry, Tier::Province],
         _ => &[],
     }
 }
@@ -104,10 +114,10 @@ impl HeldDocument {
 }
 
 /// True when documents of `kind` issued by a province also travel up to the ministry:
-/// designations and targets, which the ministry monitors, and revocations, so that the
-/// ministry's status names every certificate withdrawn in the network.
+/// designations, targets and retirements, which the ministry's coverage follows, and
+/// revocations, so that the ministry's status names every certificate withdrawn.
 pub fn reported_up(kind: &str) -> bool {
-    kind == PILOT || kind == TARGET || kind == REVOCATION
+    [PILOT, TARGET, REVOCATION, RETIREMENT].contains(&kind)
 }
 
 /// True when `node` may publish documents (the ministry and provinces).

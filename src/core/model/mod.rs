@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod kinds;
 pub mod person;
 pub mod record;
+pub mod retirement;
 pub mod revocation;
 pub mod signature;
 pub mod standards;

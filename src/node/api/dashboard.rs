@@ -234,6 +234,7 @@ fn children(
 
 fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
     let stale_ms = stale_after_ms(app);
+    let retired = app.retired_nodes();
     let owners = app.store.owner_counts();
     let children = children(app, links, owners.keys().copied());
     let held = |child: NodeCode| -> u64 {
@@ -254,7 +255,10 @@ fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
             }
             @for child in children {
                 @let info = links.get(&child);
-                @let (class, words) = health(info, now, stale_ms);
+                @let (class, words) = match retired.get(&child) {
+                    Some(r) => ("ok", format!("retired since {}", r.on)),
+                    None => health(info, now, stale_ms),
+                };
                 tr class="child" data-node=(display(child)) {
                     td { b { (named(child)) } }
                     td class={ "dot " (class) } { (words) }

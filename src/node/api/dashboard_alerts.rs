@@ -123,7 +123,9 @@ pub(super) fn alerts(
         out.push(alert(severity, "certificate", warning));
     }
     let parent = app.config.parent.as_ref().map(|p| p.code);
-    for (peer, info) in links {
+    // A retired child's silent link is expected, not a fault.
+    let retired = app.retired_nodes();
+    for (peer, info) in links.iter().filter(|(p, _)| !retired.contains_key(p)) {
         link_alerts(*peer, info, Some(*peer) == parent, now_ms, &mut out);
     }
     for r in app.trust.revocations() {

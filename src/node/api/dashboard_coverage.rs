@@ -72,6 +72,11 @@ fn metric_cell(v: Option<&MetricValue>) -> Markup {
 }
 
 fn freshness_cell(c: &CityCoverage) -> Markup {
+    if let Some(on) = c.retired {
+        return html! {
+            td class="dot ok" data-v="0" { "retired since " (on) ": nothing expected" }
+        };
+    }
     let (class, words, v) = match (c.stale, c.seconds_since_received) {
         (false, None) => ("ok", "own records".to_string(), 0),
         (true, None) => ("bad", "stale: nothing received".to_string(), i64::MAX),
@@ -100,9 +105,10 @@ fn num(n: impl std::fmt::Display) -> Markup {
 }
 
 fn city_row(c: &CityCoverage) -> Markup {
-    let pilot = match (c.pilot, c.confirmed) {
-        (true, true) => "pilot, confirmed",
-        (true, false) => "pilot",
+    let pilot = match (c.pilot, c.confirmed, c.retired) {
+        (_, _, Some(_)) => "retired",
+        (true, true, None) => "pilot, confirmed",
+        (true, false, None) => "pilot",
         _ => "—",
     };
     html! {

@@ -15,6 +15,7 @@ use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::model::document::StoredDocument;
 use crate::core::model::document::{self, CLASSIFICATION};
+use crate::core::model::retirement::{self, RetirementBody};
 use crate::core::model::revocation::{self, RevocationBody};
 use crate::core::model::signature::sign;
 use crate::core::model::standards::ClassificationBody;
@@ -99,6 +100,11 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
     if p.kind == document::PILOT {
         crate::reporting::analysis::parse_pilot(app.node, &text)
             .map_err(|e| invalid(e.to_string()))?;
+    }
+    if p.kind == document::RETIREMENT {
+        let body: RetirementBody = serde_json::from_value(p.body.clone())
+            .map_err(|e| invalid(format!("a node_retirement body: {e}")))?;
+        retirement::check_body(app.node, &p.id, &body).map_err(invalid)?;
     }
     if p.kind == document::REVOCATION {
         let body: RevocationBody = serde_json::from_value(p.body.clone())

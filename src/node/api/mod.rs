@@ -99,6 +99,21 @@ pub struct AppState {
     pub coverage_cache: Arc<coverage::CoverageCache>,
 }
 
+impl AppState {
+    /// The nodes retired today, by the retirement documents held here (none when the
+    /// documents cannot be read: a link then shows as it is).
+    pub(crate) fn retired_nodes(
+        &self,
+    ) -> std::collections::BTreeMap<NodeCode, crate::core::model::retirement::Retirement> {
+        let today = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+            .map_or_else(crate::node::clock::today, |t| t.date_naive());
+        self.store
+            .documents()
+            .map(|docs| crate::core::model::retirement::retired_on(&docs, today))
+            .unwrap_or_default()
+    }
+}
+
 /// The router with every endpoint, behind the limits on a request as a whole (outermost
 /// first: URI and header size, then requests in flight, then the token rule for reads).
 pub fn router(state: AppState) -> Router {

@@ -198,6 +198,7 @@ fn lag_seconds(info: Option<&crate::node::links::LinkInfo>, now_ms: i64) -> Opti
 
 fn children_json(app: &AppState) -> Value {
     let parent = app.config.parent.as_ref().map(|p| p.code);
+    let retired = app.retired_nodes();
     let now = app.clock.now_ms();
     let mut list = Vec::new();
     for (code, info) in app.links.snapshot() {
@@ -214,6 +215,10 @@ fn children_json(app: &AppState) -> Value {
         );
         m.insert("lag_seconds".into(), json!(lag_seconds(Some(&info), now)));
         m.insert("lag_by_owner".into(), json!(lag));
+        m.insert(
+            "retired".into(),
+            json!(retired.get(&code).map(|r| r.on.to_string())),
+        );
         list.push(Value::Object(m));
     }
     Value::Array(list)

@@ -166,9 +166,17 @@ pub struct PilotOverview {
     pub national: MetricValue,
     /// Documents rejected: their position in the input and why.
     pub rejected: Vec<(usize, PilotError)>,
+    /// Cities retired on `as_of`, with the date: never active pilots, whatever their
+    /// designation says.
+    pub retired: BTreeMap<NodeCode, NaiveDate>,
 }
 
 impl PilotOverview {
+    /// When `node` was retired, if it is retired on `as_of`.
+    pub fn retired_since(&self, node: NodeCode) -> Option<NaiveDate> {
+        self.retired.get(&node).copied()
+    }
+
     /// True when `city` is an active pilot.
     pub fn is_active(&self, city: NodeCode) -> bool {
         city.province()
@@ -211,11 +219,12 @@ impl Ledger {
 }
 
 /// Evaluates `docs` (`(issuer, body)` of every `pilot_designation` document) as of
-/// `as_of`, judging M11 against `targets`.
+/// `as_of`, judging M11 against `targets`; a city in `retired` is not an active pilot.
 pub fn pilot_overview<'a>(
     docs: impl IntoIterator<Item = (NodeCode, &'a str)>,
     as_of: NaiveDate,
     targets: &[Target],
+    retired: BTreeMap<NodeCode, NaiveDate>,
 ) -> PilotOverview {
     let mut ledger = Ledger::default();
     let mut rejected = Vec::new();
@@ -226,6 +235,7 @@ pub fn pilot_overview<'a>(
             Err(e) => rejected.push((i, e)),
         }
     }
+    ledger.current.retain(|city, _| !retired.contains_key(city));
     let provinces: BTreeMap<NodeCode, ProvincePilots> = PROVINCES
         .iter()
         .filter_map(|&(code, name, municipality)| {
@@ -249,6 +259,7 @@ pub fn pilot_overview<'a>(
         provinces,
         national,
         rejected,
+        retired,
     }
 }
 

@@ -396,7 +396,27 @@ fn overview(docs: &[(NodeCode, String)]) -> PilotOverview {
         docs.iter().map(|(i, b)| (*i, b.as_str())),
         day("2024-09-30"),
         &targets,
+        std::collections::BTreeMap::new(),
     )
+}
+
+#[test]
+fn a_retired_city_is_no_pilot_whatever_its_designation() {
+    let gd = code("440000");
+    let docs = [
+        (gd, designation("440100", "active", "")),
+        (gd, designation("440300", "active", "")),
+    ];
+    let retired = [(code("440300"), day("2000-01-01"))].into_iter().collect();
+    let o = pilot_overview(
+        docs.iter().map(|(i, b)| (*i, b.as_str())),
+        day("2024-09-30"),
+        &builtin_targets(),
+        retired,
+    );
+    assert!(o.is_active(code("440100")) && !o.is_active(code("440300")));
+    assert_eq!(o.provinces[&gd].m11.numerator, 1);
+    assert_eq!(o.retired_since(code("440300")), Some(day("2000-01-01")));
 }
 
 #[test]

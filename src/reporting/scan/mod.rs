@@ -77,7 +77,11 @@ pub fn targets_and_pilots(
         .iter()
         .filter(|d| d.kind == PILOT)
         .map(|d| (d.issuer, d.body.as_str()));
-    let pilots = analysis::pilot_overview(designations, as_of, &targets);
+    let retired = crate::core::model::retirement::retired_on(&documents, as_of)
+        .into_values()
+        .map(|r| (r.node, r.on))
+        .collect();
+    let pilots = analysis::pilot_overview(designations, as_of, &targets, retired);
     Ok((targets, pilots))
 }
 
@@ -111,8 +115,11 @@ pub struct CityCoverage {
     pub complete_through: u64,
     /// Seconds since its newest record arrived here (`None`: never, or this is the city).
     pub seconds_since_received: Option<i64>,
-    /// No record arrived within the threshold (a city node is never stale to itself).
+    /// No record arrived within the threshold (a city node is never stale to itself, a
+    /// retired city never stale).
     pub stale: bool,
+    /// Retired from service since this date (its records stay; nothing more is expected).
+    pub retired: Option<chrono::NaiveDate>,
     /// Record versions held one hop below (by the child's last offer) and not yet here.
     pub lag_records_last_hop: u64,
     /// Replication lag of recent records (received here − recorded at the city), ms.
@@ -169,6 +176,7 @@ fn engine_facts(cx: &Context<'_>, city: NodeCode) -> Result<EngineFacts, StoreEr
         accepted,
         rejected: quarantined,
         quarantined,
+        retired: false,
     })
 }
 
@@ -244,7 +252,13 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         };
         let pilot = pilots.is_active(city);
         // A city is the origin of its own records: freshness does not apply to itself.
-        let facts = (city != me).then(|| engine_facts(cx, city)).transpose()?;
+        let facts = (city != me)
+            .then(|| engine_facts(cx, city))
+            .transpose()?
+            .map(|f| EngineFacts {
+                retired: pilots.retired_since(city).is_some(),
+                ..f
+            });
         total.add_city(&counts, pilot, facts.as_ref())?;
         let metrics = MetricAggregate::for_city(&counts, pilot, facts.as_ref()).evaluate(&eval);
         cities.push(city_coverage(cx, city, &pilots, facts.as_ref(), metrics)?);
@@ -283,7 +297,10 @@ fn city_coverage(
         .and_then(|f| f.last_received_ms)
         .map(|t| (cx.now_ms - t).max(0) / 1000);
     let stale_after = i64::try_from(cx.stale_after.as_secs()).unwrap_or(i64::MAX);
-    let stale = facts.is_some() && seconds_since_received.is_none_or(|s| s > stale_after);
+    let retired = pilots.retired_since(city);
+    let stale = retired.is_none()
+        && facts.is_some()
+        && seconds_since_received.is_none_or(|s| s > stale_after);
     let confirmed = city
         .province()
         .and_then(|p| pilots.provinces.get(&p))
@@ -298,6 +315,7 @@ fn city_coverage(
         complete_through: cx.store.complete_through(city)?,
         seconds_since_received,
         stale,
+        retired,
         lag_records_last_hop: last_hop_lag(cx, city)?,
         lag_p50_ms: facts.and_then(|f| f.lag_p50_ms),
         lag_p95_ms: facts.and_then(|f| f.lag_p95_ms),

@@ -28,6 +28,9 @@ pub struct EngineFacts {
     pub rejected: u64,
     /// Records held back for inspection.
     pub quarantined: u64,
+    /// The city is retired: nothing more is expected of it, so it is never stale.
+    #[serde(default)]
+    pub retired: bool,
 }
 
 /// The evaluation time and the configured staleness alert threshold.
@@ -97,6 +100,8 @@ pub(crate) fn staleness(
     limits: EngineLimits,
     scope: Scope,
 ) -> Vec<MetricValue> {
+    // A retired city is expected to be silent.
+    let facts: Vec<&EngineFacts> = facts.iter().copied().filter(|f| !f.retired).collect();
     if facts.is_empty() {
         return vec![
             no_facts(MetricId::F02, "staleness_s"),

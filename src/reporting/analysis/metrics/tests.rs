@@ -420,6 +420,7 @@ fn engine_facts_are_judged() {
         accepted: 99,
         rejected: 1,
         quarantined: 0,
+        retired: false,
     };
     let targets = builtin_targets();
     let cx = EvalContext {
@@ -440,6 +441,23 @@ fn engine_facts_are_judged() {
     let set = MetricAggregate::for_city(&c, true, Some(&stale)).evaluate(&cx);
     let s = get(&set, MetricId::F02, "staleness_s");
     assert_eq!((s.numerator, s.status), (7200, Status::Fail));
+    assert_eq!(get(&set, MetricId::F02, "stale_cities").numerator, 1);
+    // A retired city is expected to be silent.
+    let retired = EngineFacts {
+        retired: true,
+        ..stale.clone()
+    };
+    let set = MetricAggregate::for_city(&c, true, Some(&retired)).evaluate(&cx);
+    assert_eq!(
+        get(&set, MetricId::F02, "stale_cities").status,
+        Status::NoData
+    );
+    let mut total = MetricAggregate::new(Scope::Province(code("440000")), q3());
+    total.add_city(&c, true, Some(&retired)).unwrap();
+    total
+        .add_city(&counts(code("440300"), &[]), true, Some(&stale))
+        .unwrap();
+    let set = total.evaluate(&cx);
     assert_eq!(get(&set, MetricId::F02, "stale_cities").numerator, 1);
 }
 
