@@ -219,6 +219,7 @@ fn start_node(
         storage_calls: StorageCalls::BlockingPool,
         commits,
         client_tls: std::sync::Arc::default(),
+        max_protocol: lmsync::core::wire::PROTOCOL_VERSION,
     };
     let listen = Socket::Udp("127.0.0.1:0".parse().unwrap());
     let parent = parent.map(|addr| (node.parent().unwrap(), addr.to_string()));

@@ -332,6 +332,7 @@ async fn run_node(setup: NodeSetup) -> turmoil::Result {
         storage_calls: StorageCalls::Inline,
         commits: commits.clone(),
         client_tls: Arc::default(),
+        max_protocol: lmsync::core::wire::PROTOCOL_VERSION,
     };
     let parent = setup.node.parent().zip(setup.parent_addr.clone());
     let _sync = transport::start(Socket::Custom { socket, config }, &tls, parent, ctx)?;

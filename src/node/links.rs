@@ -36,6 +36,8 @@ pub struct LinkInfo {
     pub refusal: Option<LinkRefusal>,
     /// The certificate the peer presented on its last session.
     pub peer_certificate: Option<crate::node::pki::CertInfo>,
+    /// The sync protocol version of the last session.
+    pub protocol: Option<u16>,
 }
 
 /// A refusal by the parent: why, what to do, and when the next attempt is.
@@ -101,8 +103,9 @@ impl Links {
     /// Applies a session event.
     pub fn record(&self, peer: NodeCode, event: &Event, now_ms: i64) {
         self.with(peer, |l| match event {
-            Event::Connected { .. } => {
+            Event::Connected { protocol, .. } => {
                 l.connected = true;
+                l.protocol = Some(*protocol);
                 l.last_error = None;
                 l.refusal = None;
                 l.last_sync_ms.get_or_insert(now_ms);

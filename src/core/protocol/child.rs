@@ -49,6 +49,9 @@ pub struct ChildSession {
     pub(super) stirred: bool,
     /// The offer the last tick sent.
     pub(super) last_offer: Option<Message>,
+    /// The highest protocol version this node offers (lower than this release's only
+    /// when an operator pins it during a staged upgrade).
+    pub(super) max_protocol: u16,
 }
 
 impl ChildSession {
@@ -76,7 +79,16 @@ impl ChildSession {
             quiet_ticks: 0,
             stirred: false,
             last_offer: None,
+            max_protocol: PROTOCOL_VERSION,
         }
+    }
+
+    /// The same session offering protocol versions up to `max` only (clamped to what this
+    /// release speaks), as an earlier release would.
+    pub fn speaking_up_to(mut self, max: u16) -> Self {
+        self.max_protocol = max.clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION);
+        self.protocol = self.max_protocol;
+        self
     }
 
     /// The longest an idle link waits between ticks, for a configured sync `interval`: a
@@ -95,7 +107,7 @@ impl ChildSession {
     /// The opening message.
     pub fn start(&self, store: &dyn Store) -> Vec<Action> {
         vec![Action::Send(Message::Hello {
-            protocol: (MIN_PROTOCOL_VERSION, PROTOCOL_VERSION),
+            protocol: (MIN_PROTOCOL_VERSION, self.max_protocol),
             node: self.me,
             store_id: store.identity().store_id,
         })]
@@ -179,11 +191,12 @@ impl ChildSession {
         protocol: u16,
         node: NodeCode,
     ) -> Result<Vec<Action>, StoreError> {
-        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol) {
+        if !(MIN_PROTOCOL_VERSION..=self.max_protocol).contains(&protocol) {
             return Ok(close(
                 RefusalCode::Version,
                 format!(
-                    "the parent chose protocol {protocol}, this node speaks {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION}"
+                    "the parent chose protocol {protocol}, this node speaks {MIN_PROTOCOL_VERSION}..={}",
+                    self.max_protocol
                 ),
             ));
         }
@@ -201,7 +214,10 @@ impl ChildSession {
             self.restoring = true;
             let after = store.last_seq(self.me);
             return Ok(vec![
-                Action::Event(Event::Connected { peer: self.parent }),
+                Action::Event(Event::Connected {
+                    peer: self.parent,
+                    protocol,
+                }),
                 Action::Send(Message::Restore {
                     owner: self.me,
                     after,
@@ -209,7 +225,10 @@ impl ChildSession {
             ]);
         }
         Ok(vec![
-            Action::Event(Event::Connected { peer: self.parent }),
+            Action::Event(Event::Connected {
+                peer: self.parent,
+                protocol,
+            }),
             Action::Send(self.offer(store)?),
             Action::Send(self.digests(store)?),
             Action::Send(documents_held(store, self.protocol)?),

@@ -66,6 +66,8 @@ pub enum Event {
     Connected {
         /// The peer.
         peer: NodeCode,
+        /// The protocol version the two agreed on.
+        protocol: u16,
     },
     /// The parent acknowledged `owner` through `through`; the ministry through `ministry`.
     Acknowledged {

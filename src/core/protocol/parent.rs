@@ -29,6 +29,9 @@ pub struct ParentSession {
     pub(super) protocol: u16,
     /// The documents the child last said it holds (with those sent to it since).
     pub(super) child_documents: Option<Vec<Listed>>,
+    /// The highest protocol version this node chooses (lower than this release's only
+    /// when an operator pins it during a staged upgrade).
+    pub(super) max_protocol: u16,
 }
 
 impl ParentSession {
@@ -51,7 +54,16 @@ impl ParentSession {
             parentless: false,
             protocol: PROTOCOL_VERSION,
             child_documents: None,
+            max_protocol: PROTOCOL_VERSION,
         }
+    }
+
+    /// The same session choosing protocol versions up to `max` only (clamped to what this
+    /// release speaks), as an earlier release would.
+    pub fn speaking_up_to(mut self, max: u16) -> Self {
+        self.max_protocol = max.clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION);
+        self.protocol = self.max_protocol;
+        self
     }
 
     /// The same session at a node without a parent (the ministry), whose store, when it is
@@ -183,12 +195,13 @@ impl ParentSession {
         let close = |code, reason| Ok(close(code, reason));
         // The highest version both speak: a newer child talks to an older parent and the
         // other way round.
-        let chosen = max.min(PROTOCOL_VERSION);
+        let chosen = max.min(self.max_protocol);
         if chosen < min.max(MIN_PROTOCOL_VERSION) {
             return close(
                 RefusalCode::Version,
                 format!(
-                    "no common protocol version: the child speaks {min}..={max}, this node {MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION}"
+                    "no common protocol version: the child speaks {min}..={max}, this node {MIN_PROTOCOL_VERSION}..={}",
+                    self.max_protocol
                 ),
             );
         }
@@ -227,7 +240,10 @@ impl ParentSession {
             node: self.me,
             store_id: store.identity().store_id,
         }));
-        actions.push(Action::Event(Event::Connected { peer: self.child }));
+        actions.push(Action::Event(Event::Connected {
+            peer: self.child,
+            protocol: chosen,
+        }));
         Ok(actions)
     }
 

@@ -105,6 +105,7 @@ fn link_json(info: Option<&crate::node::links::LinkInfo>) -> serde_json::Map<Str
     m.insert("quarantined".into(), json!(info.quarantined));
     m.insert("alerts".into(), json!(info.alerts));
     m.insert("refused".into(), refusal_json(info.refusal.as_ref()));
+    m.insert("protocol".into(), json!(info.protocol));
     m.insert(
         "certificate".into(),
         info.peer_certificate.as_ref().map_or(

@@ -77,6 +77,8 @@ pub struct RawNetwork {
     pub parent: Option<String>,
     #[serde(default)]
     pub children: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_protocol: Option<u16>,
 }
 
 impl Default for RawNetwork {
@@ -85,7 +87,24 @@ impl Default for RawNetwork {
             listen: default_listen(),
             parent: None,
             children: None,
+            max_protocol: None,
         }
+    }
+}
+
+/// `network.max_protocol`: a version this release speaks, default its newest.
+fn max_protocol(raw: Option<u16>) -> Result<u16, ConfigError> {
+    use crate::core::wire::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+    match raw {
+        None => Ok(PROTOCOL_VERSION),
+        Some(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::at(
+            "network.max_protocol",
+            format!(
+                "{v} is not a protocol version this release speaks \
+                 ({MIN_PROTOCOL_VERSION}..={PROTOCOL_VERSION})"
+            ),
+        )),
     }
 }
 
@@ -309,6 +328,9 @@ pub struct Config {
     pub parent: Option<ParentLink>,
     /// Children allowed to connect (`None`: every node one tier below in the subtree).
     pub children: Option<Vec<NodeCode>>,
+    /// The highest sync protocol version this node speaks: this release's, unless pinned
+    /// lower for a staged upgrade.
+    pub max_protocol: u16,
     /// Network CA certificate.
     pub tls_ca: PathBuf,
     /// This node's certificate.
@@ -382,6 +404,7 @@ impl Config {
             listen: socket("network.listen", &raw.network.listen)?,
             parent: parent_link(node, raw.network.parent.as_deref())?,
             children: children(node, raw.network.children.as_deref())?,
+            max_protocol: max_protocol(raw.network.max_protocol)?,
             tls_ca: resolve(&raw.tls.ca),
             tls_cert: resolve(&raw.tls.cert),
             tls_key: resolve(&raw.tls.key),

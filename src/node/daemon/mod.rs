@@ -340,6 +340,7 @@ fn start_sync(
         storage_calls: StorageCalls::BlockingPool,
         commits,
         client_tls: Arc::default(),
+        max_protocol: config.max_protocol,
     };
     let parent = config.parent.as_ref().map(|p| (p.code, p.address.clone()));
     let started = TlsMaterial::load(&files)

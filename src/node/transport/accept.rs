@@ -175,7 +175,8 @@ async fn run_as_parent(
         .await
         .map_err(|_| TransportError::Stalled(HELLO_DEADLINE))??;
     let mut session =
-        ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone());
+        ParentSession::new(ctx.me, child, ctx.standards.clone(), ctx.verifier.clone())
+            .speaking_up_to(ctx.max_protocol);
     if parentless {
         session = session.without_parent();
     }

@@ -167,13 +167,16 @@ async fn run_as_child(
     }
     super::note_certificate(&conn, ctx, parent);
     let (mut send, recv) = conn.open_bi().await.map_err(|e| connection_error(&e))?;
-    let session = Driven::new(ChildSession::new(
-        ctx.me,
-        parent,
-        ctx.batch_records,
-        ctx.verifier.clone(),
-        ctx.standards.clone(),
-    ));
+    let session = Driven::new(
+        ChildSession::new(
+            ctx.me,
+            parent,
+            ctx.batch_records,
+            ctx.verifier.clone(),
+            ctx.standards.clone(),
+        )
+        .speaking_up_to(ctx.max_protocol),
+    );
     let result = child_session_loop(ctx, parent, &conn, &session, &mut send, recv).await;
     // A refusal arrives as the connection's close reason: report it, not "connection lost".
     match (result, conn.close_reason()) {

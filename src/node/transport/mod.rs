@@ -150,6 +150,8 @@ pub struct SyncContext {
     pub commits: CommitSignal,
     /// The client TLS config dials use (set by [`start`], replaced on a reload).
     pub client_tls: Arc<tls::ClientTls>,
+    /// The highest sync protocol version this node speaks.
+    pub max_protocol: u16,
 }
 
 /// Where a session runs its store calls: every step of the session (its store reads and
