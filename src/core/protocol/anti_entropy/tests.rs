@@ -297,8 +297,9 @@ impl Link {
                 ..WriteBatch::default()
             })
             .unwrap();
-        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let verifier = DocumentVerifier::new(pem).unwrap();
+        // A CA that signed nothing: these sessions exchange no documents.
+        let ca = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+        let verifier = DocumentVerifier::new(&ca.cert.pem()).unwrap();
         let standards = Arc::new(StandardsCell::new(Standards::builtin()));
         let mut link = Link {
             child: ChildSession::new(city(), province(), 100, verifier.clone(), standards.clone()),
