@@ -414,3 +414,173 @@ fn a_backup_cut_short_by_sigkill_is_refused_and_the_next_one_restores_exactly() 
         acks.len()
     );
 }
+
+mod in_process {
+    //! The cut in one process, deterministically: commits between the chunks a backup
+    //! reads change records behind and ahead of it, documents, watermarks, children's
+    //! store ids, quarantine and the restore mark; the restored store is the store at
+    //! the cut in every one of them.
+
+    use lmsync::core::model::document::StoredDocument;
+    use lmsync::core::model::ingest::{Draft, IngestContext};
+    use lmsync::core::model::person::Pseudonymiser;
+    use lmsync::core::model::standards::Standards;
+    use lmsync::core::model::{NodeCode, Record};
+    use lmsync::core::store::{QuarantinedRecord, Removal, Store, WriteBatch};
+    use lmsync::node::storage::backup::files::BackupWriter;
+    use lmsync::node::storage::backup::restore::{Target, restore};
+    use lmsync::node::storage::backup::{BackupError, produce};
+    use lmsync::node::storage::{SledStore, sled_options};
+    use lmsync::node::write::Planner;
+    use serde_json::json;
+
+    fn city() -> NodeCode {
+        "440100".parse().unwrap()
+    }
+
+    fn draft(id: &str, headcount: u32) -> Draft {
+        let standards = Standards::builtin();
+        let key = Pseudonymiser::new([1; 32], 1);
+        let cx = IngestContext::new(city(), &standards, Some(&key));
+        let mut v = super::vacancy(id, 1);
+        v["data"]["headcount"] = json!(headcount);
+        cx.draft(v).unwrap()
+    }
+
+    fn write(store: &SledStore, drafts: Vec<Draft>) -> WriteBatch {
+        let refs = Standards::builtin().code_refs();
+        let mut planner = Planner::new(store, city());
+        for d in drafts {
+            planner.plan(d, &refs, 1_000).unwrap();
+        }
+        WriteBatch {
+            records: planner.into_writes(),
+            ..WriteBatch::default()
+        }
+    }
+
+    fn document(id: &str, version: u64) -> StoredDocument {
+        StoredDocument {
+            kind: "policy".into(),
+            id: id.into(),
+            issuer: "100000".parse().unwrap(),
+            version,
+            body: format!("{{\"v\":{version}}}"),
+            certificate: vec![1, 2, 3],
+            signature: vec![4, 5, 6],
+        }
+    }
+
+    fn quarantined(record: &Record, id: &str) -> QuarantinedRecord {
+        let mut record = record.clone();
+        record.envelope.id = id.into();
+        QuarantinedRecord {
+            record,
+            reason: "a test".into(),
+            from: "440100".parse().unwrap(),
+            received_at_ms: 5,
+        }
+    }
+
+    /// Everything a backup copies, read through the store's interface.
+    fn state(store: &SledStore) -> String {
+        let records: Vec<Record> = store.scan_owner(city()).map(Result::unwrap).collect();
+        let parent: NodeCode = "440000".parse().unwrap();
+        format!(
+            "{records:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            store.documents().unwrap(),
+            store.watermark(parent, city()).unwrap(),
+            store.quarantined(None, 100).unwrap(),
+            store.peer_store_id(parent).unwrap(),
+            store.last_received(city()).unwrap(),
+            store.restore_pending().unwrap(),
+            store.digest(Some(city()), None),
+        )
+    }
+
+    #[test]
+    fn the_restored_store_is_the_store_at_the_cut_whatever_commits_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sled_options(16 << 20);
+        let store = SledStore::create(&dir.path().join("a"), city(), [7; 16], 0, options).unwrap();
+        let parent: NodeCode = "440000".parse().unwrap();
+        // About 1.2 MB of records: more than one frame, so commits land between chunks.
+        for start in (0..6000).step_by(1000) {
+            let drafts = (start..start + 1000)
+                .map(|n| draft(&format!("V-{n}"), 1))
+                .collect();
+            store.commit(write(&store, drafts)).unwrap();
+        }
+        let some = store.scan_owner(city()).next().unwrap().unwrap();
+        store
+            .commit(WriteBatch {
+                documents: vec![document("P-1", 1), document("P-2", 1)],
+                watermarks: vec![(parent, city(), 100)],
+                peer_store_ids: vec![(parent, [1; 16])],
+                quarantine: vec![quarantined(&some, "Q-1")],
+                received_at_ms: Some(77),
+                ..write(&store, vec![draft("V-0", 2)])
+            })
+            .unwrap();
+        let at_cut = state(&store);
+
+        let out = dir.path().join("backup");
+        let mut writer = BackupWriter::create(&out).unwrap();
+        let run = produce::begin(&store).unwrap();
+        assert!(matches!(produce::begin(&store), Err(BackupError::Busy)));
+        let mut round = 0u32;
+        let mut send = |bytes: Vec<u8>| {
+            round += 1;
+            // Every record gets a new version, some are removed and new ones added, and
+            // everything else a backup holds changes too.
+            let drafts = (0..6000)
+                .step_by(7)
+                .map(|n| draft(&format!("V-{n}"), 10 + round))
+                .chain((0..50).map(|n| draft(&format!("N-{round}-{n}"), 1)))
+                .collect();
+            let mut batch = write(&store, drafts);
+            let removed = format!("V-{}", 3 + 7 * round);
+            let gone = store
+                .scan_owner(city())
+                .map(Result::unwrap)
+                .find(|r| r.envelope.id == removed)
+                .unwrap();
+            batch.removals = vec![Removal {
+                envelope: gone.envelope,
+            }];
+            batch.documents = vec![document("P-1", u64::from(round) + 1), document("P-9", 1)];
+            batch.watermarks = vec![(parent, city(), 100 + u64::from(round))];
+            batch.peer_store_ids = vec![(parent, [u8::try_from(round).unwrap(); 16])];
+            batch.quarantine = vec![quarantined(&some, &format!("Q-{round}-x"))];
+            batch.received_at_ms = Some(1_000 + i64::from(round));
+            batch.restore_pending = Some(true);
+            store.commit(batch).unwrap();
+            writer.write(&bytes)
+        };
+        produce::stream(&store, run, 0, &mut send).unwrap();
+        assert!(
+            round >= 3,
+            "only {round} frames: no commit fell between chunks"
+        );
+        assert_ne!(state(&store), at_cut);
+        let manifest = writer.finish(0).unwrap();
+        assert_eq!(manifest.documents, 2);
+
+        let data = dir.path().join("b");
+        let target = Target {
+            data: &data,
+            node: city(),
+            options,
+            restore_pending: false,
+            now_ms: 0,
+        };
+        let restored = restore(&out, target, &mut |_| {}).unwrap();
+        assert!(!restored.restore_pending);
+        drop(store);
+        let back = SledStore::open(&data, city(), options).unwrap();
+        assert!(
+            state(&back) == at_cut,
+            "the restored store is not the store at the cut"
+        );
+    }
+}
