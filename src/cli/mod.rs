@@ -2,6 +2,7 @@
 //! module that prints for people; errors reach here as `anyhow` chains and leave as one
 //! line on stderr with a non-zero exit code.
 
+mod backup;
 mod config;
 mod demo;
 mod figures;
@@ -72,6 +73,12 @@ enum Command {
     Gen(generate::GenArgs),
     /// Check the node's kept figures against its records.
     Figures(figures::FiguresArgs),
+    /// Back up a running node's store, consistent at one moment, into a directory.
+    #[command(long_about = backup::BACKUP_ABOUT)]
+    Backup(backup::BackupArgs),
+    /// Restore a node's store from a backup directory into an empty data directory.
+    #[command(long_about = backup::RESTORE_ABOUT)]
+    Restore(backup::RestoreArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
@@ -106,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Figures(args) => figures::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::run_restore(args),
         Command::Publish(args) => publish::run(args),
         Command::Retire(args) => retire::run(args),
         Command::Config { command } => config::run(command),

@@ -1,4 +1,5 @@
-//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status and metrics.
+//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics
+//! and backups.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -7,6 +8,7 @@
 //! body may take, and the JSON elements a body may carry (`serve.rs`, `limits.rs`,
 //! `deadline.rs`, `body.rs`, `scan.rs`).
 
+mod backup;
 mod body;
 mod coverage;
 mod dashboard;
@@ -97,6 +99,8 @@ pub struct AppState {
     pub stats: Arc<ApiStats>,
     /// The dashboard's last coverage computation, reused for a while.
     pub coverage_cache: Arc<coverage::CoverageCache>,
+    /// The store itself, for backups (a backup's cut is kept by its commits).
+    pub backups: Arc<crate::node::storage::SledStore>,
 }
 
 impl AppState {
@@ -136,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/documents/resign", post(documents::resign))
         .route("/v1/documents/{kind}/{id}", get(documents::get_document))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/backup", post(backup::backup))
         .fallback(extract::not_found)
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))

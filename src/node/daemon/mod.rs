@@ -164,6 +164,8 @@ impl RunningNode {
         self.scrubber.abort();
         self.lifecycle.abort();
         self.figures.stop();
+        // A backup streaming would hold its connection open; it ends without a manifest.
+        self.store.cancel_backup("the node is stopping");
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
             what: "API server task".into(),
@@ -274,6 +276,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         trust,
         stats: Arc::new(ApiStats::default()),
         coverage_cache: Arc::default(),
+        backups: store.clone(),
     };
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::serve(listener, state, async move {

@@ -18,6 +18,10 @@
 //! | `f`    | `f` owner:u32 `b` leaf:u16              | leaf index: folded entries   |
 //! | `f`    | `f` owner:u32 `t` group:u8 batch:u64    | leaf index: a batch's changes|
 //! | `f`    | `f` owner:u32 `s`                       | leaf index: fold position    |
+//! | `y`    | `y`                                     | restore from a backup going on|
+//!
+//! A running backup keeps the values it has yet to copy, as they were at its cut, in a tree
+//! of its own ([`backup_tree`]) under the same keys; a store drops such trees when it opens.
 //!
 //! The leaf index (`f`, see [`super::leaf_index`]) holds each record's version and
 //! fingerprint by leaf, so that anti-entropy lists a leaf without decoding its records.
@@ -44,6 +48,52 @@ pub const WATERMARK: u8 = b'w';
 pub const RESTORE_PENDING: &[u8] = b"x";
 /// Prefix of the store id last seen from each child.
 pub const PEER_STORE: u8 = b'c';
+/// Set while a store is being restored from a backup: a store still holding it is an
+/// interrupted restore, never a node's store.
+pub const RESTORING_BACKUP: &[u8] = b"y";
+
+/// The prefixes of what a backup copies, in key order: documents, children's store ids,
+/// quarantine, records, receipt times, watermarks and the restore mark. The rest (change
+/// log, leaf index, checkpoint, figures) is derived and rebuilt by the commits of a restore.
+pub const BACKED_UP: [u8; 7] = [
+    DOCUMENT, PEER_STORE, QUARANTINE, RECORD, RECEIVED, WATERMARK, b'x',
+];
+
+/// Prefix of the names of the trees in which running backups keep values as they were at
+/// their cut.
+pub const BACKUP_TREE_PREFIX: &[u8] = b"backup-preimages-";
+
+/// The name of the tree of backup `id` (see [`BACKUP_TREE_PREFIX`]).
+pub fn backup_tree(id: u64) -> Vec<u8> {
+    let mut name = BACKUP_TREE_PREFIX.to_vec();
+    name.extend_from_slice(id.to_string().as_bytes());
+    name
+}
+
+/// The child of a key of [`peer_store`]'s layout.
+pub fn parse_peer_store(key: &[u8]) -> Option<u32> {
+    if key.len() != 5 || key[0] != PEER_STORE {
+        return None;
+    }
+    Some(u32::from_be_bytes(key[1..5].try_into().ok()?))
+}
+
+/// The owner of a key of [`received`]'s layout.
+pub fn parse_received(key: &[u8]) -> Option<u32> {
+    if key.len() != 5 || key[0] != RECEIVED {
+        return None;
+    }
+    Some(u32::from_be_bytes(key[1..5].try_into().ok()?))
+}
+
+/// `(peer, owner)` of a key of [`watermark`]'s layout.
+pub fn parse_watermark(key: &[u8]) -> Option<(u32, u32)> {
+    if key.len() != 9 || key[0] != WATERMARK {
+        return None;
+    }
+    let peer = u32::from_be_bytes(key[1..5].try_into().ok()?);
+    Some((peer, u32::from_be_bytes(key[5..9].try_into().ok()?)))
+}
 
 /// Prefix of the time an owner's records were last received here.
 pub const RECEIVED: u8 = b't';
@@ -252,6 +302,18 @@ mod tests {
         assert_eq!(parse_index_base(&index_tail(owner, 3, 77)), None);
         assert!(index_base(owner, 4095)[..] < index_state(owner)[..]);
         assert!(index_state(owner)[..] < index_tail(owner, 0, 0)[..]);
+    }
+
+    #[test]
+    fn what_a_backup_copies_is_in_key_order_and_parses_back() {
+        assert!(BACKED_UP.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(BACKED_UP[6], RESTORE_PENDING[0]);
+        let (a, b): (NodeCode, NodeCode) = ("440000".parse().unwrap(), "440100".parse().unwrap());
+        assert_eq!(parse_watermark(&watermark(a, b)), Some((440_000, 440_100)));
+        assert_eq!(parse_peer_store(&peer_store(b)), Some(440_100));
+        assert_eq!(parse_received(&received(b)), Some(440_100));
+        assert_eq!(parse_received(&peer_store(b)), None);
+        assert!(backup_tree(7).starts_with(BACKUP_TREE_PREFIX));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Durable storage: the sled implementation of the core's [`Store`] interface, its key
-//! layout, commit seal, key filters and leaf index. Nothing outside this module touches
-//! sled.
+//! layout, commit seal, key filters and leaf index, and online backups of a store and
+//! restores from them ([`backup`]). Nothing outside this module touches sled.
 //!
 //! A [`WriteBatch`] commits atomically and is durable (sled flushed and the data file
 //! fsynced) when [`Store::commit`] returns Ok; only then do the in-memory summaries
 //! (digest, reconciliation buckets, per-owner seq) move. Batches are meant to be large:
 //! the write path groups many requests into one commit so that one flush covers them all.
 
+pub mod backup;
 pub mod keyfilter;
 pub mod keys;
 pub mod leaf_index;
@@ -20,7 +21,7 @@ use crate::core::reconcile::OwnerSummary;
 #[cfg(doc)]
 use crate::core::store::{Store, WriteBatch};
 
-pub use sled_store::{FREE_SPACE_RESERVE, SledOptions, SledStore};
+pub use sled_store::{BackupRun, Cut, FREE_SPACE_RESERVE, SledOptions, SledStore};
 
 /// Prefix of the directories inside a data directory that hold a damaged store set aside
 /// for inspection (see `daemon`'s recovery).

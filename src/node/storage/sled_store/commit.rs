@@ -28,6 +28,9 @@ impl SledStore {
             return Err(e);
         }
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cutting) = commits.backup.as_mut() {
+            self.keep_for_backup(cutting, &batch);
+        }
         let batch_no = commits.next_batch;
         let (mut sled_batch, applied, quarantine) = self.build_batch(&batch, batch_no)?;
         let checkpointed = self.checkpointed.load(Ordering::Relaxed);

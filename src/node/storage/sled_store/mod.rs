@@ -13,6 +13,7 @@ mod commit;
 mod durability;
 mod index;
 mod open;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -31,6 +32,7 @@ use crate::core::store::{
 
 pub use durability::FREE_SPACE_RESERVE;
 use durability::storage_error;
+pub use snapshot::{BackupRun, Cut};
 
 /// Sled tuning an operator may set.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +102,10 @@ impl Drop for SledStore {
 struct Commits {
     next_batch: u64,
     seal: Seal,
+    /// The running backup, if any: commits keep the values it has yet to read.
+    backup: Option<snapshot::Cutting>,
+    /// Backups begun since the store opened (names each one's tree of kept values).
+    backups_started: u64,
 }
 
 impl std::fmt::Debug for SledStore {

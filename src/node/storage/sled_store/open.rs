@@ -43,6 +43,31 @@ impl SledStore {
         options: SledOptions,
         restore: bool,
     ) -> Result<Self, StoreError> {
+        Self::create_inner(path, (node, store_id, now_ms), options, restore, false)
+    }
+
+    /// Creates a new store to restore a backup into: born marked as a restore in progress
+    /// (with `restore`, also marked to fetch its own records from the parent), in the same
+    /// write as its identity, so that no crash leaves a store that opens before the
+    /// restore has finished ([`SledStore::finish_restore`]).
+    pub fn create_for_restore(
+        path: &Path,
+        node: NodeCode,
+        store_id: [u8; 16],
+        now_ms: i64,
+        options: SledOptions,
+        restore: bool,
+    ) -> Result<Self, StoreError> {
+        Self::create_inner(path, (node, store_id, now_ms), options, restore, true)
+    }
+
+    fn create_inner(
+        path: &Path,
+        (node, store_id, now_ms): (NodeCode, [u8; 16], i64),
+        options: SledOptions,
+        restore: bool,
+        from_backup: bool,
+    ) -> Result<Self, StoreError> {
         if path.join("db").exists() || path.join("conf").exists() {
             return Err(StoreError::AlreadyInitialised(path.display().to_string()));
         }
@@ -59,16 +84,30 @@ impl SledStore {
         if restore {
             first.insert(keys::RESTORE_PENDING, &[1u8][..]);
         }
+        if from_backup {
+            first.insert(keys::RESTORING_BACKUP, &[1u8][..]);
+        }
         db.apply_batch(first).map_err(storage_error)?;
         db.flush().map_err(storage_error)?;
         fsync_path(&data_file_path(path))?;
         drop(db);
         fsync_path(path)?;
-        Self::open(path, node, options)
+        Self::open_inner(path, node, options, from_backup)
     }
 
     /// Opens the store in `path`, refusing one that belongs to another node.
     pub fn open(path: &Path, expected: NodeCode, options: SledOptions) -> Result<Self, StoreError> {
+        Self::open_inner(path, expected, options, false)
+    }
+
+    /// [`SledStore::open`]; with `restoring`, a store marked as a restore in progress
+    /// opens too (the restore itself).
+    fn open_inner(
+        path: &Path,
+        expected: NodeCode,
+        options: SledOptions,
+        restoring: bool,
+    ) -> Result<Self, StoreError> {
         if !path.join("conf").exists() {
             return Err(StoreError::NotInitialised(path.display().to_string()));
         }
@@ -86,6 +125,16 @@ impl SledStore {
                 expected,
             });
         }
+        if !restoring
+            && db
+                .contains_key(keys::RESTORING_BACKUP)
+                .map_err(storage_error)?
+        {
+            return Err(StoreError::Damaged(
+                "a restore from a backup into this directory did not finish".into(),
+            ));
+        }
+        SledStore::drop_backup_trees(&db)?;
         let data_file = File::open(data_file_path(path)).map_err(storage_error)?;
         migrate_legacy_documents(&db, &data_file)?;
         build_index(&db, &data_file, &mut identity).map_err(as_damage)?;
@@ -121,6 +170,8 @@ impl SledStore {
             commits: Mutex::new(Commits {
                 next_batch: extent.next_batch,
                 seal,
+                backup: None,
+                backups_started: 0,
             }),
             fault: RwLock::new(None),
             full: std::sync::atomic::AtomicBool::new(false),
