@@ -190,6 +190,18 @@ fn the_demo_converges_and_exits_zero() {
     );
     assert!(!stdout.contains(" NO "), "{rows:?}");
     assert!(stdout.contains("320581"), "a county-level city takes part");
+    // Not on a terminal, the demo says how far it is in plain lines.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("progress: ") && stderr.contains("records stored at the cities"),
+        "{stderr}"
+    );
+    // The summary says how the target stands, not only that it was published.
+    assert!(
+        stdout.contains("target M01-online-rate")
+            && stdout.contains(" is published at all 4 cities"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -203,9 +215,12 @@ fn the_running_demo_serves_a_ministry_dashboard_with_every_city() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Read until the dashboard list; the ministry's comes first.
-    let mut ministry = None;
+    let (mut ministry, mut target) = (None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if line.starts_with("target M01-online-rate") {
+            target = Some(line.clone());
+        }
         if line.trim_start().starts_with("100000 http://") {
             ministry = line.split_whitespace().nth(1).map(String::from);
             break;
@@ -214,6 +229,35 @@ fn the_running_demo_serves_a_ministry_dashboard_with_every_city() {
     let url = ministry.expect("the demo printed the ministry's dashboard");
     let (status, page) = Http::new().get_text(&url);
     assert_eq!(status, 200);
+    // The demo's summary of the target agrees with the ministry's dashboard.
+    let target = target.expect("the demo printed how its target stands");
+    let count = |after: &str| -> usize {
+        target
+            .split(after)
+            .nth(1)
+            .and_then(|r| r.split([' ', ',']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{target}"))
+    };
+    let (met, missed) = (count("met at "), count("missed at "));
+    let chart_title = page
+        .split("<b>M01</b>")
+        .nth(1)
+        .and_then(|r| r.split("</p>").next())
+        .unwrap_or_else(|| panic!("the dashboard charts M01 per city:\n{page}"));
+    assert!(
+        chart_title.contains(&format!("met at {met} of {} cities", met + missed)),
+        "demo: {target}\ndashboard: {chart_title}"
+    );
+    for id in [
+        "id=\"alerts\"",
+        "id=\"legend\"",
+        "id=\"records-per-day\"",
+        "id=\"lag-over-time\"",
+        "data-metric=\"M01\"",
+    ] {
+        assert!(page.contains(id), "the dashboard has {id}:\n{page}");
+    }
     for (c, p) in [
         ("440100", "440000"),
         ("440300", "440000"),
@@ -227,18 +271,32 @@ fn the_running_demo_serves_a_ministry_dashboard_with_every_city() {
     }
     if let Some(browser) = chromium() {
         let profile = tempfile::tempdir().unwrap();
-        let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-ministry-dashboard.png");
-        headless(
-            &browser,
-            profile.path(),
-            &[
-                "--window-size=1280,1000",
-                &format!("--screenshot={}", shot.display()),
-                &url,
-            ],
-        );
-        assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000);
-        println!("demo dashboard screenshot: {}", shot.display());
+        let dom = headless(&browser, profile.path(), &["--dump-dom", &url]);
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        for id in [
+            "id=\"alerts\"",
+            "id=\"records-per-day\"",
+            "data-metric=\"M01\"",
+        ] {
+            assert!(dom.contains(id), "the browser shows {id}");
+        }
+        // A phone and a wall display.
+        for (name, size) in [("phone", "390,844"), ("wall", "1920,1080")] {
+            let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("demo-ministry-dashboard-{name}.png"));
+            let _ = std::fs::remove_file(&shot);
+            headless(
+                &browser,
+                profile.path(),
+                &[
+                    &format!("--window-size={size}"),
+                    &format!("--screenshot={}", shot.display()),
+                    &url,
+                ],
+            );
+            assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000);
+            println!("demo dashboard screenshot ({name}): {}", shot.display());
+        }
     }
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -104,6 +104,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             View::National => national_summary(&digests),
         }
         totals(&demo, started.elapsed());
+        target_line(&demo).await;
         if !args.exit_when_converged {
             dashboards(&demo, &dir, view);
             crate::node::daemon::termination_signal().await;
@@ -256,15 +257,44 @@ async fn tick(demo: &Demo, bars: &[ProgressBar], view: View) {
     let Ok(client) = http::client() else {
         return std::future::pending().await;
     };
+    // Without a terminal the bars are hidden: a plain line now and then instead, so a
+    // log shows the demo moving.
+    let plain = !std::io::stderr().is_terminal();
+    let mut last_line: Option<Instant> = None;
     loop {
         if let Ok(digests) = demo.digests(&client).await {
             match view {
                 View::Pilots => pilot_tick(demo, bars, &digests),
                 View::National => national_tick(demo, bars, &digests),
             }
+            if plain && last_line.is_none_or(|t| t.elapsed() >= PLAIN_PROGRESS_EVERY) {
+                eprintln!("{}", progress_line(demo, &digests));
+                last_line = Some(Instant::now());
+            }
         }
         tokio::time::sleep(view.poll().max(Duration::from_millis(300))).await;
     }
+}
+
+/// How often a demo without a terminal prints a progress line.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// One line of progress: records stored at the cities and how many are above.
+fn progress_line(demo: &Demo, digests: &[OwnerDigests]) -> String {
+    let stored: u64 = demo
+        .cities
+        .iter()
+        .map(|c| c.stored.load(Ordering::Relaxed))
+        .sum();
+    let total = (demo.records * demo.cities.len()) as u64;
+    let at = |tier: usize| digests.iter().map(|d| d.tiers[tier].0).sum::<u64>();
+    let converged = digests.iter().filter(|d| d.matches()).count();
+    format!(
+        "progress: {stored}/{total} records stored at the cities, {} at the provinces, {} at the ministry; {converged}/{} cities converged",
+        at(1),
+        at(2),
+        digests.len()
+    )
 }
 
 /// A bar per city: records stored there, at its province and at the ministry.
@@ -358,11 +388,27 @@ fn totals(demo: &Demo, elapsed: Duration) {
         .sum();
     let secs = elapsed.as_secs_f64();
     println!(
-        "\nconverged: every owner's digest is equal at city, province and ministry, {DEMO_CLASSIFICATION} is in force and target {DEMO_TARGET} held at all {} cities",
+        "\nconverged: every owner's digest is equal at city, province and ministry; {DEMO_CLASSIFICATION} is in force and target {DEMO_TARGET} is published at all {} cities",
         demo.cities.len()
     );
     println!(
         "time to converge {secs:.1} s for {posted} records ({:.0} records/s end to end)",
         posted as f64 / secs
     );
+}
+
+/// How the demo's target stands, in the ministry's own judgement (the same as its
+/// dashboard's): published everywhere is not the same as met.
+async fn target_line(demo: &Demo) {
+    let Ok(client) = http::client() else { return };
+    match demo.target_standing(&client, DEMO_QUARTER).await {
+        Ok(s) => println!(
+            "target {DEMO_TARGET} (M01, online share of vacancy reports, >= 0.6 at pilot cities) in {DEMO_QUARTER}: met at {} of {} cities, missed at {}, not judged at {} (the ministry's dashboard shows each)",
+            s.met,
+            s.met + s.missed + s.not_judged,
+            s.missed,
+            s.not_judged
+        ),
+        Err(e) => println!("target {DEMO_TARGET}: the ministry's coverage did not answer ({e})"),
+    }
 }

@@ -60,6 +60,39 @@ pub struct LinkRefusal {
 pub struct Links {
     peers: Mutex<BTreeMap<NodeCode, LinkInfo>>,
     lags: Mutex<BTreeMap<NodeCode, LagSamples>>,
+    history: Mutex<History>,
+}
+
+/// Days of records per owner kept for the dashboard's chart.
+const HISTORY_DAYS: i64 = 14;
+/// Minutes of replication lag per owner kept for the dashboard's chart.
+const HISTORY_MINUTES: i64 = 60;
+
+/// What the dashboard charts, since the node started: records committed here per owner
+/// and UTC day, and the largest replication lag per owner and minute.
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    /// Records per owner per day (days since the epoch).
+    pub records_per_day: BTreeMap<NodeCode, BTreeMap<i64, u64>>,
+    /// Largest lag (ms) per owner per minute (minutes since the epoch).
+    pub lag_per_minute: BTreeMap<NodeCode, BTreeMap<i64, u64>>,
+}
+
+impl History {
+    fn count(&mut self, owner: NodeCode, records: u64, now_ms: i64) {
+        let day = now_ms.div_euclid(86_400_000);
+        let days = self.records_per_day.entry(owner).or_default();
+        *days.entry(day).or_default() += records;
+        days.retain(|d, _| *d > day - HISTORY_DAYS);
+    }
+
+    fn lag(&mut self, owner: NodeCode, lag_ms: u64, now_ms: i64) {
+        let minute = now_ms.div_euclid(60_000);
+        let minutes = self.lag_per_minute.entry(owner).or_default();
+        let worst = minutes.entry(minute).or_default();
+        *worst = (*worst).max(lag_ms);
+        minutes.retain(|m, _| *m > minute - HISTORY_MINUTES);
+    }
 }
 
 /// Replication lags kept per owner: the most recent this many records.
@@ -231,11 +264,28 @@ impl Links {
     /// Notes the replication lag of records just received.
     pub fn record_lags(&self, records: &[crate::core::store::RecordWrite], now_ms: i64) {
         let mut lags = self.lags.lock().unwrap_or_else(|p| p.into_inner());
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         for w in records {
             let e = &w.record.envelope;
             let lag = u64::try_from(now_ms - e.recorded_at_ms).unwrap_or(0);
             lags.entry(e.owner).or_default().push(lag);
+            history.count(e.owner, 1, now_ms);
+            history.lag(e.owner, lag, now_ms);
         }
+    }
+
+    /// Notes records of `owner` written here through the API.
+    pub fn record_written(&self, owner: NodeCode, records: u64, now_ms: i64) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.count(owner, records, now_ms);
+    }
+
+    /// The charts' history.
+    pub fn history(&self) -> History {
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The median and 95th-percentile replication lag (ms) of `owner`'s recent records.

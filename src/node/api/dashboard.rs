@@ -12,6 +12,7 @@ use axum::response::Html;
 use maud::{DOCTYPE, Markup, PreEscaped, display, html};
 
 use super::AppState;
+use super::dashboard_charts as charts;
 use super::error::ApiError;
 use super::extract::Query;
 use crate::core::model::{NodeCode, Tier};
@@ -78,7 +79,14 @@ h1{margin:0 0 .2em}h1 small{color:#666;font-weight:normal}h2{margin-top:1.4em}\
 table{border-collapse:collapse;min-width:40em}td,th{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:left}\
 th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}\
 .ok{color:#176c2c}.warn{color:#8a5a00}.bad{color:#b00020}.dot::before{content:'● '}\
-tr.owner td:first-child{padding-left:2em}footer{margin-top:2em;color:#777}";
+tr.owner td:first-child{padding-left:2em}footer{margin-top:2em;color:#777}\
+svg.chart{display:block;margin:.3em 0 1em}svg.chart text{font-size:11px;fill:#444}\
+rect.cell{fill:#1f5fa8}rect.bar.pass{fill:#2e8b45}rect.bar.fail{fill:#c0392b}\
+line.threshold{stroke:#222;stroke-width:2;stroke-dasharray:4 2}line.axis-line{stroke:#999}\
+polyline.series{fill:none;stroke-width:1.5}circle.dot-point{fill:currentColor}.s0{stroke:#1f5fa8;color:#1f5fa8}.s1{stroke:#c0392b;color:#c0392b}\
+.s2{stroke:#2e8b45;color:#2e8b45}.s3{stroke:#8a5a00;color:#8a5a00}.s4{stroke:#6a3d9a;color:#6a3d9a}.s5{stroke:#555;color:#555}\
+#legend dl{display:grid;grid-template-columns:4em auto;gap:.1em .5em}#legend dt{font-weight:bold}\
+@media (max-width:700px){table{min-width:0}svg.chart{max-width:100%;height:auto}}";
 
 type Links = std::collections::BTreeMap<NodeCode, LinkInfo>;
 
@@ -99,15 +107,20 @@ pub(super) async fn dashboard(
     let links = app.links.snapshot();
     // A city sees its own standing; a province or the ministry its subtree.
     let scope = crate::reporting::analysis::Scope::of(app.node);
-    let coverage = match super::coverage::cached_coverage(&app, period, scope).await {
-        Ok(coverage) => super::dashboard_coverage::coverage_section(&coverage),
-        Err(e) => unreadable("Coverage", &e.message),
+    let (coverage, targets) = match super::coverage::cached_coverage(&app, period, scope).await {
+        Ok(coverage) => (
+            super::dashboard_coverage::coverage_section(&coverage),
+            charts::targets_per_city(&coverage),
+        ),
+        Err(e) => (unreadable("Coverage", &e.message), html! {}),
     };
-    Ok(Html(page(&app, &links, now, coverage).into_string()))
+    Ok(Html(
+        page(&app, &links, now, coverage, targets).into_string(),
+    ))
 }
 
 /// The whole page around the coverage section, which is read asynchronously beforehand.
-fn page(app: &AppState, links: &Links, now: i64, coverage: Markup) -> Markup {
+fn page(app: &AppState, links: &Links, now: i64, coverage: Markup, targets: Markup) -> Markup {
     let tier = app.node.tier();
     let (class, words) = match app.store.fault() {
         None => ("ok", "store healthy".to_string()),
@@ -125,6 +138,10 @@ fn page(app: &AppState, links: &Links, now: i64, coverage: Markup) -> Markup {
             body {
                 h1 { (app.config.name) " " small { (display(app.node)) " · " (display(tier)) } }
                 p id="health" class={ "dot " (class) } { (words) }
+                p id="store" {
+                    "store: " (app.store.owner_counts().values().map(|c| c.by_kind.values().sum::<u64>()).sum::<u64>()) " records, "
+                    (charts::human_bytes(app.store.size_on_disk())) " on disk"
+                }
                 @if let Some(c) = app.certificate.get() {
                     p id="certificate" {
                         "certificate " (c.serial) ", expires " (rfc3339(c.not_after * 1000))
@@ -137,6 +154,8 @@ fn page(app: &AppState, links: &Links, now: i64, coverage: Markup) -> Markup {
                     (tree_section(app, links, now))
                 }
                 (coverage)
+                (charts::legend())
+                (charts_section(app, now, targets))
                 (records_section(app.store.as_ref()))
                 (documents_section(app.store.as_ref()))
                 footer {
@@ -163,10 +182,26 @@ fn unreadable(title: &str, why: &str) -> Markup {
     }
 }
 
-/// When a link last synced, in words.
-fn last_sync(info: Option<&LinkInfo>) -> String {
-    info.and_then(|l| l.last_sync_ms)
-        .map_or_else(|| "never".into(), rfc3339)
+/// When a link last synced, in words ("12 s ago"), the time itself on hover.
+fn last_sync(info: Option<&LinkInfo>, now: i64) -> Markup {
+    match info.and_then(|l| l.last_sync_ms) {
+        Some(t) => html! { span title=(rfc3339(t)) { (charts::ago(now, t)) } },
+        None => html! { "never" },
+    }
+}
+
+/// The charts: records per day, lag over time (where records arrive from below) and
+/// the targets per city.
+fn charts_section(app: &AppState, now: i64, targets: Markup) -> Markup {
+    let history = app.links.history();
+    html! {
+        h2 { "Charts" }
+        (charts::records_per_day(&history, now.div_euclid(86_400_000)))
+        @if app.node.tier() != Tier::City {
+            (charts::lag_over_time(&history, now.div_euclid(60_000)))
+        }
+        (targets)
+    }
 }
 
 fn parent_section(app: &AppState, links: &Links, now: i64) -> Markup {
@@ -196,7 +231,7 @@ fn parent_section(app: &AppState, links: &Links, now: i64) -> Markup {
             tr data-node=(display(parent.code)) {
                 td { (named(parent.code)) }
                 td class={ "dot " (class) } { (words) }
-                td { (last_sync(info)) }
+                td { (last_sync(info, now)) }
                 td class="num" { (pending) }
                 td class="num" { (at_parent) }
                 td class="num" { (at_ministry) }
@@ -262,7 +297,7 @@ fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
                 tr class="child" data-node=(display(child)) {
                     td { b { (named(child)) } }
                     td class={ "dot " (class) } { (words) }
-                    td { (last_sync(info)) }
+                    td { (last_sync(info, now)) }
                     td class="num" { (held(child)) }
                     td {}
                     td class="num" { (info.map_or(0, |l| l.quarantined)) }

@@ -13,6 +13,7 @@ mod body;
 mod coverage;
 mod dashboard;
 mod dashboard_alerts;
+mod dashboard_charts;
 mod dashboard_coverage;
 mod deadline;
 mod documents;

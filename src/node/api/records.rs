@@ -161,6 +161,11 @@ pub(super) async fn post_records(
     } else {
         app.writer.submit(drafts, standards.code_refs()).await?
     };
+    let written = outcomes.iter().filter(|o| o.changed).count() as u64;
+    if written > 0 {
+        app.links
+            .record_written(app.node, written, app.clock.now_ms());
+    }
     let accepted: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({"kind": o.kind, "id": o.id, "version": o.version, "seq": o.seq, "changed": o.changed}))

@@ -42,6 +42,17 @@ pub const DEMO_CLASSIFICATION: &str = "CN-OCC@1999+2005";
 /// The service-standard target the ministry publishes during the demo (M01 ≥ 0.60).
 pub const DEMO_TARGET: &str = "M01-online-rate";
 
+/// How many cities meet the demo's target, as the ministry's coverage judges them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetStanding {
+    /// Cities whose value meets the target.
+    pub met: usize,
+    /// Cities whose value misses it.
+    pub missed: usize,
+    /// Cities it does not judge (no data, not a pilot).
+    pub not_judged: usize,
+}
+
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -283,6 +294,33 @@ impl Demo {
             })??;
         }
         Ok(())
+    }
+
+    /// How the demo's target stands at the ministry for `period`, city by city, as the
+    /// ministry's coverage (and its dashboard) judge it.
+    pub async fn target_standing(
+        &self,
+        client: &reqwest::Client,
+        period: &str,
+    ) -> Result<TargetStanding, DemoError> {
+        let coverage = self
+            .ministry
+            .get(client, &format!("/v1/coverage?period={period}"))
+            .await?;
+        let mut standing = TargetStanding::default();
+        for city in coverage["cities"].as_array().into_iter().flatten() {
+            let judged = city["metrics"]["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|v| v["target"]["target_id"] == DEMO_TARGET);
+            match judged.and_then(|v| v["status"].as_str()) {
+                Some("pass") => standing.met += 1,
+                Some("fail") => standing.missed += 1,
+                _ => standing.not_judged += 1,
+            }
+        }
+        Ok(standing)
     }
 
     /// Every city's digest at the city, its province and the ministry.
