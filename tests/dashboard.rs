@@ -280,8 +280,12 @@ fn the_running_demo_serves_a_ministry_dashboard_with_every_city() {
         ] {
             assert!(dom.contains(id), "the browser shows {id}");
         }
-        // A phone and a wall display.
-        for (name, size) in [("phone", "390,844"), ("wall", "1920,1080")] {
+        // A phone, a wall display, and the whole page down to the charts.
+        for (name, size) in [
+            ("phone", "390,844"),
+            ("wall", "1920,1080"),
+            ("full", "1280,4200"),
+        ] {
             let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
                 .join(format!("demo-ministry-dashboard-{name}.png"));
             let _ = std::fs::remove_file(&shot);
