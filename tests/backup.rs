@@ -408,6 +408,26 @@ fn a_backup_cut_short_by_sigkill_is_refused_and_the_next_one_restores_exactly() 
         stored(&copy.data, "440100") == original,
         "the restored store differs from the one backed up (seed {seed})"
     );
+    // Without a config: the backup's node, into the directory named.
+    let bare = net.path().join("data-bare");
+    let restored = lmsync(&[
+        "restore",
+        "--from",
+        out.to_str().unwrap(),
+        "--data",
+        bare.to_str().unwrap(),
+        "--config",
+        net.path().join("no-such.toml").to_str().unwrap(),
+    ]);
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(
+        stored(&bare, "440100") == original,
+        "the store restored without a config differs (seed {seed})"
+    );
     println!(
         "backup kill test: {} records, {} writes acknowledged, none lost",
         original.len(),

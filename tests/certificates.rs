@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{
@@ -32,14 +32,7 @@ fn status(http: &Http, node: &RunningNode) -> Value {
 }
 
 fn hangup(node: &RunningNode) {
-    let pid = node.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    node.signal("HUP");
 }
 
 fn renew(ca: &Path, code: &str, pki: &Path) -> String {
@@ -50,7 +43,7 @@ fn renew(ca: &Path, code: &str, pki: &Path) -> String {
         ca.to_str().unwrap(),
         "--node",
         code,
-        "--pki",
+        "--out",
         pki.to_str().unwrap(),
     ])
 }
@@ -94,14 +87,7 @@ fn post(http: &Http, node: &RunningNode, files: &NodeFiles, id: &str) {
 /// Stops the province and starts it again on its port, so that every link through it
 /// handshakes anew.
 fn restart_province(t: &mut Tree) {
-    let pid = t.province.1.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    t.province.1.signal("TERM");
     t.province.1.child.wait().unwrap();
     t.province.1 = RunningNode::start(&t.province.0);
 }
@@ -269,14 +255,7 @@ fn a_stolen_key_is_revoked_refused_everywhere_and_its_node_carries_on() {
         "--config",
         thief_config.to_str().unwrap(),
     ]);
-    let pid = city.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    city.signal("TERM");
     t.cities[0].1.child.wait().unwrap();
     std::fs::remove_dir_all(&thief_data).unwrap();
     common::copy_dir(&t.cities[0].0.data, &thief_data);
@@ -293,18 +272,33 @@ fn a_stolen_key_is_revoked_refused_everywhere_and_its_node_carries_on() {
         status(&http, &thief)["parent"]["connected"] == true
     });
 
-    // The ministry revokes the certificate.
-    let out = lmsync_ok(&[
+    // The CA names every certificate of the city; the ministry publishes the revocation.
+    let printed = lmsync_ok(&[
         "pki",
         "revoke",
-        "--config",
-        t.ministry.0.config.to_str().unwrap(),
-        "--cert",
-        pki_dir(&t, "440100").join("node.crt").to_str().unwrap(),
+        "--dir",
+        ca_dir(&t).to_str().unwrap(),
+        "--node",
+        "440100",
         "--reason",
         "key stolen",
     ]);
-    assert!(out.contains(&stolen), "{out}");
+    let document: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(document["kind"], "revocation");
+    assert_eq!(
+        document["body"]["serials"],
+        json!([stolen.clone()]),
+        "{printed}"
+    );
+    let revocation = t.net.path().join("revoke.json");
+    std::fs::write(&revocation, &printed).unwrap();
+    let out = lmsync_ok(&[
+        "publish",
+        "--config",
+        t.ministry.0.config.to_str().unwrap(),
+        revocation.to_str().unwrap(),
+    ]);
+    assert!(out.contains("published"), "{out}");
     for node in [&t.ministry.1, &t.province.1] {
         eventually("the revocation named in status", LIMIT, || {
             status(&http, node)["revoked_certificates"]

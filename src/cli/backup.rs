@@ -35,17 +35,55 @@ pub(crate) struct BackupArgs {
     rate: Option<u64>,
 }
 
+/// sled's page cache while restoring without a config.
+const DEFAULT_RESTORE_CACHE: u64 = 256 << 20;
+
 /// `lmsync restore` (see [`RESTORE_ABOUT`]).
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  \
 lmsync restore --config 440100.toml --from /backup/440100-2026-05-01\n  \
-lmsync run --config 440100.toml")]
+lmsync run --config 440100.toml\n  \
+lmsync restore --from /backup/440100-2026-05-01 --data /srv/lmsync/440100-restored")]
 pub(crate) struct RestoreArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// The backup directory.
     #[arg(long, value_name = "DIR")]
     from: PathBuf,
+    /// The data directory to restore into (default: the config's `data_dir`). Without a
+    /// config file the node is the backup's, and the store is not marked to fetch from a
+    /// parent (a node started on it still restores what its parent acknowledged beyond
+    /// it before it takes writes).
+    #[arg(long, value_name = "DATA_DIR")]
+    data: Option<PathBuf>,
+}
+
+/// Where a restore goes and for which node: from the config, or the backup alone.
+struct RestoreTo {
+    config: Option<Config>,
+    data: PathBuf,
+    node: crate::core::model::NodeCode,
+}
+
+fn restore_target(args: &RestoreArgs) -> anyhow::Result<RestoreTo> {
+    let config = match (&args.data, args.config.config.exists()) {
+        (Some(_), false) => None,
+        _ => Some(Config::load(&args.config.config).context("invalid config")?),
+    };
+    let node = match &config {
+        Some(c) => c.node,
+        None => {
+            crate::node::storage::backup::files::read_manifest(&args.from)
+                .with_context(|| format!("reading the backup in {}", args.from.display()))?
+                .node
+        }
+    };
+    let data = match (&args.data, &config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => c.data_dir.clone(),
+        (None, None) => anyhow::bail!("give --data DATA_DIR or a config file"),
+    };
+    Ok(RestoreTo { config, data, node })
 }
 
 /// `lmsync backup --help`.
@@ -211,27 +249,34 @@ fn report(manifest: &Manifest, dir: &Path) {
 }
 
 pub(crate) fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config.config).context("invalid config")?;
+    let to = restore_target(&args)?;
     // Nobody writes the node's records but the node: with a parent, what it wrote after
     // the backup comes back from there before it takes writes; the ministry waits for its
     // children as after a rebuild. A city without a parent has only the backup.
-    let pending = config.parent.is_some() || config.node.tier() != Tier::City;
+    let pending = to
+        .config
+        .as_ref()
+        .is_some_and(|c| c.parent.is_some() || c.node.tier() != Tier::City);
+    let cache = to
+        .config
+        .as_ref()
+        .map_or(DEFAULT_RESTORE_CACHE, |c| c.cache_capacity);
     let target = Target {
-        data: &config.data_dir,
-        node: config.node,
-        options: sled_options(config.cache_capacity),
+        data: &to.data,
+        node: to.node,
+        options: sled_options(cache),
         restore_pending: pending,
         now_ms: SystemClock.now_ms(),
     };
-    let was_empty = is_empty_dir(&config.data_dir)?;
+    let was_empty = is_empty_dir(&to.data)?;
     let restored = restore(&args.from, target, &mut |_| {}).map_err(|e| {
-        let created = was_empty && !is_empty_dir(&config.data_dir).unwrap_or(true);
+        let created = was_empty && !is_empty_dir(&to.data).unwrap_or(true);
         let e = anyhow::Error::from(e);
         if created {
             e.context(format!(
                 "the restore did not finish; {} holds an unfinished store that no node opens: \
                  remove it before trying again",
-                config.data_dir.display()
+                to.data.display()
             ))
         } else {
             e
@@ -251,14 +296,16 @@ pub(crate) fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         m.cut.taken_at,
         restored.records,
         restored.documents,
-        config.data_dir.display()
+        to.data.display()
     );
     for (owner, got, cut) in &restored.lower_seqs {
         println!(
             "! {owner}: highest seq restored is {got}, the cut's was {cut} (its record had been removed as corrupt)"
         );
     }
-    if restored.restore_pending {
+    if restored.restore_pending
+        && let Some(config) = &to.config
+    {
         match &config.parent {
             Some(p) => println!(
                 "On first contact it fetches from its parent {} what it wrote after the backup, and refuses writes until then.",
@@ -269,6 +316,12 @@ pub(crate) fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    println!("Next: lmsync run --config {}", args.config.config.display());
+    match &to.config {
+        Some(_) => println!("Next: lmsync run --config {}", args.config.config.display()),
+        None => println!(
+            "Next: point a config's data_dir at {} (lmsync init writes one) and lmsync run",
+            to.data.display()
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,15 +46,16 @@ pub(crate) enum PkiCommand {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=20))]
         years: i32,
     },
-    /// Issue a node's next certificate, with a new key, in place of its current one.
+    /// Issue a node's next certificate, with a new key.
     ///
-    /// Replaces node.crt and node.key in PKI (the directory `tls.cert` and `tls.key` point
-    /// at; it must hold the node's current certificate), each written beside the old one
-    /// and renamed over it. Send the running node SIGHUP (`systemctl reload`) to put them in
-    /// force: its sessions carry on, the next handshakes use the new certificate. Renewing
-    /// with a new CA's DIR is a step of a CA rotation (docs/OPERATIONS.md).
+    /// Writes into OUT in the layout of `pki issue`. When OUT is the node's certificate
+    /// directory (the one `tls.cert` and `tls.key` point at), node.crt and node.key are
+    /// replaced, each written beside the old one and renamed over it; send the running
+    /// node SIGHUP (`systemctl reload`) to put them in force: its sessions carry on, the
+    /// next handshakes use the new certificate. Renewing with a new CA's DIR is a step of
+    /// a CA rotation (docs/OPERATIONS.md).
     #[command(
-        after_help = "Example:\n  lmsync pki renew --dir /secure/lmsync-ca --node 440100 --pki /etc/lmsync/pki-440100\n  systemctl reload lmsync@440100"
+        after_help = "Example:\n  lmsync pki renew --dir /secure/lmsync-ca --node 440100 --out /etc/lmsync/pki-440100\n  systemctl reload lmsync@440100"
     )]
     Renew {
         /// Directory holding the CA (from `pki init`).
@@ -63,37 +64,36 @@ pub(crate) enum PkiCommand {
         /// GB/T 2260 code of the node.
         #[arg(long, value_name = "CODE")]
         node: NodeCode,
-        /// The node's certificate directory (node.crt, node.key, ca.crt).
-        #[arg(long, value_name = "PKI")]
-        pki: PathBuf,
+        /// The node's certificate directory, or a new one.
+        #[arg(long, value_name = "OUT", alias = "pki")]
+        out: PathBuf,
         /// Validity in years.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=20))]
         years: i32,
     },
-    /// Revoke a node certificate (ministry: any node; province: its cities).
+    /// Print a revocation document naming a node's certificates to refuse.
     ///
-    /// Publishes a signed certificate_revocation document through the running node named
-    /// by --config. It flows down the tree (and a province's up to the ministry); every
-    /// node that holds it refuses that certificate at once, ends a session using it and
-    /// names it in `status`. Give the certificate file, or its node and serial (as `status`
-    /// of that node shows it).
+    /// Names the certificate SERIAL, or without --serial every certificate of CODE that
+    /// the CA in DIR issued (its register, DIR/issued). The output is a document in the
+    /// `publish` format: `lmsync publish --config ministry.toml FILE` (or a province's, for
+    /// its cities) signs it and sends it down the tree; every node that holds it refuses
+    /// those certificates at once, ends a session using one and names them in `status`.
+    /// Then give the node a new certificate (`pki renew`).
     #[command(
-        after_help = "Example:\n  lmsync pki revoke --config ministry.toml --cert stolen/node.crt --reason \"key stolen\"\n  lmsync pki revoke --config ministry.toml --node 440100 --serial 5f3a… --reason \"key stolen\""
+        after_help = "Example:\n  lmsync pki revoke --dir /secure/lmsync-ca --node 440100 --reason \"key stolen\" > revoke.json\n  lmsync publish --config ministry.toml revoke.json\n  lmsync pki renew --dir /secure/lmsync-ca --node 440100 --out /etc/lmsync/pki-440100"
     )]
     Revoke {
-        #[command(flatten)]
-        config: super::ConfigArg,
-        /// The certificate to revoke (PEM).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["node", "serial"])]
-        cert: Option<PathBuf>,
-        /// The node whose certificate is revoked (with --serial).
-        #[arg(long, value_name = "CODE", requires = "serial")]
-        node: Option<NodeCode>,
-        /// The certificate's serial number, hex (with --node).
-        #[arg(long, value_name = "HEX", requires = "node")]
+        /// Directory holding the CA (from `pki init`).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The node whose certificates are revoked.
+        #[arg(long, value_name = "CODE")]
+        node: NodeCode,
+        /// One certificate's serial number, hex (as `status` shows it; colons allowed).
+        #[arg(long, value_name = "S")]
         serial: Option<String>,
         /// Why, for the operators who will read it.
-        #[arg(long, value_name = "TEXT")]
+        #[arg(long, value_name = "TEXT", default_value = "")]
         reason: String,
     },
     /// Re-sign every document this node issued with its current certificate.
@@ -113,16 +113,15 @@ pub(crate) fn run(command: PkiCommand) -> anyhow::Result<ExitCode> {
         PkiCommand::Renew {
             dir,
             node,
-            pki: pki_dir,
+            out,
             years,
-        } => renew(&dir, node, &pki_dir, years)?,
+        } => renew(&dir, node, &out, years)?,
         PkiCommand::Revoke {
-            config,
-            cert,
+            dir,
             node,
             serial,
             reason,
-        } => revoke(&config, cert, node.zip(serial), reason)?,
+        } => revoke(&dir, node, serial.as_deref(), reason)?,
         PkiCommand::Resign { config } => resign(&config)?,
         PkiCommand::Init { dir } => {
             pki::init_ca(&dir).with_context(|| format!("creating the CA in {}", dir.display()))?;
@@ -168,11 +167,13 @@ fn renew(dir: &Path, node: NodeCode, pki_dir: &Path, years: i32) -> anyhow::Resu
         .with_context(|| format!("renewing the certificate of {node}"))?;
     let expires = chrono::DateTime::from_timestamp(renewed.info.not_after, 0)
         .map_or_else(String::new, |d| d.format("%Y-%m-%d").to_string());
+    let was = renewed
+        .previous_serial
+        .map_or_else(String::new, |s| format!(" (was {s})"));
     println!(
-        "Renewed the certificate of node {node} in {}: serial {} (was {}), expires {expires}",
+        "Renewed the certificate of node {node} in {}: serial {}{was}, expires {expires}",
         pki_dir.display(),
         renewed.info.serial,
-        renewed.previous_serial
     );
     if !renewed.issuer_trusted {
         println!(
@@ -185,34 +186,30 @@ fn renew(dir: &Path, node: NodeCode, pki_dir: &Path, years: i32) -> anyhow::Resu
     Ok(())
 }
 
-fn revoke(
-    config: &super::ConfigArg,
-    cert: Option<PathBuf>,
-    named: Option<(NodeCode, String)>,
-    reason: String,
-) -> anyhow::Result<()> {
-    let (node, serial) = match (cert, named) {
-        (Some(path), _) => {
-            let info = pki::cert_info(&path)?;
-            let node = info
-                .node
-                .with_context(|| format!("{} names no lmsync node", path.display()))?;
-            (node, info.serial)
+fn revoke(dir: &Path, node: NodeCode, serial: Option<&str>, reason: String) -> anyhow::Result<()> {
+    let serials = match serial {
+        Some(s) => vec![normalise_serial(s)?],
+        None => {
+            let serials: Vec<String> = pki::issued(dir)?
+                .into_iter()
+                .filter(|i| i.node == node)
+                .map(|i| i.serial)
+                .collect();
+            if serials.is_empty() {
+                anyhow::bail!(
+                    "{} records no certificate of {node}; give its --serial (as `lmsync status` on that node shows it)",
+                    dir.join(pki::ISSUED).display()
+                );
+            }
+            serials
         }
-        (None, Some((node, serial))) => (node, normalise_serial(&serial)?),
-        (None, None) => anyhow::bail!("give --cert FILE, or --node CODE and --serial HEX"),
     };
     let body = json!({
         "kind": document::REVOCATION,
-        "id": serial,
-        "body": {"node": node, "serial": serial, "reason": reason},
+        "id": serials[0],
+        "body": {"node": node, "serials": serials, "reason": reason},
     });
-    let answer = super::http::post_to_node(&config.config, "/v1/documents", &body)?;
-    println!(
-        "Revoked certificate {serial} of node {node} (version {}); every node below {} refuses it as soon as the revocation reaches it",
-        answer["version"],
-        text(&answer["issuer"]),
-    );
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }
 

@@ -209,6 +209,16 @@ impl RunningNode {
         self.child.wait().unwrap();
     }
 
+    /// Sends the signal `name` (`HUP`, `TERM`, …) without waiting.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{name}"), pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name}");
+    }
+
     /// SIGTERM and wait; returns the exit status code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();

@@ -38,7 +38,7 @@ pub const TARGET: &str = "service_standard_target";
 /// A pilot-city designation (by a province, confirmed by the ministry).
 pub const PILOT: &str = "pilot_designation";
 /// A node certificate withdrawn (by the ministry, or a province for its subtree).
-pub const REVOCATION: &str = "certificate_revocation";
+pub const REVOCATION: &str = "revocation";
 /// A node retired from service, or reinstated (by its province, or the ministry).
 pub const RETIREMENT: &str = "node_retirement";
 
@@ -118,6 +118,19 @@ impl HeldDocument {
 /// revocations, so that the ministry's status names every certificate withdrawn.
 pub fn reported_up(kind: &str) -> bool {
     [PILOT, TARGET, REVOCATION, RETIREMENT].contains(&kind)
+}
+
+/// Longest reason a revocation or retirement may give, in characters.
+const MAX_REASON_CHARS: usize = 200;
+
+/// Ok when a document's free-text reason is short enough to show an operator whole.
+pub fn check_reason(reason: &str) -> Result<(), String> {
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(format!(
+            "the reason is longer than {MAX_REASON_CHARS} characters"
+        ));
+    }
+    Ok(())
 }
 
 /// True when `node` may publish documents (the ministry and provinces).

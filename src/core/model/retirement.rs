@@ -14,9 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::document::{RETIREMENT, StoredDocument};
 use super::tree::{NodeCode, Tier};
 
-/// Longest reason a retirement may give, in characters.
-const MAX_REASON_CHARS: usize = 200;
-
 /// Whether the node stops or starts serving on the date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,11 +81,7 @@ pub fn check_body(issuer: NodeCode, id: &str, body: &RetirementBody) -> Result<(
             body.node
         ));
     }
-    if body.reason.chars().count() > MAX_REASON_CHARS {
-        return Err(format!(
-            "the reason is longer than {MAX_REASON_CHARS} characters"
-        ));
-    }
+    super::document::check_reason(&body.reason)?;
     may_retire(issuer, body.node)
 }
 

@@ -1,6 +1,6 @@
 //! Certificate revocations: a signed document by which the ministry (any node) or a
-//! province (a node of its subtree) withdraws one node certificate, named by its serial
-//! number. Every node that holds the document refuses that certificate as a peer and
+//! province (a node of its subtree) withdraws node certificates of one node, named by
+//! their serial numbers. Every node that holds the document refuses that certificate as a peer and
 //! refuses documents signed with it.
 //!
 //! Pure: what a revocation says and whether its issuer may say it. Refusing peers is the
@@ -14,18 +14,19 @@ use serde::{Deserialize, Serialize};
 use super::document::{REVOCATION, StoredDocument};
 use super::tree::{NodeCode, Tier};
 
-/// Longest reason a revocation may give, in characters.
-const MAX_REASON_CHARS: usize = 200;
+/// Most certificates one revocation names.
+const MAX_SERIALS: usize = 64;
 
 /// What a revocation document's body holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationBody {
-    /// The node the certificate was issued to.
+    /// The node the certificates were issued to.
     pub node: NodeCode,
-    /// The certificate's serial number, lowercase hex without separators.
-    pub serial: String,
+    /// Their serial numbers, lowercase hex without separators or leading zero bytes.
+    pub serials: Vec<String>,
     /// Why, for operators (e.g. "key stolen").
+    #[serde(default)]
     pub reason: String,
 }
 
@@ -78,49 +79,58 @@ pub fn may_revoke(issuer: NodeCode, node: NodeCode) -> Result<(), String> {
     }
 }
 
-/// Checks a revocation body as a publisher posts it, under document id `id`.
-pub fn check_body(issuer: NodeCode, id: &str, body: &RevocationBody) -> Result<(), String> {
-    if body.serial.is_empty()
-        || body.serial.len() > 40
-        || !body
-            .serial
+fn is_serial(serial: &str) -> bool {
+    !serial.is_empty()
+        && serial.len() <= 40
+        && !serial.starts_with("00")
+        && serial
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+}
+
+/// Checks a revocation body as a publisher posts it, under document id `id` (its first
+/// serial: a later revocation naming other certificates is another document).
+pub fn check_body(issuer: NodeCode, id: &str, body: &RevocationBody) -> Result<(), String> {
+    if body.serials.is_empty() || body.serials.len() > MAX_SERIALS {
         return Err(format!(
-            "serial {:?} is not a certificate serial number in lowercase hex",
-            body.serial
+            "a revocation names 1 to {MAX_SERIALS} certificates, not {}",
+            body.serials.len()
         ));
     }
-    if id != body.serial {
+    if let Some(bad) = body.serials.iter().find(|s| !is_serial(s)) {
         return Err(format!(
-            "a revocation's id is the serial it revokes ({}), not {id:?}",
-            body.serial
+            "serial {bad:?} is not a certificate serial number in lowercase hex"
         ));
     }
-    if body.reason.chars().count() > MAX_REASON_CHARS {
+    if id != body.serials[0] {
         return Err(format!(
-            "the reason is longer than {MAX_REASON_CHARS} characters"
+            "a revocation's id is its first serial ({}), not {id:?}",
+            body.serials[0]
         ));
     }
+    super::document::check_reason(&body.reason)?;
     may_revoke(issuer, body.node)
 }
 
-/// The revocation `doc` states, or why it states none (a malformed body, or an issuer
-/// without the authority).
-pub fn parse(doc: &StoredDocument) -> Result<Revocation, String> {
+/// The revocations `doc` states, one per certificate, or why it states none (a malformed
+/// body, or an issuer without the authority).
+pub fn parse(doc: &StoredDocument) -> Result<Vec<Revocation>, String> {
     if doc.kind != REVOCATION {
         return Err(format!("{} is not a revocation", doc.kind));
     }
     let body: RevocationBody =
         serde_json::from_str(&doc.body).map_err(|e| format!("a revocation body: {e}"))?;
     check_body(doc.issuer, &doc.id, &body)?;
-    Ok(Revocation {
-        node: body.node,
-        serial: body.serial,
-        reason: body.reason,
-        issuer: doc.issuer,
-    })
+    Ok(body
+        .serials
+        .into_iter()
+        .map(|serial| Revocation {
+            node: body.node,
+            serial,
+            reason: body.reason.clone(),
+            issuer: doc.issuer,
+        })
+        .collect())
 }
 
 /// The revocations in force among `docs`, by serial. Documents that state none are
@@ -129,6 +139,7 @@ pub fn in_force(docs: &[StoredDocument]) -> BTreeMap<String, Revocation> {
     docs.iter()
         .filter(|d| d.kind == REVOCATION)
         .filter_map(|d| parse(d).ok())
+        .flatten()
         .map(|r| (r.serial.clone(), r))
         .collect()
 }
@@ -168,14 +179,23 @@ mod tests {
 
     #[test]
     fn parses_what_a_publisher_may_say_and_nothing_else() {
-        let body = r#"{"node":"440100","serial":"7a01ff","reason":"key stolen"}"#;
+        let body = r#"{"node":"440100","serials":["7a01ff","5b"],"reason":"key stolen"}"#;
         let r = parse(&doc(MINISTRY, "7a01ff", body)).unwrap();
-        assert_eq!((r.node, r.serial.as_str()), (code("440100"), "7a01ff"));
-        assert!(parse(&doc(MINISTRY, "other", body)).is_err(), "id ≠ serial");
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].node, r[0].serial.as_str()),
+            (code("440100"), "7a01ff")
+        );
+        assert!(
+            parse(&doc(MINISTRY, "other", body)).is_err(),
+            "id ≠ first serial"
+        );
         assert!(parse(&doc(code("210000"), "7a01ff", body)).is_err());
-        let upper = r#"{"node":"440100","serial":"7A01FF","reason":""}"#;
+        let upper = r#"{"node":"440100","serials":["7A01FF"]}"#;
         assert!(parse(&doc(MINISTRY, "7A01FF", upper)).is_err());
-        let extra = r#"{"node":"440100","serial":"7a01ff","reason":"","x":1}"#;
+        let none = r#"{"node":"440100","serials":[]}"#;
+        assert!(parse(&doc(MINISTRY, "x", none)).is_err());
+        let extra = r#"{"node":"440100","serials":["7a01ff"],"x":1}"#;
         assert!(parse(&doc(MINISTRY, "7a01ff", extra)).is_err());
         let docs = [
             doc(MINISTRY, "7a01ff", body),
@@ -183,11 +203,11 @@ mod tests {
             doc(
                 code("440000"),
                 "01",
-                r#"{"node":"440300","serial":"01","reason":""}"#,
+                r#"{"node":"440300","serials":["01"]}"#,
             ),
         ];
         let force = in_force(&docs);
-        assert_eq!(force.keys().collect::<Vec<_>>(), ["01", "7a01ff"]);
+        assert_eq!(force.keys().collect::<Vec<_>>(), ["01", "5b", "7a01ff"]);
     }
 
     #[test]

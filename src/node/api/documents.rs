@@ -108,7 +108,7 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
     }
     if p.kind == document::REVOCATION {
         let body: RevocationBody = serde_json::from_value(p.body.clone())
-            .map_err(|e| invalid(format!("a certificate_revocation body: {e}")))?;
+            .map_err(|e| invalid(format!("a revocation body: {e}")))?;
         revocation::check_body(app.node, &p.id, &body).map_err(invalid)?;
     }
     if p.kind == CLASSIFICATION {
