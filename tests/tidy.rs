@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "core",
         &["codec", "model", "reconcile", "store", "wire", "protocol"],
     ),
-    ("reporting", &["analysis", "scan"]),
+    ("reporting", &["analysis", "scan", "public"]),
     (
         "node",
         &[
@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "links",
             "transport",
             "api",
+            "public",
             "daemon",
         ],
     ),

@@ -36,9 +36,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .sync
             .quic_addr
             .map_or_else(String::new, |a| format!("; QUIC {a}"));
+        let public = running
+            .public
+            .as_ref()
+            .map_or_else(String::new, |p| format!("; public http://{}", p.addr));
         let _ = writeln!(
             std::io::stdout().lock(),
-            "lmsync node {node} ({name}) ready{quic}; API http://{}",
+            "lmsync node {node} ({name}) ready{quic}; API http://{}{public}",
             running.api_addr
         );
         let status = format!("STATUS=serving; API http://{}{quic}", running.api_addr);

@@ -11,6 +11,7 @@
 //! - [`links`]: what the node knows of its peers' links, shared by sync, API and reports;
 //! - [`transport`]: QUIC with mutual TLS, driving the core's protocol sessions;
 //! - [`api`]: the HTTP API and the dashboard;
+//! - [`public`]: the public information service on its own listener;
 //! - [`daemon`]: assembles and stops a running node.
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod links;
 pub mod pki;
+pub mod public;
 pub mod storage;
 pub mod telemetry;
 pub mod transport;

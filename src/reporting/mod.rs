@@ -2,8 +2,10 @@
 //!
 //! [`analysis`] is pure (coverage metrics, targets, pilot designations, the quarterly
 //! supply/demand report: records in, figures out); [`scan`] feeds it from a store, one
-//! city at a time, through the core's store interface. This layer uses only
+//! city at a time, through the core's store interface; [`public`] is what the public
+//! information service may show, indexed for search. This layer uses only
 //! [`crate::core`]; the node's API and the CLI call it.
 
 pub mod analysis;
+pub mod public;
 pub mod scan;

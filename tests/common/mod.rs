@@ -160,6 +160,8 @@ pub struct RunningNode {
     pub api: String,
     /// `host:port` of the QUIC listener (provinces and the ministry).
     pub quic: Option<String>,
+    /// The public information service's base URL, when `[public]` is set.
+    pub public: Option<String>,
 }
 
 impl RunningNode {
@@ -189,18 +191,21 @@ impl RunningNode {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let api = line
-            .split("API ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("node did not report ready; got {line:?}"))
-            .trim()
-            .to_string();
-        let quic = line
-            .split("QUIC ")
-            .nth(1)
-            .and_then(|r| r.split(';').next())
-            .map(|q| q.trim().to_string());
-        RunningNode { child, api, quic }
+        let after = |label: &str| {
+            line.split(label)
+                .nth(1)
+                .and_then(|r| r.split(';').next())
+                .map(|v| v.trim().to_string())
+        };
+        let api =
+            after("API ").unwrap_or_else(|| panic!("node did not report ready; got {line:?}"));
+        let (quic, public) = (after("QUIC "), after("public "));
+        RunningNode {
+            child,
+            api,
+            quic,
+            public,
+        }
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -307,6 +312,23 @@ impl Http {
     }
 
     /// POSTs raw bytes with an optional bearer token.
+    /// GET with an optional `If-None-Match`: status, headers and body text.
+    pub fn get_with(
+        &self,
+        url: &str,
+        if_none_match: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        self.rt.block_on(async {
+            let mut req = self.client.get(url);
+            if let Some(tag) = if_none_match {
+                req = req.header("if-none-match", tag);
+            }
+            let r = req.send().await.unwrap();
+            let (status, headers) = (r.status().as_u16(), r.headers().clone());
+            (status, headers, r.text().await.unwrap_or_default())
+        })
+    }
+
     pub fn post_raw(
         &self,
         url: &str,

@@ -49,9 +49,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.api_limits;
+    let stats = state.stats.clone();
+    serve_router(listener, super::router(state), limits, stats, shutdown).await
+}
+
+/// Serves `app` on `listener` under the same connection cap and deadlines as the API
+/// (the public information service uses it too), until `shutdown` resolves.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: ApiLimits,
+    stats: Arc<ApiStats>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let served = Served {
-        stats: state.stats.clone(),
-        app: super::router(state),
+        stats,
+        app,
         http: http1_builder(&limits),
         limits,
     };

@@ -53,6 +53,39 @@ pub struct RawConfig {
     pub privacy: Option<RawPrivacy>,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub public: Option<RawPublic>,
+}
+
+/// `[public]`: the public information service's listener and its per-client limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawPublic {
+    pub listen: String,
+    #[serde(default = "default_public_rate")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_public_burst")]
+    pub burst: u32,
+}
+
+fn default_public_rate() -> u32 {
+    20
+}
+
+fn default_public_burst() -> u32 {
+    60
+}
+
+/// The public information service: where it listens and how much one client may ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicConfig {
+    /// Its own listener, apart from the API.
+    pub listen: SocketAddr,
+    /// Requests one client (IP address) may make per second, sustained.
+    pub requests_per_second: u32,
+    /// And in a burst.
+    pub burst: u32,
 }
 
 /// `[node]`
@@ -90,6 +123,21 @@ impl Default for RawNetwork {
             max_protocol: None,
         }
     }
+}
+
+/// `[public]`, checked.
+fn public(raw: &RawPublic) -> Result<PublicConfig, ConfigError> {
+    if raw.requests_per_second == 0 || raw.burst == 0 {
+        return Err(ConfigError::at(
+            "public.requests_per_second",
+            "the per-client limits must be at least 1",
+        ));
+    }
+    Ok(PublicConfig {
+        listen: socket("public.listen", &raw.listen)?,
+        requests_per_second: raw.requests_per_second,
+        burst: raw.burst,
+    })
 }
 
 /// `network.max_protocol`: a version this release speaks, default its newest.
@@ -361,6 +409,8 @@ pub struct Config {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// The public information service, when `[public]` is set.
+    pub public: Option<PublicConfig>,
 }
 
 impl Config {
@@ -427,6 +477,7 @@ impl Config {
                 .map(|p| (resolve(&p.pid_key_file), p.pid_epoch)),
             log_level: raw.log.level.clone(),
             log_format: log_format(&raw.log.format)?,
+            public: raw.public.as_ref().map(public).transpose()?,
         })
     }
 

@@ -136,6 +136,8 @@ pub struct RunningNode {
     shutdown: tokio::sync::oneshot::Sender<()>,
     store: Arc<SledStore>,
     data_dir: std::path::PathBuf,
+    /// The public information service, when `[public]` is set.
+    pub public: Option<crate::node::public::PublicService>,
 }
 
 impl RunningNode {
@@ -166,6 +168,9 @@ impl RunningNode {
         self.figures.stop();
         // A backup streaming would hold its connection open; it ends without a manifest.
         self.store.cancel_backup("the node is stopping");
+        if let Some(public) = self.public {
+            public.stop().await;
+        }
         let _ = self.shutdown.send(());
         let served = self.server.await.map_err(|e| DaemonError::Io {
             what: "API server task".into(),
@@ -278,6 +283,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         coverage_cache: Arc::default(),
         backups: store.clone(),
     };
+    let public = start_public(&state).await?;
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::serve(listener, state, async move {
         let _ = stop.await;
@@ -300,7 +306,33 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         shutdown,
         store,
         data_dir,
+        public,
     })
+}
+
+/// Starts the public information service when the config asks for one.
+async fn start_public(
+    state: &AppState,
+) -> Result<Option<crate::node::public::PublicService>, DaemonError> {
+    let Some(config) = &state.config.public else {
+        return Ok(None);
+    };
+    let parts = crate::node::public::PublicParts {
+        node: state.node,
+        name: state.config.name.clone(),
+        store: state.store.clone(),
+        commits: state.commits.clone(),
+        standards: state.standards.clone(),
+        clock: state.clock.clone(),
+        limits: state.config.api_limits,
+    };
+    crate::node::public::PublicService::start(config, parts)
+        .await
+        .map(Some)
+        .map_err(|source| DaemonError::Io {
+            what: format!("binding the public service to {}", config.listen),
+            source,
+        })
 }
 
 /// What this node trusts: the CA bundle in `tls.ca` and the revocations stored here.

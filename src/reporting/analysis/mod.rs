@@ -50,7 +50,7 @@ pub mod scope;
 pub mod targets;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use metrics::{
     CityCounts, CityMetrics, CohortSummary, EngineFacts, EngineLimits, EvalContext,
