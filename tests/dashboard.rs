@@ -9,31 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Http, Network, RunningNode, lmsync_ok};
-
-fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// Runs headless Chromium (bounded by `timeout`) with the flags this machine needs.
-fn headless(browser: &PathBuf, profile: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("60").arg(browser).args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]);
-    cmd.arg(format!("--user-data-dir={}", profile.display()));
-    cmd.args(args).output().unwrap()
-}
+use common::{Http, Network, RunningNode, chromium, headless, lmsync_ok};
 
 #[test]
 fn the_ministry_dashboard_shows_every_city_under_its_province() {

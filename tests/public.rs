@@ -219,6 +219,76 @@ fn a_city_serves_its_board_report_offices_and_screen_and_nothing_private() {
     assert!(screen.contains("http-equiv=\"refresh\"") && screen.contains("id=\"screen\""));
     let (_, offices) = http.get_text(&public_url(&node, "/offices"));
     assert!(offices.contains("id=\"offices\""));
+
+    in_the_browser(&node, major, area, owner, id, &quarter);
+}
+
+/// Search flows, a detail page, the report with its chart and the display screen in a
+/// real Chromium, with screenshots on a phone-sized and a wall-sized viewport.
+fn in_the_browser(
+    node: &RunningNode,
+    major: &str,
+    area: &str,
+    owner: &str,
+    id: &str,
+    quarter: &str,
+) {
+    let Some(browser) = common::chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install Chromium (.ci/run does)"
+        );
+        println!("SKIPPED the browser part: no Chromium here");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let flows = [
+        (format!("/?occupation={major}"), "data-vacancy="),
+        (format!("/?area={area}"), "data-vacancy="),
+        ("/?wage_min=1500&sort=wage".to_string(), "data-vacancy="),
+        (format!("/vacancies/{owner}/{id}"), "联系 Contact"),
+        (format!("/report/{quarter}"), "id=\"ratio-chart\""),
+        ("/screen".to_string(), "id=\"screen\""),
+        ("/offices".to_string(), "id=\"offices\""),
+    ];
+    for (path, expect) in &flows {
+        let dom = common::headless(
+            &browser,
+            profile.path(),
+            &["--dump-dom", &public_url(node, path)],
+        );
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert!(
+            dom.contains(expect),
+            "the browser shows {expect} at {path}:\n{dom}"
+        );
+    }
+    for (page, path) in [
+        ("board", "/"),
+        ("report", &*format!("/report/{quarter}")),
+        ("screen", "/screen"),
+    ] {
+        for (name, size) in [("phone", "390,844"), ("wall", "1920,1080")] {
+            let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("public-{page}-{name}.png"));
+            let _ = std::fs::remove_file(&shot);
+            common::headless(
+                &browser,
+                profile.path(),
+                &[
+                    &format!("--window-size={size}"),
+                    &format!("--screenshot={}", shot.display()),
+                    &public_url(node, path),
+                ],
+            );
+            assert!(
+                std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 5_000,
+                "{}",
+                shot.display()
+            );
+            println!("public {page} ({name}): {}", shot.display());
+        }
+    }
 }
 
 #[test]

@@ -126,6 +126,11 @@ fn dashboards(demo: &Demo, dir: &std::path::Path, view: View) {
     } else {
         &demo.cities[..]
     };
+    if let Some(public) = demo.ministry.public_addr() {
+        println!(
+            "  public  http://{public}/  the national vacancy board (also /report, /offices, /screen)"
+        );
+    }
     for n in std::iter::once(&demo.ministry)
         .chain(&demo.provinces)
         .chain(cities)

@@ -622,3 +622,32 @@ pub fn open_raw_sled(path: &Path) -> sled::Db {
         }
     }
 }
+
+/// The Chromium binary, if installed.
+pub fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs headless Chromium (bounded by `timeout`) with the flags this machine needs.
+pub fn headless(
+    browser: &PathBuf,
+    profile: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(browser).args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]);
+    cmd.arg(format!("--user-data-dir={}", profile.display()));
+    cmd.args(args).output().unwrap()
+}

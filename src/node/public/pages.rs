@@ -20,7 +20,7 @@ form label{display:flex;flex-direction:column;font-size:.85em}input{font-size:1e
 .v{border-bottom:1px solid #ddd;padding:.6em 0}.v h3{margin:.1em 0}.meta{color:#555;font-size:.9em}\
 .wage{color:#b35900;font-weight:bold}table{border-collapse:collapse}td,th{padding:.3em .6em;\
 border-bottom:1px solid #ddd;text-align:left}.num{text-align:right}.muted{color:#777}\
-.bar{fill:#0b5394}.line{stroke:#b00;stroke-dasharray:4 2}.pager a{margin-right:1em}\
+.bar{fill:#0b5394}svg{max-width:100%;height:auto}.line{stroke:#b00;stroke-dasharray:4 2}.pager a{margin-right:1em}\
 @media (max-width:600px){main{padding:.5em}form label{flex:1 1 45%}table{font-size:.85em}}";
 
 fn shell(public: &Public, title: &str, body: Markup) -> Markup {
@@ -271,7 +271,8 @@ fn ratio_chart(table: &crate::reporting::analysis::report::PublishedTable) -> Ma
     let height = row * rows.len() as f64 + 10.0;
     html! {
         h2 { "求人倍率 Vacancies per job seeker, by occupation group" }
-        svg id="ratio-chart" width=(width) height=(height) role="img" aria-label="求人倍率 by occupation group" {
+        svg id="ratio-chart" width=(width) height=(height) viewBox=(format!("0 0 {width} {height:.0}"))
+            role="img" aria-label="求人倍率 by occupation group" {
             @for (i, (name, ratio)) in rows.iter().enumerate() {
                 @let y = row * i as f64;
                 text x="0" y=(format!("{:.0}", y + 15.0)) font-size="12" { (name) }

@@ -162,6 +162,11 @@ impl DemoNode {
         })
     }
 
+    /// Where its public information service listens, if it runs one.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.node.public.as_ref().map(|p| p.addr)
+    }
+
     fn quic(&self) -> String {
         self.node
             .sync
@@ -249,7 +254,14 @@ impl Demo {
     ) -> Result<Demo, DemoError> {
         let ca = dir.join("ca");
         pki::init_ca(&ca).map_err(|e| setup_error(MINISTRY)(e.to_string()))?;
-        let ministry = DemoNode::start(prepare_node(dir, &ca, MINISTRY, None)?).await?;
+        // The ministry also serves the public information service: the national board.
+        let mut ministry_config = prepare_node(dir, &ca, MINISTRY, None)?;
+        ministry_config.public = Some(crate::node::config::PublicConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            requests_per_second: 100,
+            burst: 300,
+        });
+        let ministry = DemoNode::start(ministry_config).await?;
         let mut provinces: Vec<DemoNode> = Vec::new();
         for province in chosen.iter().filter_map(|c| c.province()) {
             if provinces.iter().all(|p| p.code != province) {
