@@ -4,9 +4,11 @@
 //!
 //! The board ([`crate::reporting::public::Board`]) is built once from the store when the
 //! node starts and then kept by following each owner's change log as records commit
-//! (`keeper`), so a search never scans the store. `server` holds the routes, the
+//! (`keeper`), so a search never scans the store; `answers` keeps each search's answer
+//! for a second, computed once however many ask. `server` holds the routes, the
 //! per-client rate limit and the caching headers; `pages` the templates.
 
+mod answers;
 mod keeper;
 mod pages;
 mod server;
@@ -36,6 +38,7 @@ pub(crate) struct Public {
     board: Arc<std::sync::RwLock<Board>>,
     ready: Arc<AtomicBool>,
     limiter: Arc<server::Limiter>,
+    answers: Arc<answers::Answers>,
 }
 
 impl Public {
@@ -99,6 +102,7 @@ impl PublicService {
                 config.requests_per_second,
                 config.burst,
             )),
+            answers: Arc::default(),
         };
         let keeper = tokio::spawn(keeper::keep(
             parts.store,

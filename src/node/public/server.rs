@@ -161,23 +161,36 @@ fn json_error(status: StatusCode, error: &str, message: impl Into<String>) -> Re
         .into_response()
 }
 
-/// Runs `query` on the board at its date.
-fn run_search(public: &Public, query: &Search) -> Result<Page, String> {
-    let today = public.today();
-    let standards = public.standards.current();
-    let board = public.board();
-    let date = board.board_date(today);
-    board
-        .search(query, date, &standards.occupation.codes)
-        .map_err(|e| e.to_string())
+/// Runs `query` on the board at its date, or takes the answer of the last second.
+async fn run_search(public: &Public, query: &Search, key: &str) -> Result<Page, String> {
+    let (board, query_owned) = (public.clone(), query.clone());
+    let answer = public
+        .answers
+        .get(key.to_string(), move || {
+            let today = board.today();
+            let standards = board.standards.current();
+            let board = board.board();
+            let date = board.board_date(today);
+            board
+                .search(&query_owned, date, &standards.occupation.codes)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    (*answer).clone()
+}
+
+/// The query part of the request, as the answers are keyed.
+fn query_key(request_query: Option<&str>) -> String {
+    request_query.unwrap_or("").to_string()
 }
 
 async fn search_page(
     State(public): State<Public>,
+    uri: axum::http::Uri,
     query: Result<Query<Search>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let page = match &query {
-        Ok(Query(q)) => run_search(&public, q),
+        Ok(Query(q)) => run_search(&public, q, &query_key(uri.query())).await,
         Err(e) => Err(format!("the query does not read: {e}")),
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -186,6 +199,7 @@ async fn search_page(
 
 async fn search_json(
     State(public): State<Public>,
+    uri: axum::http::Uri,
     query: Result<Query<Search>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -195,7 +209,7 @@ async fn search_json(
             "unknown or malformed parameter",
         );
     };
-    match run_search(&public, &query) {
+    match run_search(&public, &query, &query_key(uri.query())).await {
         Ok(page) => {
             let (number, per_page) = query.paging().unwrap_or((1, 0));
             axum::Json(json!({"total": page.total, "date": page.date, "page": number, "per_page": per_page, "items": page.items, "ready": public.is_ready()})).into_response()

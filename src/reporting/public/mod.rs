@@ -71,6 +71,9 @@ pub struct PublicVacancy {
     employer_id: String,
     #[serde(skip)]
     office_id: String,
+    /// The title in lower case, for word search.
+    #[serde(skip)]
+    title_lower: String,
 }
 
 impl PublicVacancy {
@@ -103,6 +106,7 @@ impl PublicVacancy {
             office: None,
             employer_id: v.employer_id.clone(),
             office_id: v.receiving_office_id.clone(),
+            title_lower: v.title.to_lowercase(),
         })
     }
 
@@ -155,16 +159,27 @@ impl PublicOffice {
     }
 }
 
+/// A listed vacancy's place on the board: indexes hold these, not keys.
+type Slot = u32;
+
 /// Everything the public service shows, indexed for search. Updated record by record;
 /// `generation` moves with every change, so answers can be cached by it.
 #[derive(Debug, Default)]
 pub struct Board {
-    vacancies: HashMap<Key, PublicVacancy>,
+    slots: Vec<Option<PublicVacancy>>,
+    free: Vec<Slot>,
+    ids: HashMap<Key, Slot>,
     employers: HashMap<Key, String>,
+    /// The same names in lower case, for word search.
+    employers_lower: HashMap<Key, String>,
     offices: BTreeMap<Key, PublicOffice>,
-    by_occupation: BTreeMap<String, BTreeSet<Key>>,
-    by_area: BTreeMap<String, BTreeSet<Key>>,
-    by_posted: BTreeSet<(std::cmp::Reverse<NaiveDate>, Key)>,
+    by_occupation: BTreeMap<String, BTreeSet<Slot>>,
+    by_area: BTreeMap<String, BTreeSet<Slot>>,
+    by_posted: BTreeSet<(std::cmp::Reverse<NaiveDate>, Slot)>,
+    /// Listed vacancies by first and by last valid day: how many are open on a date is
+    /// a sum over dates, never a walk over vacancies.
+    valid_from: BTreeMap<NaiveDate, u64>,
+    valid_until: BTreeMap<NaiveDate, u64>,
     /// Vacancy dates seen, to find the newest record's date (the board date of a
     /// historical data set).
     dates: BTreeMap<NaiveDate, u64>,
@@ -189,7 +204,10 @@ impl Board {
             RecordData::Employer(emp) => {
                 if e.status == Status::Voided {
                     self.employers.remove(&key);
+                    self.employers_lower.remove(&key);
                 } else {
+                    self.employers_lower
+                        .insert(key.clone(), emp.name.to_lowercase());
                     self.employers.insert(key, emp.name.clone());
                 }
             }
@@ -207,28 +225,54 @@ impl Board {
     }
 
     fn insert_vacancy(&mut self, p: PublicVacancy) {
-        let key = p.key();
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                Slot::try_from(self.slots.len() - 1).unwrap_or(Slot::MAX)
+            }
+        };
         self.by_occupation
             .entry(p.occupation.clone())
             .or_default()
-            .insert(key.clone());
-        self.by_area
-            .entry(p.area.clone())
-            .or_default()
-            .insert(key.clone());
+            .insert(slot);
+        self.by_area.entry(p.area.clone()).or_default().insert(slot);
         self.by_posted
-            .insert((std::cmp::Reverse(p.posted_on), key.clone()));
-        self.vacancies.insert(key, p);
+            .insert((std::cmp::Reverse(p.posted_on), slot));
+        *self.valid_from.entry(p.valid_from).or_default() += 1;
+        *self.valid_until.entry(p.valid_until).or_default() += 1;
+        self.ids.insert(p.key(), slot);
+        if let Some(place) = self.slots.get_mut(slot as usize) {
+            *place = Some(p);
+        }
     }
 
     fn remove_vacancy(&mut self, key: &Key) {
-        let Some(old) = self.vacancies.remove(key) else {
+        let Some(slot) = self.ids.remove(key) else {
             return;
         };
-        remove_from(&mut self.by_occupation, &old.occupation, key);
-        remove_from(&mut self.by_area, &old.area, key);
+        let Some(old) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot);
+        remove_from(&mut self.by_occupation, &old.occupation, slot);
+        remove_from(&mut self.by_area, &old.area, slot);
         self.by_posted
-            .remove(&(std::cmp::Reverse(old.posted_on), key.clone()));
+            .remove(&(std::cmp::Reverse(old.posted_on), slot));
+        uncount(&mut self.valid_from, old.valid_from);
+        uncount(&mut self.valid_until, old.valid_until);
+    }
+
+    /// The vacancy in `slot`.
+    fn at(&self, slot: Slot) -> Option<&PublicVacancy> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// How many listed vacancies are open on `date`.
+    fn open_count(&self, date: NaiveDate) -> usize {
+        let started: u64 = self.valid_from.range(..=date).map(|(_, n)| n).sum();
+        let ended: u64 = self.valid_until.range(..date).map(|(_, n)| n).sum();
+        usize::try_from(started.saturating_sub(ended)).unwrap_or(usize::MAX)
     }
 
     /// Moves with every change to what the board holds.
@@ -238,7 +282,7 @@ impl Board {
 
     /// Vacancies listed (before the date filter).
     pub fn listed(&self) -> usize {
-        self.vacancies.len()
+        self.ids.len()
     }
 
     /// The board's date for `today`: today, or for a historical data set whose newest
@@ -252,9 +296,8 @@ impl Board {
 
     /// One vacancy with its employer's name and office, if it is listed.
     pub fn vacancy(&self, owner: NodeCode, id: &str) -> Option<PublicVacancy> {
-        self.vacancies
-            .get(&(owner, id.to_string()))
-            .map(|v| self.dressed(v))
+        let slot = self.ids.get(&(owner, id.to_string()))?;
+        self.at(*slot).map(|v| self.dressed(v))
     }
 
     /// `v` with its employer's name and its office filled in.
@@ -274,9 +317,18 @@ impl Board {
     }
 }
 
-fn remove_from(index: &mut BTreeMap<String, BTreeSet<Key>>, at: &str, key: &Key) {
+fn uncount(counts: &mut BTreeMap<NaiveDate, u64>, date: NaiveDate) {
+    if let Some(n) = counts.get_mut(&date) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&date);
+        }
+    }
+}
+
+fn remove_from(index: &mut BTreeMap<String, BTreeSet<Slot>>, at: &str, slot: Slot) {
     if let Some(set) = index.get_mut(at) {
-        set.remove(key);
+        set.remove(&slot);
         if set.is_empty() {
             index.remove(at);
         }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{Board, Key, PublicVacancy};
+use super::{Board, PublicVacancy, Slot};
 
 /// Largest page.
 pub const MAX_PER_PAGE: usize = 50;
@@ -130,13 +130,40 @@ fn contains_all(haystack: &str, words: &[String]) -> bool {
     words.iter().all(|w| haystack.contains(w.as_str()))
 }
 
-/// Keys under every code of `index` starting with `prefix`.
-fn under_prefix(index: &BTreeMap<String, BTreeSet<Key>>, prefix: &str) -> BTreeSet<Key> {
+/// A set of slots, one bit each.
+#[derive(Debug, Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn empty(slots: usize) -> Bits {
+        Bits(vec![0; slots.div_ceil(64)])
+    }
+
+    fn set(&mut self, slot: Slot) {
+        let i = slot as usize;
+        if let Some(word) = self.0.get_mut(i / 64) {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    fn has(&self, slot: Slot) -> bool {
+        let i = slot as usize;
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn and(mut self, other: &Bits) -> Bits {
+        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a &= b);
+        self
+    }
+}
+
+/// Marks in `bits` the slots under every code of `index` starting with `prefix`.
+fn under_prefix(index: &BTreeMap<String, BTreeSet<Slot>>, prefix: &str, bits: &mut Bits) {
     index
         .range(prefix.to_string()..)
         .take_while(|(code, _)| code.starts_with(prefix))
-        .flat_map(|(_, keys)| keys.iter().cloned())
-        .collect()
+        .flat_map(|(_, slots)| slots.iter())
+        .for_each(|slot| bits.set(*slot));
 }
 
 impl Board {
@@ -168,72 +195,100 @@ impl Board {
                         .is_some_and(|n| contains_all(n, &employer)))
                 && (q.is_empty() || self.matches_words(v, &q, occupation_names))
         };
-        let in_posting_order = candidates.is_none();
-        let mut found: Vec<&PublicVacancy> = match candidates {
-            // No index narrows it: walk the posting order, which is the default sort.
-            None => self
+        let only_the_date = candidates.is_none()
+            && query.sort == Sort::Newest
+            && query.wage_min.is_none()
+            && query.wage_max.is_none()
+            && query.posted_from.is_none()
+            && employer.is_empty()
+            && q.is_empty();
+        if only_the_date {
+            // The whole board: counted by dates, its page read off the posting order.
+            let items = self
                 .by_posted
                 .iter()
-                .filter_map(|(_, key)| self.vacancies.get(key))
-                .filter(|v| matches(v))
-                .collect(),
-            Some(keys) => keys
-                .iter()
-                .filter_map(|key| self.vacancies.get(key))
-                .filter(|v| matches(v))
-                .collect(),
-        };
-        match query.sort {
-            // The posting order is this order already.
-            Sort::Newest if in_posting_order => {}
-            Sort::Newest => found.sort_by(|a, b| {
-                b.posted_on
-                    .cmp(&a.posted_on)
-                    .then_with(|| (a.owner, &a.id).cmp(&(b.owner, &b.id)))
-            }),
-            Sort::Wage => found.sort_by(|a, b| {
-                let pay = |v: &PublicVacancy| v.wage_max.or(v.wage_min).unwrap_or(0);
-                pay(b)
-                    .cmp(&pay(a))
-                    .then_with(|| (a.owner, &a.id).cmp(&(b.owner, &b.id)))
-            }),
+                .filter_map(|(_, slot)| self.at(*slot))
+                .filter(|v| v.open_on(date))
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|v| self.dressed(v))
+                .collect();
+            return Ok(Page {
+                total: self.open_count(date),
+                date,
+                items,
+            });
         }
-        let total = found.len();
-        let items = found
-            .into_iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .map(|v| self.dressed(v))
-            .collect();
+        // Walk the posting order (the default sort), keeping the slots the indexes allow.
+        let walk = self
+            .by_posted
+            .iter()
+            .filter(|(_, slot)| candidates.as_ref().is_none_or(|bits| bits.has(*slot)))
+            .filter_map(|(_, slot)| self.at(*slot))
+            .filter(|v| matches(v));
+        let skip = (page - 1) * per_page;
+        let (total, items) = match query.sort {
+            // Counted and paged in the one walk, nothing sorted or kept but the page.
+            Sort::Newest => {
+                let mut total = 0;
+                let mut items = Vec::with_capacity(per_page);
+                for v in walk {
+                    if total >= skip && items.len() < per_page {
+                        items.push(self.dressed(v));
+                    }
+                    total += 1;
+                }
+                (total, items)
+            }
+            Sort::Wage => {
+                let mut found: Vec<&PublicVacancy> = walk.collect();
+                found.sort_by(|a, b| {
+                    let pay = |v: &PublicVacancy| v.wage_max.or(v.wage_min).unwrap_or(0);
+                    pay(b)
+                        .cmp(&pay(a))
+                        .then_with(|| (a.owner, &a.id).cmp(&(b.owner, &b.id)))
+                });
+                let items = found
+                    .iter()
+                    .skip(skip)
+                    .take(per_page)
+                    .map(|v| self.dressed(v))
+                    .collect();
+                (found.len(), items)
+            }
+        };
         Ok(Page { total, date, items })
     }
 
-    /// The keys the occupation and area terms allow, or none when neither narrows.
+    /// The slots the occupation and area terms allow, or none when neither narrows.
     fn candidates(
         &self,
         query: &Query,
         occupation_names: &BTreeMap<String, String>,
-    ) -> Option<BTreeSet<Key>> {
+    ) -> Option<Bits> {
+        let size = self.slots.len();
         let by_occupation = query.occupation.as_ref().map(|term| {
             let term = term.trim();
+            let mut bits = Bits::empty(size);
             if term.starts_with(|c: char| c.is_ascii_digit()) {
-                under_prefix(&self.by_occupation, term)
+                under_prefix(&self.by_occupation, term, &mut bits);
             } else {
                 // Words of a name: every code whose name holds them, and its sub-codes.
                 let wanted = words(Some(&term.to_string()));
                 occupation_names
                     .iter()
                     .filter(|(_, name)| contains_all(name, &wanted))
-                    .flat_map(|(code, _)| under_prefix(&self.by_occupation, code))
-                    .collect()
+                    .for_each(|(code, _)| under_prefix(&self.by_occupation, code, &mut bits));
             }
+            bits
         });
-        let by_area = query
-            .area
-            .as_ref()
-            .map(|a| under_prefix(&self.by_area, a.trim()));
+        let by_area = query.area.as_ref().map(|a| {
+            let mut bits = Bits::empty(size);
+            under_prefix(&self.by_area, a.trim(), &mut bits);
+            bits
+        });
         match (by_occupation, by_area) {
-            (Some(o), Some(a)) => Some(o.intersection(&a).cloned().collect()),
+            (Some(o), Some(a)) => Some(o.and(&a)),
             (o, a) => o.or(a),
         }
     }
@@ -265,7 +320,7 @@ impl Board {
     pub fn newest(&self, date: NaiveDate, n: usize) -> Vec<PublicVacancy> {
         self.by_posted
             .iter()
-            .filter_map(|(_, key)| self.vacancies.get(key))
+            .filter_map(|(_, slot)| self.at(*slot))
             .filter(|v| v.open_on(date))
             .take(n)
             .map(|v| self.dressed(v))

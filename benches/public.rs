@@ -1,0 +1,231 @@
+//! The public vacancy board under load (`docs/PERFORMANCE.md`): search latency with many
+//! concurrent readers over a large board, and the ingest rate of the same node with and
+//! without those readers, measured in the same run.
+//!
+//! A city node (as `lmsync run` starts it, with `[public]`) ingests half of N vacancies
+//! over its API with 4 clients and no readers (the quiet rate), then the other half
+//! while R readers search its public listener without pause (the loaded rate, and every
+//! search's latency). Searches mix the board's first page, an occupation group, an area,
+//! a wage range, words and a deeper page.
+//!
+//! Run: `cargo bench --bench public` (env `LMSYNC_BENCH_VACANCIES`, default 1,000,000;
+//! `LMSYNC_BENCH_READERS`, default 200; `LMSYNC_BENCH_READER_PAUSE_MS`, the pause of each
+//! reader between searches, default 0: flat out). Prints the latency distribution, the
+//! rates and their ratio (goals: p99 ≤ 50 ms, loaded ÷ quiet ≥ 0.8).
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lmsync::node::config::{self, Config};
+use lmsync::node::storage::{SledStore, sled_options};
+use serde_json::{Value, json};
+
+mod common;
+
+use common::{BATCH, city, env_usize};
+
+const CACHE: u64 = 256 << 20;
+const TOKEN: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+const OCCUPATIONS: [&str; 8] = [
+    "4-01-01", "4-07-02", "6-04-01", "6-24-05", "3-01-01", "2-02-07", "4-03-01", "6-08-04",
+];
+const TITLES: [&str; 8] = [
+    "营业员",
+    "物业管理员",
+    "钳工",
+    "起重工",
+    "行政业务员",
+    "机械工程师",
+    "厨师",
+    "装配工",
+];
+
+/// `n` publishable vacancies of 1999, seeded by their index.
+fn vacancies(from: usize, n: usize) -> Vec<Value> {
+    (from..from + n)
+        .map(|i| {
+            let k = i % 8;
+            let wage = 300 + (i * 37 % 1500) as u32;
+            json!({"kind": "vacancy", "id": format!("V-{i}"), "data": {
+                "receiving_office_id": format!("O-{}", i % 50),
+                "employer_id": format!("E-{}", i % 5000),
+                "reported_on": format!("1999-06-{:02}", 1 + i % 28),
+                "report_channel": "on_site",
+                "title": format!("招聘{}", TITLES[k]),
+                "occupation": OCCUPATIONS[k],
+                "industry": "C",
+                "headcount": 1 + (i % 5) as u32,
+                "contract_term": "one_year_or_more",
+                "employment_type": "full_time",
+                "wage_min": wage,
+                "wage_max": wage + 200,
+                "work_location": format!("4401{:02}", 1 + i % 14),
+                "valid_from": "1999-06-01",
+                "valid_until": "1999-12-31",
+                "publish_allowed": true,
+                "fill_state": "open"
+            }})
+        })
+        .collect()
+}
+
+fn node_config(dir: &Path) -> Config {
+    let pki = dir.join("pki");
+    lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
+    lmsync::node::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
+    SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(CACHE)).unwrap();
+    let text = String::from(
+        "[node]\ncode = \"440100\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
+         [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
+         [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
+         max_connections = 1024\nmax_in_flight = 512\n\
+         [privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"error\"\n\
+         [public]\nlisten = \"127.0.0.1:0\"\nrequests_per_second = 1000000\nburst = 1000000\n",
+    );
+    Config::from_raw(config::parse(&text).unwrap(), dir).unwrap()
+}
+
+/// Posts `records` in batches with 4 clients; returns records per second.
+async fn ingest(url: &str, records: Vec<Value>) -> f64 {
+    let n = records.len();
+    let client = reqwest::Client::new();
+    let bodies: Vec<Vec<u8>> = records
+        .chunks(BATCH)
+        .map(|c| serde_json::to_vec(c).unwrap())
+        .collect();
+    let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (client, url, queue) = (client.clone(), url.to_string(), queue.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap().next();
+                let Some(body) = next else { break };
+                let r = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+const QUERIES: [&str; 6] = [
+    "per_page=20",
+    "occupation=4&per_page=20",
+    "area=440105&per_page=20",
+    "wage_min=800&wage_max=1200&per_page=20",
+    "q=%E9%92%B3%E5%B7%A5&per_page=20",
+    "page=5&per_page=20",
+];
+
+/// Searches until `stop`, `pause` between searches; returns each search's latency.
+async fn reader(
+    base: String,
+    stop: Arc<AtomicBool>,
+    seed: usize,
+    pause: Duration,
+) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    let mut i = seed;
+    while !stop.load(Ordering::Relaxed) {
+        let url = format!("{base}/api/vacancies?{}", QUERIES[i % QUERIES.len()]);
+        i += 1;
+        let start = Instant::now();
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        latencies.push(start.elapsed());
+        tokio::time::sleep(pause).await;
+    }
+    latencies
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n = env_usize("LMSYNC_BENCH_VACANCIES", 1_000_000);
+    let readers = env_usize("LMSYNC_BENCH_READERS", 200);
+    // 0: each reader searches again as soon as it has its answer (the worst case); a
+    // person at a phone or a screen reloading waits a second or more.
+    let pause = Duration::from_millis(env_usize("LMSYNC_BENCH_READER_PAUSE_MS", 0) as u64);
+    let tmp =
+        tempfile::tempdir_in(std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let node = lmsync::node::daemon::start(node_config(tmp.path())).await.unwrap();
+        let api = format!("http://{}/v1/records", node.api_addr);
+        let public = format!("http://{}", node.public.as_ref().unwrap().addr);
+        let half = n / 2;
+        let quiet = ingest(&api, vacancies(0, half)).await;
+        println!("ingested {half} vacancies without readers: {quiet:.0} rec/s");
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = (0..readers)
+            .map(|r| tokio::spawn(reader(public.clone(), stop.clone(), r, pause)))
+            .collect();
+        let loaded = ingest(&api, vacancies(half, n - half)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await.unwrap());
+        }
+        latencies.sort();
+        let board: Value = reqwest::get(format!("{public}/api/vacancies?per_page=1"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        println!(
+            "ingested {} vacancies with {readers} readers ({pause:?} between searches): {loaded:.0} rec/s",
+            n - half
+        );
+        println!(
+            "search_latency: {} searches, p50 {:?}, p99 {:?}, max {:?} (goal p99 <= 50 ms); board lists {}",
+            latencies.len(),
+            quantile(&latencies, 0.5),
+            quantile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or_default(),
+            board["total"]
+        );
+        println!(
+            "ingest_with_readers = {:.2}x the rate without (goal >= 0.8)",
+            loaded / quiet
+        );
+        node.stop().await.unwrap();
+    });
+}
