@@ -29,7 +29,6 @@
 )]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lmsync::core::model::NodeCode;
@@ -101,32 +100,8 @@ struct Round {
 }
 
 async fn feed(city: &Node, bodies: Vec<Vec<u8>>) {
-    let client = reqwest::Client::new();
     let url = format!("{}/v1/records", city.api);
-    let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
-    let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
-        let (client, url, queue) = (client.clone(), url.clone(), queue.clone());
-        let token = city.token.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let next = queue.lock().unwrap().next();
-                let Some(body) = next else { break };
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    common::post_all(&url, &city.token, bodies, CLIENTS).await;
 }
 
 async fn round(dir: &Path, bodies: Vec<Vec<u8>>, give_up: Duration) -> Round {

@@ -118,35 +118,12 @@ fn api(dir: &Path, json: &[Value]) -> f64 {
     rt.block_on(async {
         let node = lmsync::node::daemon::start(node_config(dir)).await.unwrap();
         let url = format!("http://{}/v1/records", node.api_addr);
-        let client = reqwest::Client::new();
         let bodies: Vec<Vec<u8>> = json
             .chunks(BATCH)
             .map(|c| serde_json::to_vec(c).unwrap())
             .collect();
-        let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
         let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let (client, url, queue) = (client.clone(), url.clone(), queue.clone());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let next = queue.lock().unwrap().next();
-                    let Some(body) = next else { break };
-                    let r = client
-                        .post(&url)
-                        .bearer_auth("b".repeat(64))
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        common::post_all(&url, &"b".repeat(64), bodies, 4).await;
         let rate = json.len() as f64 / start.elapsed().as_secs_f64();
         node.stop().await.unwrap();
         rate

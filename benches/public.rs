@@ -102,35 +102,12 @@ fn node_config(dir: &Path) -> Config {
 /// Posts `records` in batches with 4 clients; returns records per second.
 async fn ingest(url: &str, records: Vec<Value>) -> f64 {
     let n = records.len();
-    let client = reqwest::Client::new();
     let bodies: Vec<Vec<u8>> = records
         .chunks(BATCH)
         .map(|c| serde_json::to_vec(c).unwrap())
         .collect();
-    let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (client, url, queue) = (client.clone(), url.to_string(), queue.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let next = queue.lock().unwrap().next();
-                let Some(body) = next else { break };
-                let r = client
-                    .post(&url)
-                    .bearer_auth(TOKEN)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    common::post_all(url, TOKEN, bodies, 4).await;
     n as f64 / start.elapsed().as_secs_f64()
 }
 

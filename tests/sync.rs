@@ -275,10 +275,15 @@ fn a_city_that_lost_its_disk_rebuilds_from_its_province() {
     // The disk is gone: a new data directory, a new config, the backed-up pseudonym key.
     let files = reinit_city(&mut t, "440100-rebuilt", true);
     let city = RunningNode::start(&files);
+    // Back when its records are and the restore is over (the last record and the end of
+    // the restore are two commits).
     eventually(
-        "the city's records back at the city",
+        "the city's records back at the city and the restore over",
         Duration::from_secs(60),
-        || digest(&http, &city, "440100") == before,
+        || {
+            digest(&http, &city, "440100") == before
+                && http.get(&city.url("/v1/status")).1["restoring"] == false
+        },
     );
     assert_eq!(
         digest(&http, &t.province.1, "440100"),

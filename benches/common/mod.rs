@@ -94,3 +94,38 @@ pub fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)], cache: u64) -> f64 
     }
     records.len() as f64 / start.elapsed().as_secs_f64()
 }
+
+/// Posts `bodies` to `url` with the bearer `token` from `clients` concurrent clients, each
+/// taking the next body as it finishes one, as `lmsync import` does; any refusal fails
+/// the benchmark.
+pub async fn post_all(url: &str, token: &str, bodies: Vec<Vec<u8>>, clients: usize) {
+    let client = reqwest::Client::new();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies.into_iter()));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, token, queue) = (
+            client.clone(),
+            url.to_string(),
+            token.to_string(),
+            queue.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap().next();
+                let Some(body) = next else { break };
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
