@@ -107,6 +107,17 @@ fn a_city_serves_its_board_report_offices_and_screen_and_nothing_private() {
         400,
         "pages are bounded"
     );
+    // A search form sends its empty fields too: they ask for nothing.
+    let blank = "q=&occupation=&area=&wage_min=&wage_max=&posted_from=&employer=&sort=newest";
+    assert_eq!(
+        search(&http, &node, &format!("{blank}&per_page=50"))["total"],
+        all["total"]
+    );
+    let (_, page) = http.get_text(&public_url(&node, &format!("/?{blank}")));
+    assert!(
+        page.contains("id=\"total\"") && !page.contains("Cannot search"),
+        "{page}"
+    );
 
     // A vacancy's detail, as a page and as JSON, names the office to contact.
     let (owner, id) = (

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Board, PublicVacancy, Slot};
 
@@ -32,39 +32,75 @@ pub enum Sort {
     Wage,
 }
 
+impl std::str::FromStr for Sort {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "newest" => Ok(Sort::Newest),
+            "wage" => Ok(Sort::Wage),
+            other => Err(format!("sort {other:?}: expected newest or wage")),
+        }
+    }
+}
+
+/// A parameter left empty (a search form sends every field, filled or not) is absent.
+fn blank_is_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = Option::deserialize(d)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Like [`blank_is_none`], the default when absent or empty.
+fn blank_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + Default,
+    T::Err: std::fmt::Display,
+{
+    blank_is_none(d).map(Option::unwrap_or_default)
+}
+
 /// A search, as the public pages and API take it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// Words of the title, the employer's name or the occupation's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub q: Option<String>,
     /// An occupation code or its prefix (`4-07`), or words of its name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub occupation: Option<String>,
     /// A division code or its prefix (`4401` for every district of 广州).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub area: Option<String>,
     /// Lowest monthly wage wanted: vacancies paying at least this at their top.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub wage_min: Option<u32>,
     /// Highest: vacancies whose lowest pay is at most this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub wage_max: Option<u32>,
     /// Posted on or after.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub posted_from: Option<NaiveDate>,
     /// Words of the employer's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub employer: Option<String>,
     /// Order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_default")]
     pub sort: Sort,
     /// Page, from 1.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub page: Option<usize>,
     /// Results per page, at most [`MAX_PER_PAGE`].
-    #[serde(default)]
+    #[serde(default, deserialize_with = "blank_is_none")]
     pub per_page: Option<usize>,
 }
 
