@@ -7,7 +7,9 @@
 use maud::{DOCTYPE, Markup, PreEscaped, display, html};
 
 use super::Public;
-use crate::core::model::kinds::{ChannelType, OfficeService, OfficeType};
+use crate::core::model::kinds::{
+    ChannelType, ContractTerm, EmploymentType, OfficeService, OfficeType,
+};
 use crate::reporting::analysis::report::Cell;
 use crate::reporting::analysis::{Period, PublishedReport};
 use crate::reporting::public::PublicVacancy;
@@ -187,8 +189,8 @@ pub(super) fn vacancy(public: &Public, v: &PublicVacancy) -> Markup {
             tr { th { "单位 Employer" } td { (v.employer.clone().unwrap_or_else(|| "—".into())) } }
             tr { th { "工作地点 Area" } td { (area_name(v)) } }
             tr { th { "招聘人数 Places" } td { (v.open_places) " / " (v.headcount) } }
-            tr { th { "用工形式 Employment" } td { (format!("{:?}", v.employment_type)) } }
-            tr { th { "合同期限 Contract" } td { (format!("{:?}", v.contract_term)) } }
+            tr { th { "用工形式 Employment" } td { (employment_name(v.employment_type)) } }
+            tr { th { "合同期限 Contract" } td { (term_name(v.contract_term)) } }
             @if let Some(e) = &v.education_min { tr { th { "学历 Education" } td { (e) } } }
             @if let Some(y) = v.experience_years { tr { th { "经验 Experience" } td { (y) " 年 years" } } }
             tr { th { "发布 Posted" } td { (v.posted_on) } }
@@ -286,6 +288,24 @@ fn ratio_chart(table: &crate::reporting::analysis::report::PublishedTable) -> Ma
             }
             line class="line" x1=(format!("{:.1}", label + scale)) y1="0" x2=(format!("{:.1}", label + scale)) y2=(format!("{height:.0}")) {}
         }
+    }
+}
+
+fn employment_name(t: EmploymentType) -> &'static str {
+    match t {
+        EmploymentType::FullTime => "全日制 full time",
+        EmploymentType::PartTime => "非全日制 part time",
+        EmploymentType::Temporary => "临时 temporary",
+        EmploymentType::Seasonal => "季节性 seasonal",
+        EmploymentType::Apprentice => "学徒 apprentice",
+    }
+}
+
+fn term_name(t: ContractTerm) -> &'static str {
+    match t {
+        ContractTerm::UpTo1Year => "一年以下 under a year",
+        ContractTerm::OneYearOrMore => "一年及以上 a year or more",
+        ContractTerm::OpenEnded => "无固定期限 open-ended",
     }
 }
 
