@@ -85,7 +85,12 @@ pub(super) async fn carry_out(
                 let has_records = !batch.records.is_empty();
                 let has_documents = !batch.documents.is_empty();
                 let revokes = batch.documents.iter().any(|d| d.kind == REVOCATION);
+                let copy: Option<Vec<_>> = (has_records && ctx.commits.wants_records())
+                    .then(|| batch.records.iter().map(|w| w.record.clone()).collect());
                 ctx.storage_calls.run(move || store.commit(batch)).await??;
+                if let Some(records) = copy {
+                    ctx.commits.committed(records);
+                }
                 if revokes {
                     // In force before the sessions hear of the documents: each checks its
                     // peer's certificate when they do.

@@ -3,11 +3,19 @@
 //! goes down to the children at once, instead of on the next sync tick.
 //!
 //! A counter per kind of change in a `watch` channel: a session that was busy sees one
-//! change for any number of commits, so a burst of small commits wakes it once.
+//! change for any number of commits, so a burst of small commits wakes it once. Who needs
+//! the records themselves (the public board) subscribes to a feed of each commit's
+//! records; while nobody does, nothing is copied for it.
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+use crate::core::model::Record;
+
+/// Commits the record feed holds for a slow subscriber before it must catch up from the
+/// change log instead.
+const FEED_DEPTH: usize = 256;
 
 /// Shared by everything that commits records or documents (the writer thread, the API's
 /// publishing, sync sessions storing replicas) and every session that forwards them.
@@ -15,6 +23,7 @@ use tokio::sync::watch;
 pub struct CommitSignal {
     records: Arc<watch::Sender<u64>>,
     documents: Arc<watch::Sender<u64>>,
+    feed: Arc<broadcast::Sender<Arc<Vec<Record>>>>,
 }
 
 impl Default for CommitSignal {
@@ -22,11 +31,30 @@ impl Default for CommitSignal {
         CommitSignal {
             records: Arc::new(watch::channel(0).0),
             documents: Arc::new(watch::channel(0).0),
+            feed: Arc::new(broadcast::channel(FEED_DEPTH).0),
         }
     }
 }
 
 impl CommitSignal {
+    /// True when something follows the records committed (worth copying them for).
+    pub fn wants_records(&self) -> bool {
+        self.feed.receiver_count() > 0
+    }
+
+    /// These records were committed, durably (call before [`CommitSignal::notify`]).
+    pub fn committed(&self, records: Vec<Record>) {
+        if !records.is_empty() {
+            let _ = self.feed.send(Arc::new(records));
+        }
+    }
+
+    /// The records of every commit after this call, in commit order; a subscriber that
+    /// falls [`FEED_DEPTH`] commits behind is told it lagged.
+    pub fn subscribe_records(&self) -> broadcast::Receiver<Arc<Vec<Record>>> {
+        self.feed.subscribe()
+    }
+
     /// Records were committed (call after the commit is durable).
     pub fn notify(&self) {
         self.records.send_modify(|n| *n = n.wrapping_add(1));

@@ -222,6 +222,10 @@ fn commit_loop(
     let mut failed = FailedEpoch::default();
     for p in commits {
         let written = p.writes.len() as u64;
+        let copy = sinks
+            .signal
+            .wants_records()
+            .then(|| p.writes.iter().map(|w| w.record.clone()).collect());
         let result = match (p.failure, failed.refusal(p.epoch)) {
             (Some(e), _) | (None, Some(e)) => Err(e),
             (None, None) => store.commit(WriteBatch {
@@ -238,6 +242,9 @@ fn commit_loop(
         });
         match result {
             Ok(()) => {
+                if let Some(records) = copy {
+                    sinks.signal.committed(records);
+                }
                 if written > 0 {
                     sinks.signal.notify();
                 }
