@@ -106,8 +106,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         totals(&demo, started.elapsed());
         target_line(&demo).await;
         if !args.exit_when_converged {
+            // Before the addresses are printed: whoever reads them may stop the demo at once.
+            let stop = crate::node::daemon::termination_signal();
             dashboards(&demo, &dir, view);
-            crate::node::daemon::termination_signal().await;
+            stop.await;
         }
         demo.stop().await?;
         anyhow::Ok(())

@@ -30,6 +30,8 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (node, name) = (config.node, config.name.clone());
     let restart = super::runtime()?.block_on(async move {
         let running = daemon::start(config).await?;
+        // Before the node says it serves: a supervisor may stop it the moment it does.
+        let stop = daemon::termination_signal();
         // One line on stdout for people and supervisors: the node is serving. A closed
         // stdout (a supervisor that stopped reading) must not stop the node.
         let quic = running
@@ -48,7 +50,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let status = format!("STATUS=serving; API http://{}{quic}", running.api_addr);
         tell_systemd(&format!("{}\n{status}", daemon::systemd::READY));
         let restart = tokio::select! {
-            () = daemon::termination_signal() => false,
+            () = stop => false,
             () = running.space_returned() => true,
         };
         if restart {

@@ -31,16 +31,22 @@ pub(super) struct Reloadable {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Reloads on every SIGHUP and checks the certificate's expiry daily, until aborted.
-pub(super) async fn run(node: Reloadable) {
+/// Listens for SIGHUP from now on. Called while the node starts, before it says it
+/// serves: a SIGHUP before the handler is in place would end the process.
+pub(super) fn hangups() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
+    match signal(SignalKind::hangup()) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::warn!(error = %e, "Cannot listen for SIGHUP; tokens and TLS files reload on restart only");
             None
         }
-    };
+    }
+}
+
+/// Reloads on every SIGHUP received through `hangups` and checks the certificate's
+/// expiry daily, until aborted.
+pub(super) async fn run(node: Reloadable, mut hangups: Option<tokio::signal::unix::Signal>) {
     let mut expiry = tokio::time::interval(EXPIRY_CHECK_EVERY);
     loop {
         tokio::select! {

@@ -256,14 +256,17 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         trust.clone(),
     )?;
     let config = Arc::new(config);
-    let lifecycle = tokio::spawn(lifecycle::run(lifecycle::Reloadable {
-        config: config.clone(),
-        tokens: tokens.clone(),
-        tls: sync.tls_switch(),
-        trust: trust.clone(),
-        certificate: certificate.clone(),
-        clock: clock.clone(),
-    }));
+    let lifecycle = tokio::spawn(lifecycle::run(
+        lifecycle::Reloadable {
+            config: config.clone(),
+            tokens: tokens.clone(),
+            tls: sync.tls_switch(),
+            trust: trust.clone(),
+            certificate: certificate.clone(),
+            clock: clock.clone(),
+        },
+        lifecycle::hangups(),
+    ));
     let state = AppState {
         node: config.node,
         body_limit: config.body_limit,
@@ -438,29 +441,37 @@ async fn scrub(store: Arc<SledStore>, pause_between_passes: std::time::Duration)
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn termination_signal() {
+/// Resolves on the first SIGINT or SIGTERM received after this call. The handlers are
+/// in place when it returns, not when the future is first polled: call it before
+/// announcing that the node serves, so that a signal sent at once is not the default
+/// action (death) but an orderly stop.
+pub fn termination_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let streams = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
+        );
+        async move {
+            match streams {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
