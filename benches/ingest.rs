@@ -22,7 +22,7 @@ use lmsync::core::model::person::Pseudonymiser;
 use lmsync::core::model::standards::Standards;
 use lmsync::core::store::{Store, WriteBatch};
 use lmsync::node::clock::{Clock, SystemClock};
-use lmsync::node::config::{self, Config};
+use lmsync::node::config::Config;
 use lmsync::node::storage::{SledStore, sled_options};
 use lmsync::node::write::{Planner, Writer};
 use serde_json::Value;
@@ -95,19 +95,7 @@ fn store_writer(dir: &Path, drafts: &[Draft]) -> f64 {
 }
 
 fn node_config(dir: &Path) -> Config {
-    let pki = dir.join("pki");
-    lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
-    lmsync::node::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
-    std::fs::write(dir.join("token"), "b".repeat(64)).unwrap();
-    std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
-    SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(CACHE)).unwrap();
-    let text = String::from(
-        "[node]\ncode = \"440100\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
-         [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
-         [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
-         [privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"error\"\n",
-    );
-    Config::from_raw(config::parse(&text).unwrap(), dir).unwrap()
+    common::city_config(dir, &"b".repeat(64), CACHE, "")
 }
 
 fn api(dir: &Path, json: &[Value]) -> f64 {

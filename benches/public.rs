@@ -27,13 +27,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lmsync::node::config::{self, Config};
-use lmsync::node::storage::{SledStore, sled_options};
+use lmsync::node::config::Config;
 use serde_json::{Value, json};
 
 mod common;
 
-use common::{BATCH, city, env_usize};
+use common::{BATCH, env_usize};
 
 const CACHE: u64 = 256 << 20;
 const TOKEN: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -82,21 +81,13 @@ fn vacancies(from: usize, n: usize) -> Vec<Value> {
 }
 
 fn node_config(dir: &Path) -> Config {
-    let pki = dir.join("pki");
-    lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
-    lmsync::node::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
-    std::fs::write(dir.join("token"), TOKEN).unwrap();
-    std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
-    SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(CACHE)).unwrap();
-    let text = String::from(
-        "[node]\ncode = \"440100\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
-         [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
-         [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n\
-         max_connections = 1024\nmax_in_flight = 512\n\
-         [privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"error\"\n\
+    common::city_config(
+        dir,
+        TOKEN,
+        CACHE,
+        "max_connections = 1024\nmax_in_flight = 512\n\
          [public]\nlisten = \"127.0.0.1:0\"\nrequests_per_second = 1000000\nburst = 1000000\n",
-    );
-    Config::from_raw(config::parse(&text).unwrap(), dir).unwrap()
+    )
 }
 
 /// Posts `records` in batches with 4 clients; returns records per second.

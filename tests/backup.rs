@@ -85,6 +85,34 @@ fn client(
 }
 
 /// Posts `count` new vacancies `V-0..` in batches, so that a backup has a while to run.
+/// Preloads `preloaded` records into `node`, then starts a client writing to it until
+/// stopped: the acknowledgements of the preload, where the client's come, its stop
+/// switch and its thread.
+fn keep_writing(
+    http: &Http,
+    node: &RunningNode,
+    files: &NodeFiles,
+    seed: u64,
+    preloaded: u64,
+) -> (
+    Vec<Ack>,
+    mpsc::Receiver<Vec<Ack>>,
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    preload(http, node, &files.token, preloaded);
+    let acks = (0..preloaded)
+        .map(|n| (format!("V-{n}"), 1, n + 1))
+        .collect();
+    let (ack_tx, ack_rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (api, token, stop) = (node.api.clone(), files.token.clone(), stop.clone());
+        std::thread::spawn(move || client(api, token, (seed, preloaded), ack_tx, stop))
+    };
+    (acks, ack_rx, stop, worker)
+}
+
 fn preload(http: &Http, node: &RunningNode, token: &str, count: u64) {
     for start in (0..count).step_by(2000) {
         let batch: Vec<Value> = (start..(start + 2000).min(count))
@@ -196,17 +224,7 @@ fn a_backup_under_writes_holds_exactly_its_cut_and_restores_into_a_running_node(
     let node = RunningNode::start(&files);
     let http = Http::new();
     let preloaded = 20_000;
-    preload(&http, &node, &files.token, preloaded);
-    let mut acks: Vec<Ack> = (0..preloaded)
-        .map(|n| (format!("V-{n}"), 1, n + 1))
-        .collect();
-
-    let (ack_tx, ack_rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = {
-        let (api, token, stop) = (node.api.clone(), files.token.clone(), stop.clone());
-        std::thread::spawn(move || client(api, token, (seed, preloaded), ack_tx, stop))
-    };
+    let (mut acks, ack_rx, stop, worker) = keep_writing(&http, &node, &files, seed, preloaded);
     // Some writes acknowledged before the backup starts.
     for _ in 0..3 {
         acks.extend(ack_rx.recv_timeout(Duration::from_secs(30)).unwrap());
@@ -327,16 +345,7 @@ fn a_backup_cut_short_by_sigkill_is_refused_and_the_next_one_restores_exactly() 
     // About 15 MB of stream: more than the socket buffers and the frames a node runs
     // ahead of a client, so that a slow client is still reading when the node dies.
     let preloaded = 60_000;
-    preload(&http, &node, &files.token, preloaded);
-    let mut acks: Vec<Ack> = (0..preloaded)
-        .map(|n| (format!("V-{n}"), 1, n + 1))
-        .collect();
-    let (ack_tx, ack_rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = {
-        let (api, token, stop) = (node.api.clone(), files.token.clone(), stop.clone());
-        std::thread::spawn(move || client(api, token, (seed, preloaded), ack_tx, stop))
-    };
+    let (mut acks, ack_rx, stop, worker) = keep_writing(&http, &node, &files, seed, preloaded);
     acks.extend(ack_rx.recv_timeout(Duration::from_secs(30)).unwrap());
 
     let out = net.path().join("backup-killed");

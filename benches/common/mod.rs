@@ -129,3 +129,30 @@ pub async fn post_all(url: &str, token: &str, bodies: Vec<Vec<u8>>, clients: usi
         t.await.unwrap();
     }
 }
+
+/// A city node's files in `dir` (a fresh CA and certificate, the API token `token`, a
+/// pseudonym key, an empty store with a `cache`-byte page cache) and its config, as
+/// `lmsync run` would load it; `api_extra` goes on at the end of its `[api]` section,
+/// so it may add `[api]` keys and then further sections.
+pub fn city_config(
+    dir: &Path,
+    token: &str,
+    cache: u64,
+    api_extra: &str,
+) -> lmsync::node::config::Config {
+    use lmsync::node::config::{self, Config};
+    use lmsync::node::storage::{SledStore, sled_options};
+    let pki = dir.join("pki");
+    lmsync::node::pki::init_ca(&dir.join("ca")).unwrap();
+    lmsync::node::pki::issue(&dir.join("ca"), city(), &pki, 1).unwrap();
+    std::fs::write(dir.join("token"), token).unwrap();
+    std::fs::write(dir.join("pidkey"), "a".repeat(64)).unwrap();
+    SledStore::create(&dir.join("data"), city(), [2; 16], 0, sled_options(cache)).unwrap();
+    let text = format!(
+        "[node]\ncode = \"440100\"\ndata_dir = \"data\"\n[network]\nlisten = \"127.0.0.1:0\"\n\
+         [tls]\nca = \"pki/ca.crt\"\ncert = \"pki/node.crt\"\nkey = \"pki/node.key\"\n\
+         [privacy]\npid_key_file = \"pidkey\"\n[log]\nlevel = \"error\"\n\
+         [api]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\nbody_limit = \"64MiB\"\n{api_extra}"
+    );
+    Config::from_raw(config::parse(&text).unwrap(), dir).unwrap()
+}

@@ -226,8 +226,7 @@ impl RunningNode {
 
     /// SIGTERM and wait; returns the exit status code.
     pub fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.signal("TERM");
         self.child.wait().unwrap().code()
     }
 

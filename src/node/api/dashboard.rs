@@ -89,6 +89,7 @@ polyline.series{fill:none;stroke-width:1.5}circle.dot-point{fill:currentColor}.s
 @media (max-width:700px){table{min-width:0}svg.chart{max-width:100%;height:auto}}";
 
 type Links = std::collections::BTreeMap<NodeCode, LinkInfo>;
+type Retired = std::collections::BTreeMap<NodeCode, crate::core::model::retirement::Retirement>;
 
 /// Query of `GET /`.
 #[derive(Debug, serde::Deserialize)]
@@ -121,6 +122,8 @@ pub(super) async fn dashboard(
 
 /// The whole page around the coverage section, which is read asynchronously beforehand.
 fn page(app: &AppState, links: &Links, now: i64, coverage: Markup, targets: Markup) -> Markup {
+    // Read once per page: the alerts and the tree both leave retired children alone.
+    let retired = app.retired_nodes();
     let tier = app.node.tier();
     let (class, words) = match app.store.fault() {
         None => ("ok", "store healthy".to_string()),
@@ -148,10 +151,10 @@ fn page(app: &AppState, links: &Links, now: i64, coverage: Markup, targets: Mark
                         " (" ((c.not_after - now / 1000) / 86_400) " days)"
                     }
                 }
-                (super::dashboard_alerts::alerts_section(&super::dashboard_alerts::alerts(app, links, now)))
+                (super::dashboard_alerts::alerts_section(&super::dashboard_alerts::alerts(app, links, &retired, now)))
                 (parent_section(app, links, now))
                 @if tier != Tier::City {
-                    (tree_section(app, links, now))
+                    (tree_section(app, links, &retired, now))
                 }
                 (coverage)
                 (charts::legend())
@@ -267,9 +270,8 @@ fn children(
     children
 }
 
-fn tree_section(app: &AppState, links: &Links, now: i64) -> Markup {
+fn tree_section(app: &AppState, links: &Links, retired: &Retired, now: i64) -> Markup {
     let stale_ms = stale_after_ms(app);
-    let retired = app.retired_nodes();
     let owners = app.store.owner_counts();
     let children = children(app, links, owners.keys().copied());
     let held = |child: NodeCode| -> u64 {

@@ -106,6 +106,7 @@ fn link_alerts(
 pub(super) fn alerts(
     app: &AppState,
     links: &std::collections::BTreeMap<NodeCode, LinkInfo>,
+    retired: &std::collections::BTreeMap<NodeCode, crate::core::model::retirement::Retirement>,
     now_ms: i64,
 ) -> Vec<Alert> {
     let mut out = Vec::new();
@@ -124,7 +125,6 @@ pub(super) fn alerts(
     }
     let parent = app.config.parent.as_ref().map(|p| p.code);
     // A retired child's silent link is expected, not a fault.
-    let retired = app.retired_nodes();
     for (peer, info) in links.iter().filter(|(p, _)| !retired.contains_key(p)) {
         link_alerts(*peer, info, Some(*peer) == parent, now_ms, &mut out);
     }
