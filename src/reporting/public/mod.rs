@@ -8,11 +8,14 @@
 //! board, so nothing rendered from it can show one. Pure: the node feeds it records as
 //! they commit and asks it queries ([`search`]).
 
+mod index;
 pub mod search;
+#[cfg(test)]
+mod search_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -173,13 +176,7 @@ pub struct Board {
     /// The same names in lower case, for word search.
     employers_lower: HashMap<Key, String>,
     offices: BTreeMap<Key, PublicOffice>,
-    by_occupation: BTreeMap<String, BTreeSet<Slot>>,
-    by_area: BTreeMap<String, BTreeSet<Slot>>,
-    by_posted: BTreeSet<(std::cmp::Reverse<NaiveDate>, Slot)>,
-    /// Listed vacancies by first and by last valid day: how many are open on a date is
-    /// a sum over dates, never a walk over vacancies.
-    valid_from: BTreeMap<NaiveDate, u64>,
-    valid_until: BTreeMap<NaiveDate, u64>,
+    index: index::Index,
     /// Vacancy dates seen, to find the newest record's date (the board date of a
     /// historical data set).
     dates: BTreeMap<NaiveDate, u64>,
@@ -232,15 +229,7 @@ impl Board {
                 Slot::try_from(self.slots.len() - 1).unwrap_or(Slot::MAX)
             }
         };
-        self.by_occupation
-            .entry(p.occupation.clone())
-            .or_default()
-            .insert(slot);
-        self.by_area.entry(p.area.clone()).or_default().insert(slot);
-        self.by_posted
-            .insert((std::cmp::Reverse(p.posted_on), slot));
-        *self.valid_from.entry(p.valid_from).or_default() += 1;
-        *self.valid_until.entry(p.valid_until).or_default() += 1;
+        self.index.insert(slot, &p);
         self.ids.insert(p.key(), slot);
         if let Some(place) = self.slots.get_mut(slot as usize) {
             *place = Some(p);
@@ -255,24 +244,12 @@ impl Board {
             return;
         };
         self.free.push(slot);
-        remove_from(&mut self.by_occupation, &old.occupation, slot);
-        remove_from(&mut self.by_area, &old.area, slot);
-        self.by_posted
-            .remove(&(std::cmp::Reverse(old.posted_on), slot));
-        uncount(&mut self.valid_from, old.valid_from);
-        uncount(&mut self.valid_until, old.valid_until);
+        self.index.remove(slot, &old);
     }
 
     /// The vacancy in `slot`.
     fn at(&self, slot: Slot) -> Option<&PublicVacancy> {
         self.slots.get(slot as usize).and_then(Option::as_ref)
-    }
-
-    /// How many listed vacancies are open on `date`.
-    fn open_count(&self, date: NaiveDate) -> usize {
-        let started: u64 = self.valid_from.range(..=date).map(|(_, n)| n).sum();
-        let ended: u64 = self.valid_until.range(..date).map(|(_, n)| n).sum();
-        usize::try_from(started.saturating_sub(ended)).unwrap_or(usize::MAX)
     }
 
     /// Moves with every change to what the board holds.
@@ -314,23 +291,5 @@ impl Board {
     /// Every open office, by city and id.
     pub fn offices(&self) -> impl Iterator<Item = &PublicOffice> {
         self.offices.values()
-    }
-}
-
-fn uncount(counts: &mut BTreeMap<NaiveDate, u64>, date: NaiveDate) {
-    if let Some(n) = counts.get_mut(&date) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            counts.remove(&date);
-        }
-    }
-}
-
-fn remove_from(index: &mut BTreeMap<String, BTreeSet<Slot>>, at: &str, slot: Slot) {
-    if let Some(set) = index.get_mut(at) {
-        set.remove(&slot);
-        if set.is_empty() {
-            index.remove(at);
-        }
     }
 }

@@ -5,12 +5,14 @@
 //! board's indexes: the occupation and area indexes narrow the candidates, the posting
 //! order serves the default sort without sorting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Board, PublicVacancy, Slot};
+use super::index::{Index, Slots};
+use super::{Board, Key, PublicVacancy, Slot};
+use crate::core::model::NodeCode;
 
 /// Largest page.
 pub const MAX_PER_PAGE: usize = 50;
@@ -166,40 +168,12 @@ fn contains_all(haystack: &str, words: &[String]) -> bool {
     words.iter().all(|w| haystack.contains(w.as_str()))
 }
 
-/// A set of slots, one bit each.
-#[derive(Debug, Clone)]
-struct Bits(Vec<u64>);
-
-impl Bits {
-    fn empty(slots: usize) -> Bits {
-        Bits(vec![0; slots.div_ceil(64)])
-    }
-
-    fn set(&mut self, slot: Slot) {
-        let i = slot as usize;
-        if let Some(word) = self.0.get_mut(i / 64) {
-            *word |= 1 << (i % 64);
-        }
-    }
-
-    fn has(&self, slot: Slot) -> bool {
-        let i = slot as usize;
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
-    fn and(mut self, other: &Bits) -> Bits {
-        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a &= b);
-        self
-    }
-}
-
-/// Marks in `bits` the slots under every code of `index` starting with `prefix`.
-fn under_prefix(index: &BTreeMap<String, BTreeSet<Slot>>, prefix: &str, bits: &mut Bits) {
-    index
-        .range(prefix.to_string()..)
-        .take_while(|(code, _)| code.starts_with(prefix))
-        .flat_map(|(_, slots)| slots.iter())
-        .for_each(|slot| bits.set(*slot));
+/// The intersection of `sets`, smallest first; none when there is no set.
+fn all_of(mut sets: Vec<Slots>) -> Option<Slots> {
+    sets.sort_by_key(Slots::len);
+    let mut sets = sets.into_iter();
+    let first = sets.next()?;
+    Some(sets.fold(first, |acc, s| acc & s))
 }
 
 impl Board {
@@ -213,152 +187,137 @@ impl Board {
     ) -> Result<Page, QueryError> {
         query.check()?;
         let (page, per_page) = query.paging()?;
-        let candidates = self.candidates(query, occupation_names);
-        let q = words(query.q.as_ref());
-        let employer = words(query.employer.as_ref());
-        let matches = |v: &PublicVacancy| {
-            v.open_on(date)
-                && query
-                    .wage_min
-                    .is_none_or(|w| v.wage_max.or(v.wage_min).is_some_and(|top| top >= w))
-                && query
-                    .wage_max
-                    .is_none_or(|w| v.wage_min.or(v.wage_max).is_some_and(|low| low <= w))
-                && query.posted_from.is_none_or(|d| v.posted_on >= d)
-                && (employer.is_empty()
-                    || self
-                        .employer_name(v)
-                        .is_some_and(|n| contains_all(n, &employer)))
-                && (q.is_empty() || self.matches_words(v, &q, occupation_names))
-        };
-        let only_the_date = candidates.is_none()
-            && query.sort == Sort::Newest
-            && query.wage_min.is_none()
-            && query.wage_max.is_none()
-            && query.posted_from.is_none()
-            && employer.is_empty()
-            && q.is_empty();
-        if only_the_date {
-            // The whole board: counted by dates, its page read off the posting order.
-            let items = self
-                .by_posted
-                .iter()
-                .filter_map(|(_, slot)| self.at(*slot))
-                .filter(|v| v.open_on(date))
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|v| self.dressed(v))
-                .collect();
-            return Ok(Page {
-                total: self.open_count(date),
-                date,
-                items,
-            });
-        }
-        // Walk the posting order (the default sort), keeping the slots the indexes allow.
-        let walk = self
-            .by_posted
-            .iter()
-            .filter(|(_, slot)| candidates.as_ref().is_none_or(|bits| bits.has(*slot)))
-            .filter_map(|(_, slot)| self.at(*slot))
-            .filter(|v| matches(v));
+        let within = all_of(self.narrowing(query, date, occupation_names));
+        let total = within
+            .as_ref()
+            .map_or(self.index.listed().len(), Slots::len);
         let skip = (page - 1) * per_page;
-        let (total, items) = match query.sort {
-            // Counted and paged in the one walk, nothing sorted or kept but the page.
-            Sort::Newest => {
-                let mut total = 0;
-                let mut items = Vec::with_capacity(per_page);
-                for v in walk {
-                    if total >= skip && items.len() < per_page {
-                        items.push(self.dressed(v));
-                    }
-                    total += 1;
-                }
-                (total, items)
-            }
-            Sort::Wage => {
-                let mut found: Vec<&PublicVacancy> = walk.collect();
-                found.sort_by(|a, b| {
-                    let pay = |v: &PublicVacancy| v.wage_max.or(v.wage_min).unwrap_or(0);
-                    pay(b)
-                        .cmp(&pay(a))
-                        .then_with(|| (a.owner, &a.id).cmp(&(b.owner, &b.id)))
-                });
-                let items = found
-                    .iter()
-                    .skip(skip)
-                    .take(per_page)
-                    .map(|v| self.dressed(v))
-                    .collect();
-                (found.len(), items)
-            }
+        let slots = match query.sort {
+            Sort::Newest => self.index.newest_first(within.as_ref(), skip, per_page),
+            Sort::Wage => self.by_pay(within.as_ref(), skip, per_page),
         };
-        Ok(Page { total, date, items })
+        Ok(Page {
+            total: usize::try_from(total).unwrap_or(usize::MAX),
+            date,
+            items: slots
+                .into_iter()
+                .filter_map(|slot| self.at(slot))
+                .map(|v| self.dressed(v))
+                .collect(),
+        })
     }
 
-    /// The slots the occupation and area terms allow, or none when neither narrows.
-    fn candidates(
+    /// One set of slots for every term of `query` that narrows, and the vacancies open
+    /// on `date` unless all are.
+    fn narrowing(
         &self,
         query: &Query,
+        date: NaiveDate,
         occupation_names: &BTreeMap<String, String>,
-    ) -> Option<Bits> {
-        let size = self.slots.len();
-        let by_occupation = query.occupation.as_ref().map(|term| {
-            let term = term.trim();
-            let mut bits = Bits::empty(size);
-            if term.starts_with(|c: char| c.is_ascii_digit()) {
-                under_prefix(&self.by_occupation, term, &mut bits);
-            } else {
-                // Words of a name: every code whose name holds them, and its sub-codes.
-                let wanted = words(Some(&term.to_string()));
-                occupation_names
-                    .iter()
-                    .filter(|(_, name)| contains_all(name, &wanted))
-                    .for_each(|(code, _)| under_prefix(&self.by_occupation, code, &mut bits));
-            }
-            bits
-        });
-        let by_area = query.area.as_ref().map(|a| {
-            let mut bits = Bits::empty(size);
-            under_prefix(&self.by_area, a.trim(), &mut bits);
-            bits
-        });
-        match (by_occupation, by_area) {
-            (Some(o), Some(a)) => Some(o.and(&a)),
-            (o, a) => o.or(a),
+    ) -> Vec<Slots> {
+        let index = &self.index;
+        let mut sets = Vec::new();
+        if let Some(term) = &query.occupation {
+            sets.push(self.occupation_slots(term.trim(), occupation_names));
         }
+        if let Some(area) = &query.area {
+            sets.push(index.area_under(area.trim()));
+        }
+        if let Some(wage) = query.wage_min {
+            sets.push(index.paying_at_least(wage));
+        }
+        if let Some(wage) = query.wage_max {
+            sets.push(index.starting_at_most(wage));
+        }
+        if let Some(day) = query.posted_from {
+            sets.push(index.posted_since(day));
+        }
+        let employer = words(query.employer.as_ref());
+        if !employer.is_empty() {
+            sets.push(index.of_employers(self.employers_named(&employer)));
+        }
+        for word in words(query.q.as_ref()) {
+            sets.push(self.word_slots(&word, occupation_names));
+        }
+        sets.extend(index.open_on(date));
+        sets
     }
 
-    fn employer_name(&self, v: &PublicVacancy) -> Option<&str> {
-        self.employers
-            .get(&(v.owner, v.employer_id.clone()))
-            .map(String::as_str)
+    /// An occupation term: a code or its prefix, or words of a name (every code whose
+    /// name holds them, and its sub-codes).
+    fn occupation_slots(&self, term: &str, occupation_names: &BTreeMap<String, String>) -> Slots {
+        if term.starts_with(|c: char| c.is_ascii_digit()) {
+            return self.index.occupation_under(term);
+        }
+        let wanted = words(Some(&term.to_string()));
+        occupation_names
+            .iter()
+            .filter(|(_, name)| contains_all(name, &wanted))
+            .map(|(code, _)| self.index.occupation_under(code))
+            .fold(Slots::new(), |acc, s| acc | s)
     }
 
-    fn matches_words(
-        &self,
-        v: &PublicVacancy,
-        words: &[String],
-        occupation_names: &BTreeMap<String, String>,
-    ) -> bool {
-        let text = format!(
-            "{} {} {}",
-            v.title,
-            self.employer_name(v).unwrap_or(""),
-            occupation_names
-                .get(&v.occupation)
-                .map_or("", String::as_str)
-        );
-        contains_all(&text, words)
+    /// The keys of the employers whose name holds every one of `words`.
+    fn employers_named<'a>(&'a self, words: &'a [String]) -> impl Iterator<Item = &'a Key> {
+        self.employers_lower
+            .iter()
+            .filter(|(_, name)| words.iter().all(|w| name.contains(w.as_str())))
+            .map(|(key, _)| key)
+    }
+
+    /// Vacancies holding `word` (lower-cased) in their title, their employer's name or
+    /// their occupation's name.
+    fn word_slots(&self, word: &str, occupation_names: &BTreeMap<String, String>) -> Slots {
+        let mut titled = self.index.title_may_hold(word);
+        if !Index::grams_decide(word) {
+            titled.retain(|slot| self.at(slot).is_some_and(|v| v.title_lower.contains(word)));
+        }
+        let wanted = [word.to_string()];
+        let employed = self.index.of_employers(self.employers_named(&wanted));
+        let named = occupation_names
+            .iter()
+            .filter(|(_, name)| name.to_lowercase().contains(word))
+            .filter_map(|(code, _)| self.index.occupation_exactly(code));
+        named.fold(titled | employed, |acc, s| acc | s)
+    }
+
+    /// The page of `within` by pay, highest first; equal pay by city and id.
+    fn by_pay(&self, within: Option<&Slots>, skip: usize, take: usize) -> Vec<Slot> {
+        let mut skip = skip as u64;
+        let mut page = Vec::with_capacity(take);
+        for group in self.index.by_pay(within) {
+            if page.len() >= take {
+                break;
+            }
+            if skip >= group.len() {
+                skip -= group.len();
+                continue;
+            }
+            let mut members: Vec<(NodeCode, &str, Slot)> = group
+                .iter()
+                .filter_map(|slot| self.at(slot).map(|v| (v.owner, v.id.as_str(), slot)))
+                .collect();
+            members.sort_unstable();
+            let from = usize::try_from(skip).unwrap_or(usize::MAX);
+            skip = 0;
+            page.extend(
+                members
+                    .iter()
+                    .skip(from)
+                    .take(take - page.len())
+                    .map(|(_, _, s)| *s),
+            );
+        }
+        page
     }
 
     /// The newest vacancies listed on `date`, at most `n`.
     pub fn newest(&self, date: NaiveDate, n: usize) -> Vec<PublicVacancy> {
-        self.by_posted
-            .iter()
-            .filter_map(|(_, slot)| self.at(*slot))
-            .filter(|v| v.open_on(date))
-            .take(n)
+        let open = self.index.open_on(date);
+        self.index
+            .newest_first(open.as_ref(), 0, n)
+            .into_iter()
+            .filter_map(|slot| self.at(slot))
             .map(|v| self.dressed(v))
             .collect()
     }
