@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Router;
@@ -162,7 +162,7 @@ fn json_error(status: StatusCode, error: &str, message: impl Into<String>) -> Re
 }
 
 /// Runs `query` on the board at its date, or takes the answer of the last second.
-async fn run_search(public: &Public, query: &Search, key: &str) -> Result<Page, String> {
+async fn run_search(public: &Public, query: &Search, key: &str) -> Arc<Result<Page, String>> {
     let (board, query_owned) = (public.clone(), query.clone());
     let answer = public
         .answers
@@ -176,7 +176,7 @@ async fn run_search(public: &Public, query: &Search, key: &str) -> Result<Page, 
                 .map_err(|e| e.to_string())
         })
         .await;
-    (*answer).clone()
+    answer
 }
 
 /// The query part of the request, as the answers are keyed.
@@ -190,7 +190,7 @@ async fn search_page(
     query: Result<Query<Search>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let page = match &query {
-        Ok(Query(q)) => run_search(&public, q, &query_key(uri.query())).await,
+        Ok(Query(q)) => (*run_search(&public, q, &query_key(uri.query())).await).clone(),
         Err(e) => Err(format!("the query does not read: {e}")),
     };
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -209,13 +209,34 @@ async fn search_json(
             "unknown or malformed parameter",
         );
     };
-    match run_search(&public, &query, &query_key(uri.query())).await {
+    let answer = run_search(&public, &query, &query_key(uri.query())).await;
+    match answer.as_ref() {
         Ok(page) => {
-            let (number, per_page) = query.paging().unwrap_or((1, 0));
-            axum::Json(json!({"total": page.total, "date": page.date, "page": number, "per_page": per_page, "items": page.items, "ready": public.is_ready()})).into_response()
+            let (page_number, per_page) = query.paging().unwrap_or((1, 0));
+            // Serialised straight from the shared answer: many readers ask the same query.
+            axum::Json(SearchAnswer {
+                total: page.total,
+                date: page.date,
+                page: page_number,
+                per_page,
+                items: &page.items,
+                ready: public.is_ready(),
+            })
+            .into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, "bad_query", e),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "bad_query", e.clone()),
     }
+}
+
+/// The JSON of one page of a search.
+#[derive(serde::Serialize)]
+struct SearchAnswer<'a> {
+    total: usize,
+    date: chrono::NaiveDate,
+    page: usize,
+    per_page: usize,
+    items: &'a [crate::reporting::public::PublicVacancy],
+    ready: bool,
 }
 
 fn owner_of(text: &str) -> Option<NodeCode> {
