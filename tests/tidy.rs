@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "daemon",
         ],
     ),
-    ("tooling", &["synth", "demo"]),
+    ("tooling", &["office", "synth", "demo"]),
     ("cli", &[]),
 ];
 

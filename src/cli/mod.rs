@@ -9,6 +9,7 @@ mod figures;
 mod generate;
 mod http;
 mod import;
+mod import_office;
 mod init;
 mod pki;
 mod publish;
@@ -61,7 +62,8 @@ enum Command {
     Run(run::RunArgs),
     /// Show one node's state: links, counts, store, certificate.
     Status(status::StatusArgs),
-    /// Ingest a JSON Lines file of records through a running node's API.
+    /// Ingest records through a running node's API: JSON Lines, or an office's CSV or
+    /// .xlsx export through a mapping file.
     Import(import::ImportArgs),
     /// Publish a document (ministry or province) that flows down the tree.
     Publish(publish::PublishArgs),

@@ -25,8 +25,15 @@ const DROPPED_IDENTIFYING: &[&str] = &[
     "bank_account",
 ];
 
+/// True when ingest drops `field` of a `kind` record's data before it is parsed: an
+/// identifying field the record never stores (a mapping that fills one is refused, so an
+/// office's file does not send what the node throws away).
+pub fn dropped_at_ingest(kind: Kind, field: &str) -> bool {
+    DROPPED_IDENTIFYING.contains(&field) || (kind == Kind::JobSeeker && field == "name")
+}
+
 /// Kinds whose `data` names a person by `pid` (or `citizen_id` at ingest).
-fn has_person(kind: Kind) -> bool {
+pub fn has_person(kind: Kind) -> bool {
     matches!(
         kind,
         Kind::JobSeeker

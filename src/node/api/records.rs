@@ -1,4 +1,4 @@
-//! `POST /v1/records` (ingest) and `GET /v1/records/{owner}/{kind}/{id}` (read).
+//! `POST /v1/records` (ingest, or with `dry_run` validation alone) and `GET /v1/records/{owner}/{kind}/{id}` (read).
 
 use axum::Json;
 use axum::body::Body;
@@ -22,6 +22,7 @@ use crate::core::model::validate::{ErrorCode, FieldError};
 use crate::core::model::{Record, RecordKey};
 use crate::core::store::MAX_RECORD_BYTES;
 use crate::node::clock::rfc3339;
+use crate::node::write::preview;
 
 /// Most records one request may carry.
 pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
@@ -139,9 +140,22 @@ pub(super) fn refuse_while_rebuilding(app: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /v1/records`.
+/// Query of `POST /v1/records`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostQuery {
+    /// Validate and answer as for a write, but store nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /v1/records[?dry_run=true]`. A dry run takes the same checks and the same
+/// validation (the classification in force, the city's pseudonym key), and answers the
+/// same shape with `"dry_run": true`, each accepted record with the version and seq it
+/// would get now; nothing reaches the writer, and no counter moves.
 pub(super) async fn post_records(
     State(app): State<AppState>,
+    Query(query): Query<PostQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -153,19 +167,25 @@ pub(super) async fn post_records(
     let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref());
     let Sorted { drafts, rejected } = sort_records(&bytes, &ctx)?;
     drop(bytes);
-    app.stats
-        .rejected
-        .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let outcomes = if drafts.is_empty() {
-        Vec::new()
+    let outcomes = if query.dry_run {
+        let (store, node) = (app.store.clone(), app.node);
+        off_thread(move || preview(store.as_ref(), node, drafts)).await?
     } else {
-        app.writer.submit(drafts, standards.code_refs()).await?
+        app.stats
+            .rejected
+            .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let outcomes = if drafts.is_empty() {
+            Vec::new()
+        } else {
+            app.writer.submit(drafts, standards.code_refs()).await?
+        };
+        let written = outcomes.iter().filter(|o| o.changed).count() as u64;
+        if written > 0 {
+            app.links
+                .record_written(app.node, written, app.clock.now_ms());
+        }
+        outcomes
     };
-    let written = outcomes.iter().filter(|o| o.changed).count() as u64;
-    if written > 0 {
-        app.links
-            .record_written(app.node, written, app.clock.now_ms());
-    }
     let accepted: Vec<Value> = outcomes
         .iter()
         .map(|o| json!({"kind": o.kind, "id": o.id, "version": o.version, "seq": o.seq, "changed": o.changed}))
@@ -175,11 +195,11 @@ pub(super) async fn post_records(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    Ok((
-        status,
-        Json(json!({"accepted": accepted, "rejected": rejected})),
-    )
-        .into_response())
+    let mut answer = json!({"accepted": accepted, "rejected": rejected});
+    if query.dry_run {
+        answer["dry_run"] = Value::Bool(true);
+    }
+    Ok((status, Json(answer)).into_response())
 }
 
 fn rejection(index: usize, e: FieldError) -> Rejection {

@@ -5,12 +5,13 @@
 //! the thin shell: one thread that owns all writes to the store, drains whatever requests
 //! are waiting, commits them as one durable batch, then answers every request, and
 //! [`CommitSignal`] tells the sync sessions that there is something new to send.
+//! [`preview`] plans drafts without writing them, for a dry run.
 
 mod plan;
 mod signal;
 mod writer;
 
-pub use plan::{Outcome, Planner};
+pub use plan::{Outcome, Planner, preview};
 pub use signal::CommitSignal;
 pub use writer::{WriteError, Writer, WriterStats};
 

@@ -136,6 +136,23 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// What storing `drafts` would do to `owner`'s records as the store stands, in order,
+/// without writing anything: the version and seq each would get, and whether it would
+/// change anything (`POST /v1/records?dry_run=true`). Writes committed meanwhile by the
+/// writer may make the real outcome differ.
+pub fn preview(
+    store: &dyn Store,
+    owner: NodeCode,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut planner = Planner::new(store, owner);
+    // Neither the code refs nor the time enter an outcome; the planned writes are dropped.
+    drafts
+        .into_iter()
+        .map(|d| planner.plan(d, &[], 0))
+        .collect()
+}
+
 fn outcome(e: &Envelope, changed: bool) -> Outcome {
     Outcome {
         kind: e.kind,
