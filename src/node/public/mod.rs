@@ -57,6 +57,11 @@ impl Public {
     }
 }
 
+/// Method and path of every endpoint of the public listener (pages and `/api/` JSON).
+pub fn routes() -> Vec<(crate::node::api::Verb, &'static str)> {
+    crate::node::api::routes_of(&server::endpoints())
+}
+
 /// A running public service: its address and the tasks to stop.
 pub struct PublicService {
     /// Where it listens.
