@@ -6,7 +6,8 @@
 //! token from anywhere else. Every error is `{"error", "message"}` JSON. The server
 //! bounds what one client can hold: connections, requests in flight, how long a head or a
 //! body may take, and the JSON elements a body may carry (`serve.rs`, `limits.rs`,
-//! `deadline.rs`, `body.rs`, `scan.rs`). Every endpoint is listed once, in `routes.rs`.
+//! `deadline.rs`, `body.rs`, `scan.rs`). Every endpoint is listed once, in `routes.rs`,
+//! and described in the OpenAPI document it serves (`openapi.rs`).
 
 mod backup;
 mod body;
@@ -21,6 +22,7 @@ mod error;
 mod extract;
 mod limits;
 mod metrics;
+mod openapi;
 mod records;
 mod routes;
 mod scan;

@@ -1,15 +1,18 @@
 //! The one list of the API's endpoints: method, path and handler. The router is built
-//! from it and from nothing else, so the list says what the node serves. The public
-//! listener lists its routes the same way (`node::public`).
+//! from it, and the OpenAPI document served at `GET /v1/openapi.json`
+//! (`docs/reference/openapi.json`) is held to it by `tests/openapi.rs`: an endpoint
+//! listed here and not described there, or described there and not listed here, fails
+//! that test. The public listener lists its routes the same way (`node::public`).
 //!
-//! To add an endpoint: one line in [`endpoints`], and its prose in
-//! `docs/reference/api.md`.
+//! To add an endpoint: one line in [`endpoints`], and its path and method, parameters
+//! and answers in `docs/reference/openapi.json` (and its prose in
+//! `docs/reference/api.md`).
 
 use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{MethodRouter, get, post};
 
-use super::{AppState, backup, coverage, dashboard, documents, metrics, records, status};
+use super::{AppState, backup, coverage, dashboard, documents, metrics, openapi, records, status};
 
 /// An HTTP method an endpoint serves (a GET endpoint answers HEAD too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,6 +87,7 @@ pub(super) fn endpoints() -> Vec<Endpoint<AppState>> {
         Endpoint::new(Post, "/v1/documents", documents::publish),
         Endpoint::new(Post, "/v1/documents/resign", documents::resign),
         Endpoint::new(Get, "/v1/documents/{kind}/{id}", documents::get_document),
+        Endpoint::new(Get, "/v1/openapi.json", openapi::document),
         Endpoint::new(Get, "/metrics", metrics::metrics),
         Endpoint::new(Post, "/v1/backup", backup::backup),
     ]

@@ -5,8 +5,9 @@
 //! The board ([`crate::reporting::public::Board`]) is built once from the store when the
 //! node starts and then kept by following each owner's change log as records commit
 //! (`keeper`), so a search never scans the store; `answers` keeps each search's answer
-//! for a second, computed once however many ask. `server` holds the routes, the
-//! per-client rate limit and the caching headers; `pages` the templates.
+//! for a second, computed once however many ask. `server` holds the routes (and the
+//! OpenAPI document of the JSON, `/api/openapi.json`), the per-client rate limit and the
+//! caching headers; `pages` the templates.
 
 mod answers;
 mod keeper;

@@ -71,8 +71,14 @@ impl Limiter {
     }
 }
 
-/// Every endpoint of the public listener: the pages, and the JSON under `/api/`. The
-/// router is built from this list and from nothing else.
+/// The OpenAPI 3.1 document of the JSON under `/api/`, kept by hand in
+/// `docs/reference/openapi-public.json` and compiled in (`tests/openapi.rs` holds it to
+/// [`endpoints`] and to real answers).
+const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/reference/openapi-public.json");
+
+/// Every endpoint of the public listener: the pages, and the JSON under `/api/` that
+/// `docs/reference/openapi-public.json` describes. To add one: a line here and, for JSON,
+/// its description there.
 pub(super) fn endpoints() -> Vec<Endpoint<Public>> {
     use Verb::Get;
     vec![
@@ -82,6 +88,7 @@ pub(super) fn endpoints() -> Vec<Endpoint<Public>> {
         Endpoint::new(Get, "/report/{period}", report_page),
         Endpoint::new(Get, "/offices", offices_page),
         Endpoint::new(Get, "/screen", screen_page),
+        Endpoint::new(Get, "/api/openapi.json", openapi_json),
         Endpoint::new(Get, "/api/vacancies", search_json),
         Endpoint::new(Get, "/api/vacancies/{owner}/{id}", vacancy_json),
         Endpoint::new(Get, "/api/report/{period}", report_json),
@@ -96,6 +103,14 @@ pub(super) fn router(public: Public) -> Router {
         .layer(middleware::from_fn(cache))
         .layer(middleware::from_fn_with_state(public.clone(), limit))
         .with_state(public)
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
+    )
+        .into_response()
 }
 
 /// Refuses what is not a read, and clients over their rate.
