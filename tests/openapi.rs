@@ -767,7 +767,7 @@ fn real_answers_match_the_documents() {
     assert_eq!(resigned.json()["resigned"], 1);
     expect(&client, d, resign, &post(c(resign), ct, &Value::Null), 403);
 
-    // Metrics and a backup (and a second backup while the first is held open).
+    // Metrics and a backup (and a second one while the first is held unread).
     let metrics = expect(&client, d, "/metrics", &get(c("/metrics")), 200);
     assert!(metrics.text().contains("store_records"));
     let bk = "/v1/backup";
@@ -779,7 +779,11 @@ fn real_answers_match_the_documents() {
         .block_on(async { client.request(&first).send().await })
         .unwrap();
     assert_eq!(held.status().as_u16(), 200);
-    expect(&client, d, bk, &post(c(bk), ct, &Value::Null), 409);
+    // Usually 409 `backup_running`; but a small store's whole stream may already sit in
+    // the socket buffers, its backup done. Either answer must be as documented.
+    let second = client.send(&post(c(bk), ct, &Value::Null));
+    assert!([200, 409].contains(&second.status), "{}", second.text());
+    d.check("POST", bk, &second);
     drop(held);
     let mut unsigned = post(c(bk), ct, &Value::Null);
     unsigned.token = None;
