@@ -6,7 +6,8 @@
 //! token from anywhere else. Every error is `{"error", "message"}` JSON. The server
 //! bounds what one client can hold: connections, requests in flight, how long a head or a
 //! body may take, and the JSON elements a body may carry (`serve.rs`, `limits.rs`,
-//! `deadline.rs`, `body.rs`, `scan.rs`).
+//! `deadline.rs`, `body.rs`, `scan.rs`). Every endpoint is listed once, in `routes.rs`,
+//! and described in the OpenAPI document it serves (`openapi.rs`).
 
 mod backup;
 mod body;
@@ -21,7 +22,9 @@ mod error;
 mod extract;
 mod limits;
 mod metrics;
+mod openapi;
 mod records;
+mod routes;
 mod scan;
 mod serve;
 mod status;
@@ -35,7 +38,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 
 use crate::core::model::NodeCode;
 use crate::core::model::person::Pseudonymiser;
@@ -50,6 +52,7 @@ pub use coverage::CoverageCache;
 pub use error::ApiError;
 pub use limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 pub use records::{MAX_RECORD_ELEMENTS, MAX_RECORDS_PER_REQUEST, record_json};
+pub use routes::{Endpoint, Verb, router_of, routes_of};
 pub use serve::{serve, serve_router};
 
 /// Counters kept by the API itself.
@@ -119,29 +122,18 @@ impl AppState {
     }
 }
 
-/// The router with every endpoint, behind the limits on a request as a whole (outermost
-/// first: URI and header size, then requests in flight, then the token rule for reads).
+/// Method and path of every endpoint the router serves (`routes.rs`).
+pub fn routes() -> Vec<(Verb, &'static str)> {
+    routes_of(&routes::endpoints())
+}
+
+/// The router with every endpoint (`routes.rs`), behind the limits on a request as a
+/// whole (outermost first: URI and header size, then requests in flight, then the token
+/// rule for reads).
 pub fn router(state: AppState) -> Router {
     let in_flight =
         limits::InFlight::new(state.config.api_limits.max_in_flight, state.stats.clone());
-    Router::new()
-        .route("/", get(dashboard::dashboard))
-        .route("/v1/records", post(records::post_records))
-        .route("/v1/records/{owner}/{kind}/{id}", get(records::get_record))
-        .route("/v1/quarantine", get(records::quarantine))
-        .route("/v1/coverage", get(coverage::coverage))
-        .route("/v1/reports/{period}", get(coverage::report))
-        .route("/v1/figures/verify", post(coverage::verify_figures))
-        .route("/v1/digest", get(status::digest))
-        .route("/v1/status", get(status::status))
-        .route(
-            "/v1/documents",
-            get(status::documents).post(documents::publish),
-        )
-        .route("/v1/documents/resign", post(documents::resign))
-        .route("/v1/documents/{kind}/{id}", get(documents::get_document))
-        .route("/metrics", get(metrics::metrics))
-        .route("/v1/backup", post(backup::backup))
+    routes::router_of(routes::endpoints())
         .fallback(extract::not_found)
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))

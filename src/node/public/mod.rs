@@ -5,8 +5,9 @@
 //! The board ([`crate::reporting::public::Board`]) is built once from the store when the
 //! node starts and then kept by following each owner's change log as records commit
 //! (`keeper`), so a search never scans the store; `answers` keeps each search's answer
-//! for a second, computed once however many ask. `server` holds the routes, the
-//! per-client rate limit and the caching headers; `pages` the templates.
+//! for a second, computed once however many ask. `server` holds the routes (and the
+//! OpenAPI document of the JSON, `/api/openapi.json`), the per-client rate limit and the
+//! caching headers; `pages` the templates.
 
 mod answers;
 mod keeper;
@@ -55,6 +56,11 @@ impl Public {
         chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
             .map_or_else(crate::node::clock::today, |t| t.date_naive())
     }
+}
+
+/// Method and path of every endpoint of the public listener (pages and `/api/` JSON).
+pub fn routes() -> Vec<(crate::node::api::Verb, &'static str)> {
+    crate::node::api::routes_of(&server::endpoints())
 }
 
 /// A running public service: its address and the tasks to stop.

@@ -14,12 +14,12 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{Public, pages};
 use crate::core::model::NodeCode;
+use crate::node::api::{Endpoint, Verb, router_of};
 use crate::reporting::analysis::{CountBasis, Period, PublishedReport, Scope};
 use crate::reporting::public::search::{Page, Query as Search};
 
@@ -71,23 +71,46 @@ impl Limiter {
     }
 }
 
+/// The OpenAPI 3.1 document of the JSON under `/api/`, kept by hand in
+/// `docs/reference/openapi-public.json` and compiled in (`tests/openapi.rs` holds it to
+/// [`endpoints`] and to real answers).
+const OPENAPI_DOCUMENT: &str = include_str!("../../../docs/reference/openapi-public.json");
+
+/// Every endpoint of the public listener: the pages, and the JSON under `/api/` that
+/// `docs/reference/openapi-public.json` describes. To add one: a line here and, for JSON,
+/// its description there.
+pub(super) fn endpoints() -> Vec<Endpoint<Public>> {
+    use Verb::Get;
+    vec![
+        Endpoint::new(Get, "/", search_page),
+        Endpoint::new(Get, "/vacancies/{owner}/{id}", vacancy_page),
+        Endpoint::new(Get, "/report", report_page_latest),
+        Endpoint::new(Get, "/report/{period}", report_page),
+        Endpoint::new(Get, "/offices", offices_page),
+        Endpoint::new(Get, "/screen", screen_page),
+        Endpoint::new(Get, "/api/openapi.json", openapi_json),
+        Endpoint::new(Get, "/api/vacancies", search_json),
+        Endpoint::new(Get, "/api/vacancies/{owner}/{id}", vacancy_json),
+        Endpoint::new(Get, "/api/report/{period}", report_json),
+        Endpoint::new(Get, "/api/offices", offices_json),
+    ]
+}
+
 /// Every route of the public listener.
 pub(super) fn router(public: Public) -> Router {
-    Router::new()
-        .route("/", get(search_page))
-        .route("/vacancies/{owner}/{id}", get(vacancy_page))
-        .route("/report", get(report_page_latest))
-        .route("/report/{period}", get(report_page))
-        .route("/offices", get(offices_page))
-        .route("/screen", get(screen_page))
-        .route("/api/vacancies", get(search_json))
-        .route("/api/vacancies/{owner}/{id}", get(vacancy_json))
-        .route("/api/report/{period}", get(report_json))
-        .route("/api/offices", get(offices_json))
+    router_of(endpoints())
         .fallback(not_found)
         .layer(middleware::from_fn(cache))
         .layer(middleware::from_fn_with_state(public.clone(), limit))
         .with_state(public)
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI_DOCUMENT,
+    )
+        .into_response()
 }
 
 /// Refuses what is not a read, and clients over their rate.
