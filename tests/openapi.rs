@@ -556,6 +556,22 @@ fn real_answers_match_the_documents() {
     let mixed = json!([vacancy("V-OA-3", 5), vacancy("V-OA-4", 0), {"kind": "nothing"}]);
     let partly = expect(&client, d, records, &post(c(records), ct, &mixed), 422);
     assert_eq!(partly.json()["rejected"].as_array().unwrap().len(), 2);
+    let dry = json!([vacancy("V-OA-DRY", 1), vacancy("V-OA-DRY-0", 0)]);
+    let preview = expect(
+        &client,
+        d,
+        records,
+        &post(c("/v1/records?dry_run=true"), ct, &dry),
+        422,
+    );
+    assert_eq!(preview.json()["dry_run"], json!(true));
+    expect(
+        &client,
+        d,
+        records,
+        &post(c("/v1/records?dry_run=maybe"), ct, &dry),
+        400,
+    );
     let mut no_token = post(c(records), ct, &two);
     no_token.token = None;
     expect(&client, d, records, &no_token, 401);
