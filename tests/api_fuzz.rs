@@ -2,7 +2,7 @@
 //! "hostile input"): malformed JSON from a seeded set of mutations (truncated, wrong types,
 //! deep nesting, invalid UTF-8, huge strings, unknown fields), a body over the node's
 //! limit, missing, wrong and almost-right tokens, wrong content types, bad query strings
-//! and paths, and raw garbage on the socket.
+//! (change-feed cursors included) and paths, and raw garbage on the socket.
 //!
 //! Every case must answer a 4xx (a JSON `{"error", "message"}` where the endpoint speaks
 //! JSON; per-record rejections as `{"accepted": [], "rejected": [...]}`), never a 5xx,
@@ -590,6 +590,38 @@ fn fixed_cases(token: &str) -> Vec<Case> {
             e(400),
         ),
         Case::get("documents: missing", "/v1/documents/policy/none", e(404)),
+        Case::get(
+            "changes: garbage cursor",
+            "/v1/changes?since=%FF%00",
+            e(400),
+        ),
+        Case::get(
+            "changes: cursor not base64",
+            "/v1/changes?since=a.b",
+            e(400),
+        ),
+        Case::get(
+            "changes: huge cursor",
+            format!("/v1/changes?since={}", "A".repeat(15_000)),
+            e(400),
+        ),
+        Case::get("changes: bad owner", "/v1/changes?owner=44", e(400)),
+        Case::get("changes: bad kind", "/v1/changes?kind=x", e(400)),
+        Case::get(
+            "changes: limit over",
+            "/v1/changes?limit=99999999999999999999",
+            e(400),
+        ),
+        Case::get("changes: wait negative", "/v1/changes?wait=-5", e(400)),
+        Case::get(
+            "query: changes unknown field",
+            "/v1/changes?after=0",
+            e(400),
+        ),
+        Case {
+            method: reqwest::Method::POST,
+            ..Case::get("route: POST changes", "/v1/changes", e(405))
+        },
         Case::get("route: unknown", "/v1/nope", e(404)),
         Case {
             method: reqwest::Method::PUT,

@@ -142,10 +142,24 @@ impl Described {
                     "{what}: content type {media} not documented (documented: {:?})",
                     content.as_object().unwrap().keys().collect::<Vec<_>>()
                 );
-                if media == "application/json" {
-                    let schema = format!("{pointer}/content/{}/schema", escape(&media));
-                    let body: Value = serde_json::from_slice(&answer.body)
-                        .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+                // JSON is one value; NDJSON is lines, each one value of the schema.
+                let values: Vec<Value> = match media.as_str() {
+                    "application/json" => vec![
+                        serde_json::from_slice(&answer.body)
+                            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}")),
+                    ],
+                    "application/x-ndjson" => answer
+                        .text()
+                        .lines()
+                        .map(|l| {
+                            serde_json::from_str(l)
+                                .unwrap_or_else(|e| panic!("{what}: a line is not JSON: {e}"))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let schema = format!("{pointer}/content/{}/schema", escape(&media));
+                for body in values {
                     let index = self.schema(&schema);
                     if let Err(e) = self.schemas.validate(&body, index) {
                         panic!("{what}: the answer does not match {schema}:\n{e:#}\n{body:#}");
@@ -588,6 +602,23 @@ fn real_answers_match_the_documents() {
     let mut too_many = post(c(records), ct, &two);
     too_many.body = Some(format!("[{}]", vec!["{}"; 10_001].join(",")).into_bytes());
     expect(&client, d, records, &too_many, 413);
+
+    // The change feed: what was just ingested, then refusals.
+    let feed = "/v1/changes";
+    let lines = expect(
+        &client,
+        d,
+        feed,
+        &get(c("/v1/changes?since=0&wait=0&limit=2")),
+        200,
+    );
+    assert_eq!(
+        lines.text().lines().count(),
+        3,
+        "two records and the last line"
+    );
+    expect(&client, d, feed, &get(c("/v1/changes?since=AAAA")), 400);
+    expect(&client, d, feed, &get(c("/v1/changes?kind=nothing")), 400);
 
     // Record reads.
     let one = "/v1/records/{owner}/{kind}/{id}";

@@ -3,6 +3,7 @@
 //! line on stderr with a non-zero exit code.
 
 mod backup;
+mod changes;
 mod config;
 mod demo;
 mod figures;
@@ -75,6 +76,9 @@ enum Command {
     Gen(generate::GenArgs),
     /// Check the node's kept figures against its records.
     Figures(figures::FiguresArgs),
+    /// Print a node's record changes as JSON Lines, resumable from a cursor file.
+    #[command(long_about = changes::CHANGES_ABOUT)]
+    Changes(changes::ChangesArgs),
     /// Back up a running node's store, consistent at one moment, into a directory.
     #[command(long_about = backup::BACKUP_ABOUT)]
     Backup(backup::BackupArgs),
@@ -115,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Figures(args) => figures::run(args),
+        Command::Changes(args) => changes::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::run_restore(args),
         Command::Publish(args) => publish::run(args),

@@ -124,6 +124,24 @@ fn api_metrics(registry: &mut Registry, app: &AppState) {
         "Connections and requests the API refused or cut off at one of its limits, by limit",
         refused,
     );
+    gauge(
+        registry,
+        "api_changes_streams",
+        "Change-feed answers (GET /v1/changes) being sent",
+        as_i64(app.stats.changes_streams.load(Relaxed)),
+    );
+    gauge(
+        registry,
+        "api_changes_waiting",
+        "Change-feed answers caught up and waiting for a commit",
+        as_i64(app.stats.changes_waiting.load(Relaxed)),
+    );
+    counter(
+        registry,
+        "api_changes_records",
+        "Record lines the change feed has sent",
+        app.stats.changes_records.load(Relaxed),
+    );
 }
 
 fn link_metrics(registry: &mut Registry, app: &AppState) {

@@ -1,5 +1,5 @@
-//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics
-//! and backups.
+//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, the change feed,
+//! status, metrics and backups.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -11,7 +11,9 @@
 
 mod backup;
 mod body;
+mod changes;
 mod coverage;
+mod cursor;
 mod dashboard;
 mod dashboard_alerts;
 mod dashboard_charts;
@@ -48,6 +50,7 @@ use crate::node::config::Config;
 use crate::node::pki::CurrentCertificate;
 use crate::node::write::{CommitSignal, Writer};
 
+pub use changes::{DEFAULT_LIMIT, DEFAULT_WAIT_SECS, MAX_LIMIT, MAX_WAIT_SECS};
 pub use coverage::CoverageCache;
 pub use error::ApiError;
 pub use limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
@@ -66,6 +69,12 @@ pub struct ApiStats {
     pub overloaded: AtomicU64,
     /// Connections closed because a request head was not complete in time.
     pub head_timeouts: AtomicU64,
+    /// Change-feed answers being sent.
+    pub changes_streams: AtomicU64,
+    /// Change-feed answers caught up and waiting for a commit.
+    pub changes_waiting: AtomicU64,
+    /// Record lines the change feed has sent.
+    pub changes_records: AtomicU64,
 }
 
 /// What every handler can reach.

@@ -12,7 +12,9 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{MethodRouter, get, post};
 
-use super::{AppState, backup, coverage, dashboard, documents, metrics, openapi, records, status};
+use super::{
+    AppState, backup, changes, coverage, dashboard, documents, metrics, openapi, records, status,
+};
 
 /// An HTTP method an endpoint serves (a GET endpoint answers HEAD too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -82,6 +84,7 @@ pub(super) fn endpoints() -> Vec<Endpoint<AppState>> {
         Endpoint::new(Get, "/v1/reports/{period}", coverage::report),
         Endpoint::new(Post, "/v1/figures/verify", coverage::verify_figures),
         Endpoint::new(Get, "/v1/digest", status::digest),
+        Endpoint::new(Get, "/v1/changes", changes::changes),
         Endpoint::new(Get, "/v1/status", status::status),
         Endpoint::new(Get, "/v1/documents", status::documents),
         Endpoint::new(Post, "/v1/documents", documents::publish),
