@@ -1,5 +1,5 @@
-//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics
-//! and backups.
+//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics,
+//! backups and exports.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -18,6 +18,7 @@ mod dashboard_coverage;
 mod deadline;
 mod documents;
 mod error;
+mod export;
 mod extract;
 mod limits;
 mod metrics;
@@ -63,6 +64,8 @@ pub struct ApiStats {
     pub overloaded: AtomicU64,
     /// Connections closed because a request head was not complete in time.
     pub head_timeouts: AtomicU64,
+    /// Exports streaming now (`GET /v1/export`).
+    pub exports: AtomicU64,
 }
 
 /// What every handler can reach.
@@ -142,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/documents/{kind}/{id}", get(documents::get_document))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/backup", post(backup::backup))
+        .route("/v1/export", get(export::export))
         .fallback(extract::not_found)
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard_reads))

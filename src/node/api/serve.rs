@@ -149,6 +149,18 @@ fn refuse(stream: TcpStream, max: usize, stats: &ApiStats) {
     }
 }
 
+/// Whether the server is stopping: in every request's extensions, so that a handler
+/// streaming a long answer (an export) ends it instead of holding the shutdown up.
+#[derive(Debug, Clone)]
+pub(super) struct Stopping(watch::Receiver<bool>);
+
+impl Stopping {
+    /// True once shutdown has begun.
+    pub(super) fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
 /// Resolves once shutdown begins (or the accept loop is gone).
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns must not live on: it is not `Send`.
@@ -168,8 +180,10 @@ async fn connection(
     let requests = Arc::new(Requests::default());
     let socket = HeadTimer::new(stream, requests.clone(), &served.limits, served.stats);
     let router = TowerToHyperService::new(served.app);
+    let stop_flag = Stopping(stopping.clone());
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(stop_flag.clone());
         let in_progress = requests.begin();
         let answer = router.call(request);
         async move {
