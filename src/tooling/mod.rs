@@ -1,5 +1,7 @@
-//! Tooling around the engine: seeded synthetic office records ([`synth`], `lmsync gen`)
-//! and the local demo network ([`demo`], `lmsync demo`). Nothing in the engine uses it.
+//! Tooling around the engine: seeded synthetic office records ([`synth`], `lmsync gen`),
+//! the local demo network ([`demo`], `lmsync demo`) and the partitioned Parquet files of
+//! `lmsync export` ([`export`]). Nothing in the engine uses it.
 
 pub mod demo;
+pub mod export;
 pub mod synth;
