@@ -548,3 +548,82 @@ fn an_export_reproduces_table_1_and_holds_nothing_personal() {
         (400, Some("unknown_kind"))
     );
 }
+
+/// Reads from `stream` until the connection closes (bounded by its read timeout).
+fn read_to_close(stream: &mut std::net::TcpStream, into: &mut Vec<u8>) {
+    use std::io::Read;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => into.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the export did not end: {e} after {} bytes", into.len()),
+        }
+    }
+}
+
+#[test]
+fn a_node_that_stops_ends_its_export_with_an_error_line() {
+    use std::io::{Read, Write};
+    let net = Network::new();
+    let files = net.init("440100", Some("440000@127.0.0.1:7400"));
+    let node = RunningNode::start(&files);
+    // Far more NDJSON (about 15 MB) than socket buffers and the node's chunks ahead hold.
+    let text = lmsync_ok(&[
+        "gen",
+        "--node",
+        "440100",
+        "--records",
+        RECORDS[0],
+        "--seed",
+        SEED,
+    ]);
+    let path = net.path().join("440100.jsonl");
+    std::fs::write(&path, text).unwrap();
+    lmsync_ok(&[
+        "import",
+        "--config",
+        files.config.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+
+    let addr = node.api.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/export HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        files.token
+    )
+    .unwrap();
+    // The answer has begun; the client then stops reading while the node stops.
+    let mut got = vec![0u8; 64 * 1024];
+    let n = stream.read(&mut got).unwrap();
+    got.truncate(n);
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    node.signal("TERM");
+    read_to_close(&mut stream, &mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains(r#"{"error":"shutting_down""#),
+        "the stream ends with the error line ({} bytes; ends {:?})",
+        got.len(),
+        &text[text.len().saturating_sub(300)..]
+    );
+    assert!(
+        !text.contains(r#"{"end":"#),
+        "an unfinished export has no end line"
+    );
+    let mut node = node;
+    assert_eq!(
+        node.child.wait().unwrap().code(),
+        Some(0),
+        "the node stopped cleanly"
+    );
+}

@@ -130,15 +130,19 @@ pub(super) async fn export(
     };
     let stopping = extensions.get::<Stopping>().cloned();
     let store = app.store.clone();
+    let runtime = tokio::runtime::Handle::current();
     let (chunks, body) = mpsc::channel::<Bytes>(CHUNKS_AHEAD);
     std::thread::Builder::new()
         .name("export".into())
         .spawn(move || {
             let _slot = slot;
-            let stopped = || stopping.as_ref().is_some_and(Stopping::is_set);
+            let stopped = stopping.clone();
+            let stopped = move || stopped.as_ref().is_some_and(Stopping::is_set);
             let mut out = Chunker {
                 buf: Vec::with_capacity(CHUNK_BYTES + 4096),
                 chunks,
+                stopping,
+                runtime,
             };
             match stream(store.as_ref(), &asked, &mut out, stopped) {
                 Ok(sent) => {
@@ -174,6 +178,10 @@ enum Ended {
 struct Chunker {
     buf: Vec<u8>,
     chunks: mpsc::Sender<Bytes>,
+    /// The server's stopping flag: a chunk waiting for a client that does not read is
+    /// given up once the node stops.
+    stopping: Option<Stopping>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Chunker {
@@ -195,7 +203,18 @@ impl Chunker {
             &mut self.buf,
             Vec::with_capacity(CHUNK_BYTES + 4096),
         ));
-        self.chunks.blocking_send(chunk).map_err(|_| Ended::Gone)
+        let chunks = &self.chunks;
+        let sent = match &mut self.stopping {
+            Some(stop) => self.runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    sent = chunks.send(chunk) => sent.is_ok(),
+                    () = stop.wait() => false,
+                }
+            }),
+            None => chunks.blocking_send(chunk).is_ok(),
+        };
+        if sent { Ok(()) } else { Err(Ended::Gone) }
     }
 }
 

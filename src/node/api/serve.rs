@@ -159,6 +159,11 @@ impl Stopping {
     pub(super) fn is_set(&self) -> bool {
         *self.0.borrow()
     }
+
+    /// Resolves once shutdown has begun.
+    pub(super) async fn wait(&mut self) {
+        stopped(&mut self.0).await;
+    }
 }
 
 /// Resolves once shutdown begins (or the accept loop is gone).
