@@ -16,7 +16,7 @@ use crate::node::config::Config;
 use crate::node::daemon::read_token;
 use crate::reporting::analysis::Period;
 use crate::reporting::export::line::{Line, MAX_LINE_BYTES, parse_line};
-use crate::tooling::export::{Exporter, MANIFEST_FILE, Manifest, Plan};
+use crate::tooling::export::{Exporter, MANIFEST_FILE, Manifest, Plan, check_out_dir};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +103,7 @@ pub(crate) fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let Format::Parquet = args.format;
     let config = Config::load(&args.config.config).context("invalid config")?;
     let kinds = kinds(&args.kind)?;
+    check_out_dir(&args.out)?;
     let token = read_token(&config.token_file)?;
     let scope = args.scope.unwrap_or(config.node);
     let mut url = format!("{}/v1/export?scope={scope}", http::api_url(&config));

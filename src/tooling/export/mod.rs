@@ -113,6 +113,15 @@ pub struct Exporter {
     records: u64,
 }
 
+/// Fails unless `dir` is missing or an empty directory (where an export may go).
+pub fn check_out_dir(dir: &Path) -> Result<(), ExportError> {
+    if missing_or_empty(dir)? {
+        Ok(())
+    } else {
+        Err(ExportError::NotEmpty(dir.to_path_buf()))
+    }
+}
+
 /// True when `dir` is missing or an empty directory.
 fn missing_or_empty(dir: &Path) -> Result<bool, ExportError> {
     match std::fs::read_dir(dir) {
@@ -125,9 +134,7 @@ fn missing_or_empty(dir: &Path) -> Result<bool, ExportError> {
 impl Exporter {
     /// Starts an export into `dir`, which must be missing or empty (it is created).
     pub fn create(dir: &Path, plan: Plan) -> Result<Exporter, ExportError> {
-        if !missing_or_empty(dir)? {
-            return Err(ExportError::NotEmpty(dir.to_path_buf()));
-        }
+        check_out_dir(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| ExportError::io(dir, e))?;
         Ok(Exporter {
             dir: dir.to_path_buf(),
