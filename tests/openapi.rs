@@ -620,6 +620,17 @@ fn real_answers_match_the_documents() {
     expect(&client, d, feed, &get(c("/v1/changes?since=AAAA")), 400);
     expect(&client, d, feed, &get(c("/v1/changes?kind=nothing")), 400);
 
+    // The export stream: with the token only.
+    let export = "/v1/export";
+    let mut with_token = get(c("/v1/export?kind=vacancy"));
+    with_token.token = Some(ct.to_string());
+    let streamed = expect(&client, d, export, &with_token, 200);
+    assert!(streamed.text().lines().last().unwrap().contains("\"end\""));
+    expect(&client, d, export, &get(c("/v1/export")), 401);
+    let mut bad_kind = get(c("/v1/export?kind=nothing"));
+    bad_kind.token = Some(ct.to_string());
+    expect(&client, d, export, &bad_kind, 400);
+
     // Record reads.
     let one = "/v1/records/{owner}/{kind}/{id}";
     let record = expect(

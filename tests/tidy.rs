@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "core",
         &["codec", "model", "reconcile", "store", "wire", "protocol"],
     ),
-    ("reporting", &["analysis", "scan", "public"]),
+    ("reporting", &["analysis", "scan", "public", "export"]),
     (
         "node",
         &[
@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "daemon",
         ],
     ),
-    ("tooling", &["office", "synth", "demo"]),
+    ("tooling", &["office", "synth", "demo", "export"]),
     ("cli", &[]),
 ];
 

@@ -6,6 +6,7 @@ mod backup;
 mod changes;
 mod config;
 mod demo;
+mod export;
 mod figures;
 mod generate;
 mod http;
@@ -85,6 +86,9 @@ enum Command {
     /// Restore a node's store from a backup directory into an empty data directory.
     #[command(long_about = backup::RESTORE_ABOUT)]
     Restore(backup::RestoreArgs),
+    /// Export a running node's records as partitioned Parquet for analytics engines.
+    #[command(long_about = export::EXPORT_ABOUT)]
+    Export(export::ExportArgs),
     /// Work with config files.
     Config {
         #[command(subcommand)]
@@ -122,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Changes(args) => changes::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::run_restore(args),
+        Command::Export(args) => export::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Retire(args) => retire::run(args),
         Command::Config { command } => config::run(command),

@@ -14,7 +14,7 @@ use super::standards::Standards;
 use super::validate::{Checker, ErrorCode, FieldError};
 
 /// Fields that identify a person or a contact and never enter a stored record.
-const DROPPED_IDENTIFYING: &[&str] = &[
+pub const DROPPED_IDENTIFYING: &[&str] = &[
     "name_of_person",
     "person_name",
     "phone",

@@ -41,7 +41,7 @@ pub(crate) fn period_or_now(app: &AppState, text: Option<&str>) -> Result<Period
 }
 
 /// The scope `text` names (a code within this node's subtree), or this node's own.
-fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiError> {
+pub(super) fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiError> {
     let code = match text {
         None => app.node,
         Some(t) => t

@@ -1,5 +1,5 @@
 //! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, the change feed,
-//! status, metrics and backups.
+//! status, metrics, backups and exports.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -21,6 +21,7 @@ mod dashboard_coverage;
 mod deadline;
 mod documents;
 mod error;
+mod export;
 mod extract;
 mod limits;
 mod metrics;
@@ -75,6 +76,8 @@ pub struct ApiStats {
     pub changes_waiting: AtomicU64,
     /// Record lines the change feed has sent.
     pub changes_records: AtomicU64,
+    /// Exports streaming now (`GET /v1/export`).
+    pub exports: AtomicU64,
 }
 
 /// What every handler can reach.

@@ -13,7 +13,8 @@ use axum::handler::Handler;
 use axum::routing::{MethodRouter, get, post};
 
 use super::{
-    AppState, backup, changes, coverage, dashboard, documents, metrics, openapi, records, status,
+    AppState, backup, changes, coverage, dashboard, documents, export, metrics, openapi, records,
+    status,
 };
 
 /// An HTTP method an endpoint serves (a GET endpoint answers HEAD too).
@@ -93,5 +94,6 @@ pub(super) fn endpoints() -> Vec<Endpoint<AppState>> {
         Endpoint::new(Get, "/v1/openapi.json", openapi::document),
         Endpoint::new(Get, "/metrics", metrics::metrics),
         Endpoint::new(Post, "/v1/backup", backup::backup),
+        Endpoint::new(Get, "/v1/export", export::export),
     ]
 }

@@ -149,9 +149,9 @@ fn refuse(stream: TcpStream, max: usize, stats: &ApiStats) {
     }
 }
 
-/// Tells a handler whose answer may last (the change feed's long poll) that the server is
-/// stopping, so that it ends its answer instead of holding the shutdown up. Every request
-/// carries it as an extension.
+/// Tells a handler whose answer may last (the change feed's long poll, an export's stream)
+/// that the server is stopping, so that it ends its answer instead of holding the shutdown
+/// up. Every request carries it as an extension.
 #[derive(Debug, Clone)]
 pub(super) struct Stopping(watch::Receiver<bool>);
 

@@ -40,6 +40,7 @@
 
 use std::borrow::Borrow;
 
+use crate::core::model::kinds::RecordData;
 use crate::core::model::{Kind, NodeCode, Record};
 
 pub mod metrics;
@@ -140,6 +141,28 @@ pub enum MergeError {
     /// The city was merged already; merging it twice would double count.
     #[error("city {0} is already counted")]
     Duplicate(NodeCode),
+}
+
+/// The date that places a record in a quarter: the first day of what the report and the
+/// metrics count it for. A vacancy's `valid_from` and a job seeker's `registered_on` (the
+/// date that makes it new in the report's quarter, or carried over into later ones), an
+/// episode's, registration's or course's first day, an event's, placement's, payment's or
+/// ledger entry's date. `None` for offices and employers: the city's directory, which
+/// holds in every quarter rather than in one.
+pub fn placed_on(data: &RecordData) -> Option<chrono::NaiveDate> {
+    match data {
+        RecordData::Office(_) | RecordData::Employer(_) => None,
+        RecordData::Vacancy(v) => Some(v.valid_from),
+        RecordData::JobSeeker(s) => Some(s.registered_on),
+        RecordData::LaidOffEpisode(e) => Some(e.laid_off_on),
+        RecordData::UnemploymentRegistration(u) => Some(u.registered_on),
+        RecordData::ServiceEvent(e) => Some(e.occurred_on),
+        RecordData::Placement(p) => Some(p.start_on),
+        RecordData::UiBenefitPayment(b) => Some(b.paid_on),
+        RecordData::UiFundEntry(f) => Some(f.entry_date),
+        RecordData::TrainingCourse(c) => Some(c.start_on),
+        RecordData::TrainingEnrolment(e) => Some(e.enrolled_on),
+    }
 }
 
 /// True when a record takes part in any computation: it is the owner's and not voided.
