@@ -356,7 +356,10 @@ impl TwoPass for CityMetrics<'_> {
             RecordData::TrainingEnrolment(e) => {
                 self.presence.enrolments |= p.overlaps(e.enrolled_on, e.completed_on);
             }
-            RecordData::Employer(_) | RecordData::ServiceEvent(_) | RecordData::Placement(_) => {}
+            RecordData::Employer(_)
+            | RecordData::ServiceEvent(_)
+            | RecordData::Placement(_)
+            | RecordData::SupplyDemandReport(_) => {}
         }
     }
 
