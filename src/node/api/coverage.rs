@@ -41,7 +41,7 @@ pub(crate) fn period_or_now(app: &AppState, text: Option<&str>) -> Result<Period
 }
 
 /// The scope `text` names (a code within this node's subtree), or this node's own.
-fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiError> {
+pub(super) fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiError> {
     let code = match text {
         None => app.node,
         Some(t) => t
@@ -184,7 +184,7 @@ pub(super) struct ReportQuery {
     suppress_below: Option<u64>,
 }
 
-fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
+pub(super) fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
     match text {
         None | Some("valid_in_period") => Ok(CountBasis::ValidInPeriod),
         Some("new_in_period") => Ok(CountBasis::NewInPeriod),

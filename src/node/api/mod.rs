@@ -1,5 +1,5 @@
-//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics
-//! and backups.
+//! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, status, metrics,
+//! submitted reports and backups.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -15,6 +15,7 @@ mod dashboard;
 mod dashboard_alerts;
 mod dashboard_charts;
 mod dashboard_coverage;
+mod dashboard_reports;
 mod deadline;
 mod documents;
 mod error;
@@ -25,6 +26,7 @@ mod records;
 mod scan;
 mod serve;
 mod status;
+mod submitted;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,6 +133,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/quarantine", get(records::quarantine))
         .route("/v1/coverage", get(coverage::coverage))
         .route("/v1/reports/{period}", get(coverage::report))
+        .route("/v1/reports/{period}/submit", post(submitted::submit))
+        .route("/v1/reports/{period}/submitted", get(submitted::submitted))
         .route("/v1/figures/verify", post(coverage::verify_figures))
         .route("/v1/digest", get(status::digest))
         .route("/v1/status", get(status::status))
