@@ -1,5 +1,6 @@
 //! `lmsync report`: the quarterly supply/demand report and the pilot target status of a
-//! scope, fetched from a running node and printed as a table, JSON, CSV or HTML.
+//! scope, fetched from a running node and printed as a table, JSON, CSV or HTML; with
+//! `--submit`, a city submits its report for an ended quarter as a signed record.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -39,9 +40,13 @@ impl Format {
 }
 
 /// The quarterly supply/demand report and the pilot target status for a scope.
+///
+/// With `--submit` (a city, for a quarter that has ended) the node freezes its report
+/// into a signed `supply_demand_report` record that replicates to the province and the
+/// ministry; submitting again makes a new version.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lmsync report --config 100000.toml --period 1999Q4\n  lmsync report --config 440000.toml --period 1999Q4 --scope 440100 --format csv > 440100-1999Q4.csv"
+    after_help = "Examples:\n  lmsync report --config 100000.toml --period 1999Q4\n  lmsync report --config 440000.toml --period 1999Q4 --scope 440100 --format csv > 440100-1999Q4.csv\n  lmsync report --config 440100.toml --period 1999Q4 --submit"
 )]
 pub(crate) struct ReportArgs {
     #[command(flatten)]
@@ -53,11 +58,28 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_name = "CODE")]
     scope: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value = "table", conflicts_with = "submit")]
     format: Format,
+    /// Submit this city's report for the (ended) quarter instead of printing it.
+    #[arg(long, conflicts_with = "scope")]
+    submit: bool,
+    /// With --submit: the counting basis, valid_in_period or new_in_period.
+    #[arg(
+        long,
+        value_name = "BASIS",
+        requires = "submit",
+        default_value = "valid_in_period"
+    )]
+    basis: String,
+    /// With --submit: withhold counts from 1 to N−1 in the frozen tables (0: none).
+    #[arg(long, value_name = "N", requires = "submit", default_value_t = 5)]
+    suppress_below: u64,
 }
 
 pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.submit {
+        return submit(&args);
+    }
     let config = Config::load(&args.config.config).context("invalid config")?;
     let base = http::api_url(&config);
     let scope = args
@@ -177,4 +199,33 @@ fn status_html(report: &PublishedReport, values: &[Value]) -> String {
         rows: &rows,
     };
     render_html_with_status(report, Some(&status))
+}
+
+/// `--submit`: asks the city node to freeze, sign and store its report for the quarter.
+fn submit(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let path = format!(
+        "/v1/reports/{}/submit?basis={}&suppress_below={}",
+        args.period, args.basis, args.suppress_below
+    );
+    let answer = http::post_to_node(&args.config.config, &path, &json!({}))
+        .context("submitting the report failed")?;
+    let status = &answer["status"];
+    let standing = match (status["state"].as_str(), status["due_on"].as_str()) {
+        (Some(state), Some(due)) => format!(
+            "due {due} (reporting_schedule {}): {}",
+            status["schedule"].as_str().unwrap_or("?"),
+            state.replace('_', " ")
+        ),
+        _ => "no reporting_schedule applies to it here".to_string(),
+    };
+    println!(
+        "{} submitted its report for {} as version {} ({}, counts under {} withheld), signed; \
+         it goes up to the province and the ministry. {standing}",
+        answer["city"].as_str().unwrap_or(""),
+        answer["period"].as_str().unwrap_or(""),
+        answer["version"],
+        answer["count_basis"].as_str().unwrap_or(""),
+        answer["suppress_below"],
+    );
+    Ok(ExitCode::SUCCESS)
 }

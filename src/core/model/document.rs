@@ -2,9 +2,9 @@
 //!
 //! Issuers are the ministry (national documents) and provinces (their own subtree). A node
 //! accepts a document only from an ancestor's signature: the ministry, or its own province.
-//! A province also reports its own pilot designations, targets, certificate revocations
-//! and node retirements up to the ministry, which monitors them nationally; nothing else
-//! flows up.
+//! A province also reports its own pilot designations, targets, certificate revocations,
+//! node retirements, reporting schedules and pilot evaluations up to the ministry, which
+//! monitors them nationally; nothing else flows up.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,15 +41,21 @@ pub const PILOT: &str = "pilot_designation";
 pub const REVOCATION: &str = "revocation";
 /// A node retired from service, or reinstated (by its province, or the ministry).
 pub const RETIREMENT: &str = "node_retirement";
+/// When cities' quarterly reports are due (by the ministry, or a province for its cities).
+pub const SCHEDULE: &str = "reporting_schedule";
+/// A province's evaluation of a pilot city for a quarter, or the ministry's confirmation.
+pub const EVALUATION: &str = "pilot_evaluation";
 
 /// Every document kind.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 8] = [
     CLASSIFICATION,
     POLICY,
     TARGET,
     PILOT,
     REVOCATION,
     RETIREMENT,
+    SCHEDULE,
+    EVALUATION,
 ];
 
 /// The tiers that may issue documents of `kind`, or none for an unknown kind.
@@ -60,7 +66,9 @@ pub const KINDS: [&str; 6] = [
 pub fn issuers_of(kind: &str) -> &'static [Tier] {
     match kind {
         CLASSIFICATION => &[Tier::Ministry],
-        POLICY | TARGET | PILOT | REVOCATION | RETIREMENT => &[Tier::Ministry, Tier::Province],
+        POLICY | TARGET | PILOT | REVOCATION | RETIREMENT | SCHEDULE | EVALUATION => {
+            &[Tier::Ministry, Tier::Province]
+        }
         _ => &[],
     }
 }
@@ -114,10 +122,11 @@ impl HeldDocument {
 }
 
 /// True when documents of `kind` issued by a province also travel up to the ministry:
-/// designations, targets and retirements, which the ministry's coverage follows, and
-/// revocations, so that the ministry's status names every certificate withdrawn.
+/// designations, targets, retirements, reporting schedules and pilot evaluations, which
+/// the ministry's coverage follows (and confirms), and revocations, so that the
+/// ministry's status names every certificate withdrawn.
 pub fn reported_up(kind: &str) -> bool {
-    [PILOT, TARGET, REVOCATION, RETIREMENT].contains(&kind)
+    [PILOT, TARGET, REVOCATION, RETIREMENT, SCHEDULE, EVALUATION].contains(&kind)
 }
 
 /// Longest reason a revocation or retirement may give, in characters.

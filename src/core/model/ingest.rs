@@ -177,8 +177,22 @@ impl<'a> IngestContext<'a> {
 
 fn take_kind(obj: &mut Map<String, Value>) -> Result<Kind, FieldError> {
     let name = take_string(obj, "kind")?;
+    if let Some(kind) = Kind::parse(&name).filter(|k| !k.posted()) {
+        return Err(FieldError::new(
+            "kind",
+            ErrorCode::DerivedKind,
+            format!(
+                "{kind} records are written by the city node when it submits a quarter \
+                 (POST /v1/reports/{{period}}/submit, lmsync report --submit), not posted"
+            ),
+        ));
+    }
     Kind::parse(&name).ok_or_else(|| {
-        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        let known: Vec<&str> = Kind::ALL
+            .iter()
+            .filter(|k| k.posted())
+            .map(|k| k.as_str())
+            .collect();
         FieldError::new(
             "kind",
             ErrorCode::UnknownKind,

@@ -45,11 +45,13 @@ pub enum Kind {
     TrainingCourse,
     /// A person's enrolment in a training course.
     TrainingEnrolment,
+    /// A city's submitted quarterly supply/demand report (written by the node, signed).
+    SupplyDemandReport,
 }
 
 impl Kind {
     /// Every kind, in their stable numeric order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Office,
         Kind::Employer,
         Kind::Vacancy,
@@ -62,6 +64,7 @@ impl Kind {
         Kind::UiFundEntry,
         Kind::TrainingCourse,
         Kind::TrainingEnrolment,
+        Kind::SupplyDemandReport,
     ];
 
     /// A stable small number for keys and indexes (position in [`Kind::ALL`]).
@@ -84,7 +87,14 @@ impl Kind {
             Kind::UiFundEntry => "ui_fund_entry",
             Kind::TrainingCourse => "training_course",
             Kind::TrainingEnrolment => "training_enrolment",
+            Kind::SupplyDemandReport => "supply_demand_report",
         }
+    }
+
+    /// True for the kinds clients post to `POST /v1/records`; a `supply_demand_report` is
+    /// written by the city node itself when it submits a quarter.
+    pub fn posted(self) -> bool {
+        self != Kind::SupplyDemandReport
     }
 
     /// Parses a snake_case kind name.

@@ -69,12 +69,23 @@ fn signed_bytes(doc: &StoredDocument) -> Vec<u8> {
 
 /// Signs `doc` (its certificate and signature fields are filled in) with the node's key.
 pub fn sign(doc: &mut StoredDocument, cert_pem: &str, key_pem: &str) -> Result<(), SignatureError> {
+    let (certificate, signature) = sign_message(&signed_bytes(doc), cert_pem, key_pem)?;
+    doc.certificate = certificate;
+    doc.signature = signature;
+    Ok(())
+}
+
+/// Signs `message` with the node's key: the node's certificate (DER) and the signature.
+pub fn sign_message(
+    message: &[u8],
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(Vec<u8>, Vec<u8>), SignatureError> {
     let key = rcgen::KeyPair::from_pem(key_pem)?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
         .map_err(|_| SignatureError::BadCertificate("node.crt"))?;
-    doc.certificate = pem.contents;
-    doc.signature = rcgen::SigningKey::sign(&key, &signed_bytes(doc))?;
-    Ok(())
+    let signature = rcgen::SigningKey::sign(&key, message)?;
+    Ok((pem.contents, signature))
 }
 
 /// What a node trusts: the network CA certificates (more than one while the CA is rotated)
@@ -166,15 +177,33 @@ impl DocumentVerifier {
     }
 
     fn check(&self, doc: &StoredDocument) -> Result<(), String> {
-        let (_, cert) = x509_parser::parse_x509_certificate(&doc.certificate)
-            .map_err(|_| "the document's certificate does not parse".to_string())?;
+        self.verify_signed(
+            doc.issuer,
+            &doc.certificate,
+            &signed_bytes(doc),
+            &doc.signature,
+        )
+        .map_err(|reason| reason.replace("the signed content", "the document"))
+    }
+
+    /// Ok when `certificate` (DER) was issued by the network CA for `signer`, is not
+    /// revoked, and `signature` is its key's signature of `message`; otherwise why not.
+    pub fn verify_signed(
+        &self,
+        signer: NodeCode,
+        certificate: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(certificate)
+            .map_err(|_| "the signed content's certificate does not parse".to_string())?;
         let trust = self.trust();
         let from_the_ca = trust.anchors.iter().any(|der| {
             x509_parser::parse_x509_certificate(der)
                 .is_ok_and(|(_, ca)| cert.verify_signature(Some(ca.public_key())).is_ok())
         });
         if !from_the_ca {
-            return Err("the document's certificate is not from the network CA".to_string());
+            return Err("the signed content's certificate is not from the network CA".to_string());
         }
         if let Some(r) = trust.revoked.get(&serial_hex(cert.raw_serial())) {
             return Err(format!(
@@ -183,18 +212,17 @@ impl DocumentVerifier {
             ));
         }
         drop(trust);
-        if node_of(&cert) != Some(doc.issuer) {
+        if node_of(&cert) != Some(signer) {
             return Err(format!(
-                "the document says issuer {}, its certificate is for {:?}",
-                doc.issuer,
-                node_of(&cert).map(|n| n.to_string())
+                "it says it is from {signer}, its certificate is for {}",
+                node_of(&cert).map_or_else(|| "no node".to_string(), |n| n.to_string())
             ));
         }
         let key = ring::signature::UnparsedPublicKey::new(
             &ring::signature::ECDSA_P256_SHA256_ASN1,
             cert.public_key().subject_public_key.data.as_ref(),
         );
-        key.verify(&signed_bytes(doc), &doc.signature)
-            .map_err(|_| "the signature does not match the document".to_string())
+        key.verify(message, signature)
+            .map_err(|_| "the signature does not match the signed content".to_string())
     }
 }

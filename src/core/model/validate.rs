@@ -14,6 +14,8 @@ pub enum ErrorCode {
     Malformed,
     /// `kind` names no record kind.
     UnknownKind,
+    /// `kind` names a kind the node writes itself (a submitted report), not a client.
+    DerivedKind,
     /// The id is empty, too long or not printable.
     InvalidId,
     /// A required field is absent.
@@ -38,6 +40,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Malformed => "malformed",
             ErrorCode::UnknownKind => "unknown_kind",
+            ErrorCode::DerivedKind => "derived_kind",
             ErrorCode::InvalidId => "invalid_id",
             ErrorCode::MissingField => "missing_field",
             ErrorCode::WrongType => "wrong_type",

@@ -220,9 +220,15 @@ impl ParentSession {
         let from = (owner, self.child);
         if records.iter().any(|r| r.envelope.owner != owner) {
             // Refused there, with nothing stored.
-            return commit_replica(store, &self.standards.current(), from, records, Vec::new());
+            return commit_replica(
+                store,
+                (&self.standards.current(), &self.verifier),
+                from,
+                records,
+                Vec::new(),
+            );
         }
-        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut plan = plan_replica(store, (&self.standards.current(), &self.verifier), records)?;
         let newer = std::mem::take(&mut plan.held_newer);
         let mut actions = replica_actions(plan, from, Vec::new());
         if owner == self.child {
@@ -413,7 +419,7 @@ impl ChildSession {
     ) -> Result<Vec<Action>, StoreError> {
         commit_replica(
             store,
-            &self.standards.current(),
+            (&self.standards.current(), &self.verifier),
             (self.me, self.parent),
             records,
             Vec::new(),

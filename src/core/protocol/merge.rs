@@ -3,10 +3,13 @@
 //! A replica never rewrites a record: it stores a received version if it is newer than the
 //! one it holds, keeps its own if that is newer, and surfaces two different copies of the
 //! same version as a conflict (corruption or a cloned node), never resolving it. A record
-//! whose hash does not verify or whose fields fail validation here is quarantined: not
-//! applied, kept aside for inspection, reported, and the rest of the batch goes on.
+//! whose hash does not verify, whose fields fail validation here or whose own signature
+//! (a submitted report's) does not verify is quarantined: not applied, kept aside for
+//! inspection, reported, and the rest of the batch goes on.
 
 use crate::core::model::Record;
+use crate::core::model::kinds::verify_record;
+use crate::core::model::signature::DocumentVerifier;
 use crate::core::model::standards::Standards;
 use crate::core::model::validate::Checker;
 use crate::core::store::{QuarantinedRecord, RecordWrite, Store, StoreError};
@@ -66,7 +69,7 @@ impl ReplicaPlan {
 /// owner's record closes the session with nothing stored.
 pub fn commit_replica(
     store: &dyn Store,
-    standards: &Standards,
+    (standards, verifier): (&Standards, &DocumentVerifier),
     (owner, from): (crate::core::model::NodeCode, crate::core::model::NodeCode),
     records: Vec<Record>,
     then: Vec<crate::core::wire::Message>,
@@ -77,7 +80,7 @@ pub fn commit_replica(
             format!("a repair of {owner} holds another owner's record"),
         ));
     }
-    let plan = plan_replica(store, standards, records)?;
+    let plan = plan_replica(store, (standards, verifier), records)?;
     Ok(replica_actions(plan, (owner, from), then))
 }
 
@@ -105,10 +108,11 @@ pub fn replica_actions(
     actions
 }
 
-/// Plans the writes for records received from a peer.
+/// Plans the writes for records received from a peer: validated against `standards`,
+/// signed reports verified with `verifier`.
 pub fn plan_replica(
     store: &dyn Store,
-    standards: &Standards,
+    (standards, verifier): (&Standards, &DocumentVerifier),
     records: Vec<Record>,
 ) -> Result<ReplicaPlan, StoreError> {
     let mut plan = ReplicaPlan::default();
@@ -128,6 +132,12 @@ pub fn plan_replica(
             plan.quarantined.push((record, reason));
             continue;
         }
+        if let Err(why) = verify_record(verifier, &record) {
+            let reason = format!("the report's signature does not verify here: {why}");
+            plan.quarantined.push((record, reason));
+            continue;
+        }
+        let e = &record.envelope;
         let key = e.key();
         let held = if store.may_contain(e.owner, key) {
             store.get_record(e.owner, key)?

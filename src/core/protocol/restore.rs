@@ -112,7 +112,7 @@ impl ChildSession {
         };
         commit_replica(
             store,
-            &self.standards.current(),
+            (&self.standards.current(), &self.verifier),
             (self.me, self.parent),
             records,
             vec![ack],

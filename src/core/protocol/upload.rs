@@ -118,7 +118,7 @@ impl ParentSession {
         if from != held + 1 {
             return Ok(vec![Action::Send(Message::Want { owner, after: held })]);
         }
-        let mut plan = plan_replica(store, &self.standards.current(), records)?;
+        let mut plan = plan_replica(store, (&self.standards.current(), &self.verifier), records)?;
         let mut actions = plan.alerts(owner);
         let written = plan.writes.len();
         let ministry = self.ministry_mark(store, owner, to)?;

@@ -184,7 +184,7 @@ pub(super) struct ReportQuery {
     suppress_below: Option<u64>,
 }
 
-fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
+pub(super) fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
     match text {
         None | Some("valid_in_period") => Ok(CountBasis::ValidInPeriod),
         Some("new_in_period") => Ok(CountBasis::NewInPeriod),

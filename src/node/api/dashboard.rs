@@ -4,8 +4,9 @@
 //! (`dashboard_alerts`) and its parent link, then, at
 //! a province or the ministry, the tree below it — each child link with its state in
 //! colour and words, and under each child the owners whose records are held here; then
-//! the coverage of the subtree (`dashboard_coverage`). The page refreshes itself every
-//! 5 seconds and reads the same state as `/v1/status` and `/v1/coverage`.
+//! the coverage of the subtree (`dashboard_coverage`) and where its quarterly reports
+//! stand (`dashboard_reports`). The page refreshes itself every 5 seconds and reads the
+//! same state as `/v1/status`, `/v1/coverage` and `/v1/reports/{period}/submitted`.
 
 use axum::extract::State;
 use axum::response::Html;
@@ -115,13 +116,23 @@ pub(super) async fn dashboard(
         ),
         Err(e) => (unreadable("Coverage", &e.message), html! {}),
     };
+    let reports = super::dashboard_reports::section(&app, now)
+        .await
+        .unwrap_or_else(|e| unreadable("Quarterly reports", &e.message));
     Ok(Html(
-        page(&app, &links, now, coverage, targets).into_string(),
+        page(&app, &links, now, (coverage, reports), targets).into_string(),
     ))
 }
 
-/// The whole page around the coverage section, which is read asynchronously beforehand.
-fn page(app: &AppState, links: &Links, now: i64, coverage: Markup, targets: Markup) -> Markup {
+/// The whole page around the coverage and reports sections, which are read
+/// asynchronously beforehand.
+fn page(
+    app: &AppState,
+    links: &Links,
+    now: i64,
+    (coverage, reports): (Markup, Markup),
+    targets: Markup,
+) -> Markup {
     // Read once per page: the alerts and the tree both leave retired children alone.
     let retired = app.retired_nodes();
     let tier = app.node.tier();
@@ -157,6 +168,7 @@ fn page(app: &AppState, links: &Links, now: i64, coverage: Markup, targets: Mark
                     (tree_section(app, links, &retired, now))
                 }
                 (coverage)
+                (reports)
                 (charts::legend())
                 (charts_section(app, now, targets))
                 (records_section(app.store.as_ref()))

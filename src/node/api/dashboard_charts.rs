@@ -32,6 +32,13 @@ pub(super) fn legend() -> Markup {
                     dd { (id.title_zh()) " · " (id.title_en()) }
                 }
             }
+            p id="legend-reports" {
+                "M10 and F03 read each city's submitted quarterly report (supply_demand_report): "
+                b { "on time" } " — first submitted by the due day of the reporting_schedule in force; "
+                b { "late" } " — after it; " b { "missing" } " — the due day has passed and nothing is submitted; "
+                b { "not yet due" } " — before the due day. M10 = submitted ÷ (submitted + missing); "
+                "F03 = on time ÷ (on time + late + missing)."
+            }
         }
     }
 }

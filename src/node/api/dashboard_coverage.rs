@@ -1,5 +1,5 @@
 //! The dashboard's coverage section at a province or the ministry: per pilot city the
-//! freshness of its data, lag, quarantine and target status; per province the pilot
+//! freshness of its data, lag, quarantine, its quarterly report and target status; per province the pilot
 //! count; and the scope's metrics. Colour always comes with words; every table sorts by
 //! a click on its header (a few lines of inline script, no external assets).
 
@@ -123,6 +123,7 @@ fn city_row(c: &CityCoverage) -> Markup {
                 None => td class="num" data-v="-1" { "—" },
             }
             (num(c.quarantined))
+            (super::dashboard_reports::state_cell(&c.report))
             @for id in CITY_METRICS {
                 (metric_cell(primary(&c.metrics.values, id)))
             }
@@ -144,6 +145,7 @@ fn cities_table(cov: &Coverage) -> Markup {
                     th class="num" { "lag, records" }
                     th class="num" { "lag p95, s" }
                     th class="num" { "quarantined" }
+                    th { "quarterly report" }
                     @for id in CITY_METRICS { th { (display(id)) } }
                 }
             }

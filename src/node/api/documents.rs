@@ -101,6 +101,14 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
         crate::reporting::analysis::parse_pilot(app.node, &text)
             .map_err(|e| invalid(e.to_string()))?;
     }
+    if p.kind == document::SCHEDULE {
+        crate::reporting::analysis::parse_schedule(app.node, &p.id, &text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
+    if p.kind == document::EVALUATION {
+        crate::reporting::analysis::evaluations::parse_evaluation(app.node, &text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
     if p.kind == document::RETIREMENT {
         let body: RetirementBody = serde_json::from_value(p.body.clone())
             .map_err(|e| invalid(format!("a node_retirement body: {e}")))?;

@@ -1,5 +1,5 @@
 //! The node's HTTP API (`docs/reference/api.md`): ingest, reads, digest, the change feed,
-//! status, metrics, backups and exports.
+//! status, metrics, submitted reports, backups and exports.
 //!
 //! A thin shell: handlers parse, call the model, the write path or the store, and render
 //! JSON. Writes need the bearer token; reads are open to loopback callers and need the
@@ -18,6 +18,7 @@ mod dashboard;
 mod dashboard_alerts;
 mod dashboard_charts;
 mod dashboard_coverage;
+mod dashboard_reports;
 mod deadline;
 mod documents;
 mod error;
@@ -31,6 +32,7 @@ mod routes;
 mod scan;
 mod serve;
 mod status;
+mod submitted;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

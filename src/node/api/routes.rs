@@ -14,7 +14,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use super::{
     AppState, backup, changes, coverage, dashboard, documents, export, metrics, openapi, records,
-    status,
+    status, submitted,
 };
 
 /// An HTTP method an endpoint serves (a GET endpoint answers HEAD too).
@@ -83,6 +83,8 @@ pub(super) fn endpoints() -> Vec<Endpoint<AppState>> {
         Endpoint::new(Get, "/v1/quarantine", records::quarantine),
         Endpoint::new(Get, "/v1/coverage", coverage::coverage),
         Endpoint::new(Get, "/v1/reports/{period}", coverage::report),
+        Endpoint::new(Post, "/v1/reports/{period}/submit", submitted::submit),
+        Endpoint::new(Get, "/v1/reports/{period}/submitted", submitted::submitted),
         Endpoint::new(Post, "/v1/figures/verify", coverage::verify_figures),
         Endpoint::new(Get, "/v1/digest", status::digest),
         Endpoint::new(Get, "/v1/changes", changes::changes),

@@ -160,3 +160,106 @@ fn renewal_replaces_the_pair_with_a_new_key_for_the_same_node() {
     init_ca(&ca2).unwrap();
     assert!(!renew(&ca2, node, &pki, 2).unwrap().issuer_trusted);
 }
+
+/// A city's report for 2024Q1 as record version `version`, signed with `cert`/`key`.
+fn signed_report(
+    city: NodeCode,
+    version: u64,
+    (cert, key): (&str, &str),
+) -> crate::core::model::Record {
+    use crate::core::model::kinds::{
+        Bytes, CountBasis, RecordData, SupplyDemandReport, sign_report,
+    };
+    let mut report = SupplyDemandReport {
+        period: "2024Q1".into(),
+        count_basis: CountBasis::ValidInPeriod,
+        suppress_below: 5,
+        submitted_at_ms: 1_715_342_400_000,
+        first_submitted_at_ms: 1_715_342_400_000,
+        tables: "{\"tables\":[]}".into(),
+        certificate: Bytes::default(),
+        signature: Bytes::default(),
+    };
+    sign_report(&mut report, city, version, cert, key).unwrap();
+    let data = RecordData::SupplyDemandReport(report);
+    let status = crate::core::model::Status::Active;
+    let hash = crate::core::model::record::content_hash(city, "2024Q1", status, &data).unwrap();
+    crate::core::model::Record {
+        envelope: crate::core::model::Envelope {
+            owner: city,
+            kind: crate::core::model::Kind::SupplyDemandReport,
+            id: "2024Q1".into(),
+            version,
+            seq: version,
+            status,
+            recorded_at_ms: 1_715_342_400_000,
+            code_refs: Vec::new(),
+            hash,
+        },
+        data,
+    }
+}
+
+#[test]
+fn a_city_signs_its_report_and_rewriting_it_is_caught() {
+    use crate::core::model::kinds::{RecordData, verify_record};
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = setup(dir.path(), "440100");
+    let verifier = DocumentVerifier::new(&ca).unwrap();
+    let city: NodeCode = "440100".parse().unwrap();
+    let good = signed_report(city, 2, (&cert, &key));
+    verify_record(&verifier, &good).unwrap();
+    assert!(good.verify_hash().unwrap());
+
+    // Whoever forwards the record can recompute its content hash, but not the signature:
+    // changed tables, a changed submission time, the old content as a newer version
+    // (hiding a correction) or a voided status are all caught.
+    let rewrite = |edit: &dyn Fn(&mut crate::core::model::Record)| {
+        let mut r = good.clone();
+        edit(&mut r);
+        verify_record(&verifier, &r).unwrap_err()
+    };
+    let tables = rewrite(&|r| {
+        if let RecordData::SupplyDemandReport(d) = &mut r.data {
+            d.tables = "{\"tables\":[1]}".into();
+        }
+    });
+    assert!(tables.contains("signature does not match"), "{tables}");
+    let late = rewrite(&|r| {
+        if let RecordData::SupplyDemandReport(d) = &mut r.data {
+            d.first_submitted_at_ms += 86_400_000;
+        }
+    });
+    assert!(late.contains("signature"), "{late}");
+    assert!(rewrite(&|r| r.envelope.version = 3).contains("signature"));
+    assert!(
+        rewrite(&|r| r.envelope.status = crate::core::model::Status::Voided).contains("signature")
+    );
+    let id = rewrite(&|r| r.envelope.id = "2024Q2".into());
+    assert!(id.contains("is not its period"), "{id}");
+
+    // A province signing a report in the city's name is caught.
+    let (_, pcert, pkey) = setup(dir.path(), "440000");
+    let forged = signed_report(city, 2, (&pcert, &pkey));
+    let refused = verify_record(&verifier, &forged).unwrap_err();
+    assert!(refused.contains("certificate is for"), "{refused}");
+
+    // Other kinds carry no signature of their own.
+    let mut office = good.clone();
+    office.data = RecordData::Office(crate::core::model::kinds::Office {
+        division_code: "440103".into(),
+        office_type: crate::core::model::kinds::OfficeType::CityCentre,
+        parent_office_id: None,
+        employer_id: None,
+        name: "centre".into(),
+        public_address: None,
+        opened_on: "2000-01-01".parse().unwrap(),
+        closed_on: None,
+        networked: true,
+        networked_since: None,
+        public_channels: Vec::new(),
+        services: Vec::new(),
+        staff_count: 1,
+    });
+    verify_record(&verifier, &office).unwrap();
+}

@@ -26,8 +26,10 @@
 //!
 //! Targets come from `service_standard_target` documents ([`parse_target`]) over the
 //! notice's defaults ([`builtin_targets`]); pilot cities from `pilot_designation`
-//! documents ([`pilot_overview`]). Their JSON shapes are documented in [`targets`] and
-//! [`pilots`].
+//! documents ([`pilot_overview`]); when reports are due from `reporting_schedule`
+//! documents ([`parse_schedule`]); the provinces' pilot evaluations and the ministry's
+//! confirmations from `pilot_evaluation` documents ([`evaluations`]). Their JSON shapes
+//! are documented in [`targets`], [`pilots`], [`schedule`] and [`evaluations`].
 //!
 //! # Record status
 //!
@@ -35,18 +37,20 @@
 //! records still happened and count for the dates they cover.
 //!
 //! What this module does not do: read or write the store, publish derived records
-//! (`CityTargetStatus`, `CitySupplyDemandReport`), or compute lag percentiles (the engine
-//! supplies them as [`EngineFacts`]).
+//! (`CityTargetStatus`; the city node writes its submitted report), or compute lag
+//! percentiles (the engine supplies them as [`EngineFacts`]).
 
 use std::borrow::Borrow;
 
 use crate::core::model::kinds::RecordData;
 use crate::core::model::{Kind, NodeCode, Record};
 
+pub mod evaluations;
 pub mod metrics;
 pub mod period;
 pub mod pilots;
 pub mod report;
+pub mod schedule;
 pub mod scope;
 pub mod targets;
 
@@ -64,6 +68,10 @@ pub use pilots::{
 };
 pub use report::{
     CityReport, CountBasis, PublishedReport, QuarterlyReport, ReportCounts, ReportOptions,
+};
+pub use schedule::{
+    ReportingSchedule, ScheduleError, Submission, SubmissionState, SubmissionStatus, classify,
+    parse_schedule,
 };
 pub use scope::{Scope, ScopeError};
 pub use targets::{

@@ -321,8 +321,9 @@ fn builtin(metric: MetricId, comparator: Comparator, scope: Scope, to: AppliesTo
 }
 
 /// The notice's default targets: M01 ≥ 0.60; M02–M05 ≥ 1.0 (every person); M07 == 1.0
-/// (all four categories); M12 ≥ 1.0 — for pilot cities. M11: per province in [1, 5], for
-/// a municipality (直辖市, voluntary) ≥ 0, and nationally in [80, 100].
+/// (all four categories); M10 ≥ 1.0 (every quarter's report); M12 ≥ 1.0 — for pilot
+/// cities. M11: per province in [1, 5], for a municipality (直辖市, voluntary) ≥ 0, and
+/// nationally in [80, 100]. F03 ≥ 1.0 (every report due on time), for every city.
 pub fn builtin_targets() -> Vec<Target> {
     use AppliesTo::{All, Pilots};
     use Comparator::{AtLeast, Between, Equal};
@@ -335,8 +336,14 @@ pub fn builtin_targets() -> Vec<Target> {
         builtin(M::M04, AtLeast(1.0), n, Pilots),
         builtin(M::M05, AtLeast(1.0), n, Pilots),
         builtin(M::M07, Equal(1.0), n, Pilots),
+        builtin(M::M10, AtLeast(1.0), n, Pilots),
         builtin(M::M11, Between(80.0, 100.0), n, All),
         builtin(M::M12, AtLeast(1.0), n, Pilots),
+        Target {
+            // The schedules set the due days; the notice sets no timeliness target.
+            source_doc: None,
+            ..builtin(M::F03, AtLeast(1.0), n, All)
+        },
     ];
     for &(code, _, municipality) in PROVINCES {
         let Ok(p) = NodeCode::new(code) else { continue };

@@ -14,13 +14,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::core::model::document::{PILOT, TARGET};
+use crate::core::model::document::{EVALUATION, PILOT, SCHEDULE, StoredDocument, TARGET};
 use crate::core::model::standards::Standards;
-use crate::core::model::{Kind, NodeCode, Tier};
+use crate::core::model::{Kind, NodeCode, RecordKey, Tier};
 use crate::core::store::{Store, StoreError};
+use crate::reporting::analysis::evaluations::EvaluationView;
+use crate::reporting::analysis::schedule::today_of;
 use crate::reporting::analysis::{
     self, CityCounts, CountBasis, EngineFacts, EngineLimits, EvalContext, MetricAggregate,
-    MetricSet, Period, PilotOverview, QuarterlyReport, ReportCounts, Scope, Target,
+    MetricSet, Period, PilotOverview, QuarterlyReport, ReportCounts, ReportingSchedule, Scope,
+    Submission, SubmissionStatus, Target,
 };
 
 /// Why coverage or a report could not be computed.
@@ -85,6 +88,36 @@ pub fn targets_and_pilots(
     Ok((targets, pilots))
 }
 
+/// The reporting schedules among `documents` (a schedule that does not parse is logged
+/// and left out).
+pub fn schedules_of(documents: &[StoredDocument]) -> Vec<ReportingSchedule> {
+    documents
+        .iter()
+        .filter(|d| d.kind == SCHEDULE)
+        .filter_map(|d| {
+            analysis::parse_schedule(d.issuer, &d.id, &d.body)
+                .map_err(
+                    |e| tracing::warn!(id = %d.id, error = %e, "Ignoring a reporting schedule"),
+                )
+                .ok()
+        })
+        .collect()
+}
+
+/// The pilot evaluations held here of cities in `scope` for `period` (every quarter when
+/// `None`), with the ministry's confirmations.
+pub fn evaluations_of(
+    documents: &[StoredDocument],
+    scope: Scope,
+    period: Option<Period>,
+) -> Vec<EvaluationView> {
+    let docs = documents
+        .iter()
+        .filter(|d| d.kind == EVALUATION)
+        .map(|d| (d.issuer, d.id.as_str(), d.version, d.body.as_str()));
+    analysis::evaluations::evaluations(docs, scope, period)
+}
+
 /// The cities a scope covers here: those with records stored, and active pilots (which
 /// must show even when nothing of theirs has arrived).
 pub fn cities_in_scope(store: &dyn Store, scope: Scope, pilots: &PilotOverview) -> Vec<NodeCode> {
@@ -128,6 +161,9 @@ pub struct CityCoverage {
     pub lag_p95_ms: Option<u64>,
     /// Received records of this city refused here, kept for inspection.
     pub quarantined: u64,
+    /// Its quarterly report for the period: submitted (on time or late), missing, not yet
+    /// due.
+    pub report: SubmissionStatus,
     /// The city's metrics and target status.
     pub metrics: MetricSet,
 }
@@ -151,6 +187,9 @@ pub struct Coverage {
     pub provinces: Vec<analysis::ProvincePilots>,
     /// M11 nationally (at the ministry's scope).
     pub national_pilots: Option<analysis::MetricValue>,
+    /// The provinces' evaluations of cities in scope for the period, with the ministry's
+    /// confirmations.
+    pub evaluations: Vec<EvaluationView>,
 }
 
 /// What the engine measured about `city` here.
@@ -234,6 +273,8 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
     let (period, scope) = (counts.period, counts.scope);
     let me = cx.store.identity().node;
     let (targets, pilots) = targets_and_pilots(cx.store, period.last_day())?;
+    let documents = cx.store.documents()?;
+    let schedules = schedules_of(&documents);
     let limits = EngineLimits {
         now_ms: cx.now_ms,
         staleness_threshold_s: cx.stale_after.as_secs(),
@@ -242,7 +283,9 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         targets: &targets,
         pilots: Some(&pilots),
         limits,
+        schedules: &schedules,
     };
+    let today = today_of(cx.now_ms);
     let mut total = MetricAggregate::new(scope, period);
     let mut cities = Vec::new();
     for city in cities_in_scope(cx.store, scope, &pilots) {
@@ -261,7 +304,14 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
             });
         total.add_city(&counts, pilot, facts.as_ref())?;
         let metrics = MetricAggregate::for_city(&counts, pilot, facts.as_ref()).evaluate(&eval);
-        cities.push(city_coverage(cx, city, &pilots, facts.as_ref(), metrics)?);
+        let report = analysis::classify(city, period, counts.submission(), &schedules, today);
+        cities.push(city_coverage(
+            cx,
+            city,
+            &pilots,
+            facts.as_ref(),
+            (report, metrics),
+        )?);
     }
     let provinces = pilots
         .provinces
@@ -282,6 +332,7 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         summary: total.evaluate(&eval),
         provinces,
         national_pilots: (scope == Scope::National).then(|| pilots.national.clone()),
+        evaluations: evaluations_of(&documents, scope, Some(period)),
     })
 }
 
@@ -290,7 +341,7 @@ fn city_coverage(
     city: NodeCode,
     pilots: &PilotOverview,
     facts: Option<&EngineFacts>,
-    metrics: MetricSet,
+    (report, metrics): (SubmissionStatus, MetricSet),
 ) -> Result<CityCoverage, StoreError> {
     let counts = cx.store.owner_counts().remove(&city).unwrap_or_default();
     let seconds_since_received = facts
@@ -320,8 +371,71 @@ fn city_coverage(
         lag_p50_ms: facts.and_then(|f| f.lag_p50_ms),
         lag_p95_ms: facts.and_then(|f| f.lag_p95_ms),
         quarantined: facts.map_or(0, |f| f.quarantined),
+        report,
         metrics,
     })
+}
+
+/// One city's reports for a run of quarters.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmissionRow {
+    /// The city.
+    pub city: NodeCode,
+    /// Its name, when built in.
+    pub name: Option<&'static str>,
+    /// An active pilot (as of today).
+    pub pilot: bool,
+    /// Where its report stands, per quarter asked for.
+    pub periods: Vec<SubmissionStatus>,
+}
+
+/// The submission held here of `city`'s report for `period`, if any: one read by key.
+pub fn submission_of(
+    store: &dyn Store,
+    city: NodeCode,
+    period: Period,
+) -> Result<Option<Submission>, StoreError> {
+    let key = RecordKey::of(Kind::SupplyDemandReport, &period.to_string());
+    if !store.may_contain(city, key) {
+        return Ok(None);
+    }
+    Ok(store
+        .get_record(city, key)?
+        .and_then(|r| Submission::of(&r, city, period)))
+}
+
+/// Where the reports of every city in `scope` stand for each of `periods`, at `now_ms`:
+/// one read by key per city and quarter, no scan.
+pub fn submissions(
+    store: &dyn Store,
+    scope: Scope,
+    periods: &[Period],
+    now_ms: i64,
+) -> Result<Vec<SubmissionRow>, StoreError> {
+    let today = today_of(now_ms);
+    let (_, pilots) = targets_and_pilots(store, today)?;
+    let schedules = schedules_of(&store.documents()?);
+    let mut rows = Vec::new();
+    for city in cities_in_scope(store, scope, &pilots) {
+        let mut statuses = Vec::with_capacity(periods.len());
+        for &period in periods {
+            let submitted = submission_of(store, city, period)?;
+            statuses.push(analysis::classify(
+                city,
+                period,
+                submitted.as_ref(),
+                &schedules,
+                today,
+            ));
+        }
+        rows.push(SubmissionRow {
+            city,
+            name: city.builtin_name(),
+            pilot: pilots.is_active(city),
+            periods: statuses,
+        });
+    }
+    Ok(rows)
 }
 
 /// The quarterly supply/demand report of `scope` from the records held here.

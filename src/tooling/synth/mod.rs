@@ -324,6 +324,8 @@ fn id_prefix(kind: Kind) -> &'static str {
         Kind::UiFundEntry => "F",
         Kind::TrainingCourse => "C",
         Kind::TrainingEnrolment => "T",
+        // Not generated: a city node writes its submitted report itself.
+        Kind::SupplyDemandReport => "R",
     }
 }
 

@@ -100,7 +100,7 @@ fn the_mix_covers_every_kind_and_ids_repeat_only_as_new_versions() {
     }
     println!("kinds in the first 50,000 records of 440100: {counts:#?}");
     let kinds: BTreeSet<&str> = counts.keys().copied().collect();
-    for kind in Kind::ALL {
+    for kind in Kind::ALL.into_iter().filter(|k| k.posted()) {
         assert!(
             kinds.contains(kind.as_str()),
             "no {kind} records: {counts:?}"

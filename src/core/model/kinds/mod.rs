@@ -1,5 +1,8 @@
 //! The fields of every upward record kind (`docs/reference/records.md`) and their validation.
 //!
+//! Every kind but `supply_demand_report` (the city's signed quarterly report, `report`)
+//! is posted by clients.
+//!
 //! Structs here are what is stored and replicated. They carry pseudonyms (`pid`), never
 //! citizen IDs, names, phones or addresses: the ingest path ([`super::ingest`]) replaces or
 //! drops those before a record is built. JSON uses snake_case names; unknown fields are
@@ -8,6 +11,7 @@
 mod insurance;
 mod office;
 mod persons;
+mod report;
 mod services;
 mod training;
 mod vacancy;
@@ -20,6 +24,7 @@ use super::validate::{Check, Checker};
 pub use insurance::*;
 pub use office::*;
 pub use persons::*;
+pub use report::*;
 pub use services::*;
 pub use training::*;
 pub use vacancy::*;
@@ -85,6 +90,7 @@ record_data! {
     UiFundEntry(UiFundEntry),
     TrainingCourse(TrainingCourse),
     TrainingEnrolment(TrainingEnrolment),
+    SupplyDemandReport(SupplyDemandReport),
 }
 
 /// Longest free-text field, in characters.

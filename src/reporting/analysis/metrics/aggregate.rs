@@ -3,7 +3,9 @@
 //!
 //! Numerators and denominators are summed, then divided once. Counts of pilot cities are
 //! kept apart as well, so a target that applies to pilots only is judged on pilot cities'
-//! sums; where no pilot city is in scope it is not applicable.
+//! sums; where no pilot city is in scope it is not applicable. Each city's submitted
+//! report (M10, F03) is kept per city and judged at evaluation, against the schedule in
+//! force and the time of evaluation; the judgements are then counted over the cities.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,11 +15,14 @@ use super::city::CityCounts;
 use super::cohort::{CohortSummary, HistogramBin};
 use super::engine::{self, EngineFacts, EngineLimits};
 use super::tally::Tallies;
-use super::{CATALOGUE, MetricValue, ON_DEMAND, Status, Unit, VariantDef};
+use super::{CATALOGUE, MetricValue, Status, Unit, VariantDef};
 use crate::core::model::NodeCode;
 use crate::reporting::analysis::MergeError;
 use crate::reporting::analysis::period::Period;
 use crate::reporting::analysis::pilots::PilotOverview;
+use crate::reporting::analysis::schedule::{
+    ReportingSchedule, Submission, SubmissionState, SubmissionStatus, classify, today_of,
+};
 use crate::reporting::analysis::scope::Scope;
 use crate::reporting::analysis::targets::{AppliesTo, MetricId, Target, resolve_target};
 
@@ -28,8 +33,10 @@ pub struct EvalContext<'a> {
     pub targets: &'a [Target],
     /// Pilot designations, for M11 (`None`: M11 has no data).
     pub pilots: Option<&'a PilotOverview>,
-    /// The time and the staleness threshold, for F02.
+    /// The time and the staleness threshold, for F02; the time also for M10 and F03.
     pub limits: EngineLimits,
+    /// The reporting schedules in force, for M10 and F03.
+    pub schedules: &'a [ReportingSchedule],
 }
 
 /// Every metric of one scope and quarter, judged.
@@ -71,6 +78,7 @@ pub struct MetricAggregate {
     pilot_cities: BTreeSet<NodeCode>,
     engine: BTreeMap<NodeCode, EngineFacts>,
     cohort: CohortSummary,
+    submissions: BTreeMap<NodeCode, Option<Submission>>,
 }
 
 impl MetricAggregate {
@@ -85,6 +93,7 @@ impl MetricAggregate {
             pilot_cities: BTreeSet::new(),
             engine: BTreeMap::new(),
             cohort: CohortSummary::default(),
+            submissions: BTreeMap::new(),
         }
     }
 
@@ -113,6 +122,7 @@ impl MetricAggregate {
         }
         self.cities.insert(city);
         self.cohort.merge(&counts.cohort);
+        self.submissions.insert(city, counts.submission.clone());
         if let Some(f) = facts {
             self.engine.insert(city, f.clone());
         }
@@ -131,6 +141,8 @@ impl MetricAggregate {
         self.engine
             .extend(other.engine.iter().map(|(c, f)| (*c, f.clone())));
         self.cohort.merge(&other.cohort);
+        self.submissions
+            .extend(other.submissions.iter().map(|(c, s)| (*c, s.clone())));
         Ok(())
     }
 
@@ -173,12 +185,7 @@ impl MetricAggregate {
     fn values_of(&self, m: MetricId, cx: &EvalContext<'_>) -> Vec<MetricValue> {
         use MetricId::*;
         match m {
-            M10 | F03 => vec![MetricValue::unmeasured(
-                m,
-                "produced",
-                Status::NotApplicable,
-                ON_DEMAND,
-            )],
+            M10 | F03 => self.report_values(m, cx),
             M11 => vec![self.pilot_count(cx)],
             F01 | F02 | F04 | F06 => self.engine_values(m, cx),
             _ => CATALOGUE
@@ -232,6 +239,110 @@ impl MetricAggregate {
             MetricId::F04 => engine::gaps(&facts, target),
             _ => engine::rejections(&facts, target),
         }
+    }
+
+    /// Where each city's report stands (all cities in scope, or the pilots only).
+    pub fn submission_states(&self, cx: &EvalContext<'_>, pilots: bool) -> Vec<SubmissionStatus> {
+        let today = today_of(cx.limits.now_ms);
+        self.submissions
+            .iter()
+            .filter(|(c, _)| !pilots || self.pilot_cities.contains(c))
+            .map(|(c, s)| classify(*c, self.period, s.as_ref(), cx.schedules, today))
+            .collect()
+    }
+
+    /// M10 (a report submitted) and F03 (on time), from the cities' submissions.
+    fn report_values(&self, m: MetricId, cx: &EvalContext<'_>) -> Vec<MetricValue> {
+        let target = resolve_target(cx.targets, m, self.scope);
+        let pilots_only = self.pilots_only(target);
+        let use_pilots = pilots_only && !self.pilot_cities.is_empty();
+        let judged = self.submission_states(cx, use_pilots);
+        let all = self.submission_states(cx, false);
+        let count = |states: &[SubmissionStatus], f: &dyn Fn(SubmissionState) -> bool| {
+            u64::try_from(states.iter().filter(|s| f(s.state)).count()).unwrap_or(u64::MAX)
+        };
+        let missing = |s| s == SubmissionState::Missing;
+        let mut primary = if m == MetricId::M10 {
+            let submitted = count(&judged, &SubmissionState::submitted);
+            MetricValue::measured(
+                m,
+                "submitted",
+                Unit::Ratio,
+                (submitted, submitted + count(&judged, &missing)),
+                target,
+                "cities that submitted their report for the period (with its count basis) of those that did or whose report is due",
+            )
+        } else {
+            let on_time = count(&judged, &|s| s == SubmissionState::OnTime);
+            let due = count(&judged, &|s| {
+                matches!(
+                    s,
+                    SubmissionState::OnTime | SubmissionState::Late | SubmissionState::Missing
+                )
+            });
+            MetricValue::measured(
+                m,
+                "on_time",
+                Unit::Ratio,
+                (on_time, due),
+                target,
+                "reports submitted by the due day of the schedule in force of those due (submitted, or missing past the due day)",
+            )
+        };
+        if pilots_only && !use_pilots {
+            primary.status = Status::NotApplicable;
+            primary
+                .note
+                .push_str("; the target applies to pilot cities only, none in scope");
+        } else if use_pilots && self.pilot_cities.len() < self.cities.len() {
+            let (k, n) = (self.pilot_cities.len(), self.cities.len());
+            primary
+                .note
+                .push_str(&format!("; pilot cities only ({k} of {n})"));
+        }
+        if m == MetricId::M10 {
+            return vec![primary];
+        }
+        let counted = |variant, state: SubmissionState, note| {
+            let n = count(&all, &|s| s == state);
+            MetricValue::measured(m, variant, Unit::Count, (n, 1), None, note)
+        };
+        let days = all.iter().filter_map(|s| s.days_after_quarter).max();
+        let days = match days.and_then(|d| u64::try_from(d).ok()) {
+            Some(d) => MetricValue::measured(
+                m,
+                "days_after_quarter",
+                Unit::Days,
+                (d, 1),
+                None,
+                "days from the quarter's last day to the first submission; the latest city",
+            ),
+            None => MetricValue::unmeasured(
+                m,
+                "days_after_quarter",
+                Status::NoData,
+                "no report submitted",
+            ),
+        };
+        vec![
+            primary,
+            counted(
+                "late",
+                SubmissionState::Late,
+                "reports submitted after the due day",
+            ),
+            counted(
+                "missing",
+                SubmissionState::Missing,
+                "reports not submitted although the due day has passed",
+            ),
+            counted(
+                "not_yet_due",
+                SubmissionState::NotYetDue,
+                "reports not submitted and not due yet",
+            ),
+            days,
+        ]
     }
 
     fn pilot_count(&self, cx: &EvalContext<'_>) -> MetricValue {

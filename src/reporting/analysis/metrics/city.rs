@@ -1,9 +1,11 @@
 //! [`CityMetrics`]: the two-pass accumulator of one city's record-based metrics, and the
 //! additive [`CityCounts`] it finishes into.
 //!
-//! Pass 1 counts record-local metrics (M01, M07 presence, M08, M09, F05) and keeps the
-//! join keys: RSC stays (M02–M05), laid-off/unemployed persons (M12), hardship persons
-//! (M06). Pass 2 counts service events and enrolments against them.
+//! Pass 1 counts record-local metrics (M01, M07 presence, M08, M09, F05), notes the
+//! city's submitted report for the quarter (M10, F03: judged later, against the schedule
+//! and the time of evaluation) and keeps the join keys: RSC stays (M02–M05),
+//! laid-off/unemployed persons (M12), hardship persons (M06). Pass 2 counts service
+//! events and enrolments against them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +23,7 @@ use crate::core::model::standards::{Classification, Standards};
 use crate::core::model::values::Pid;
 use crate::core::model::{NodeCode, Record};
 use crate::reporting::analysis::period::Period;
+use crate::reporting::analysis::schedule::Submission;
 use crate::reporting::analysis::targets::MetricId;
 use crate::reporting::analysis::{TwoPass, counts_for};
 
@@ -39,6 +42,7 @@ pub struct CityCounts {
     period: Period,
     pub(crate) tallies: Tallies,
     pub(crate) cohort: CohortSummary,
+    pub(crate) submission: Option<Submission>,
 }
 
 impl CityCounts {
@@ -57,6 +61,11 @@ impl CityCounts {
         &self.cohort
     }
 
+    /// The city's submitted report for the quarter, if any.
+    pub fn submission(&self) -> Option<&Submission> {
+        self.submission.as_ref()
+    }
+
     /// `(numerator, denominator)` of a record-based variant (zeros when never counted).
     pub fn tally(&self, metric: MetricId, variant: &'static str) -> (u64, u64) {
         let t = self.tallies.get(metric, variant);
@@ -72,6 +81,7 @@ pub struct StoredCityCounts {
     period: Period,
     tallies: Vec<(MetricId, String, u64, u64)>,
     cohort: Vec<u64>,
+    submission: Option<Submission>,
 }
 
 impl From<&CityCounts> for StoredCityCounts {
@@ -81,6 +91,7 @@ impl From<&CityCounts> for StoredCityCounts {
             period: c.period,
             tallies: c.tallies.entries(),
             cohort: c.cohort.counts(),
+            submission: c.submission.clone(),
         }
     }
 }
@@ -93,6 +104,7 @@ impl StoredCityCounts {
             period: self.period,
             tallies: Tallies::from_entries(&self.tallies)?,
             cohort: CohortSummary::from_counts(&self.cohort)?,
+            submission: self.submission.clone(),
         })
     }
 }
@@ -132,6 +144,7 @@ pub struct CityMetrics<'a> {
     hardship: BTreeMap<Pid, Tracking>,
     presence: Presence,
     channels: BTreeSet<ChannelType>,
+    submission: Option<Submission>,
 }
 
 impl<'a> CityMetrics<'a> {
@@ -148,6 +161,7 @@ impl<'a> CityMetrics<'a> {
             hardship: BTreeMap::new(),
             presence: Presence::default(),
             channels: BTreeSet::new(),
+            submission: None,
         }
     }
 
@@ -167,6 +181,7 @@ impl<'a> CityMetrics<'a> {
             period: self.period,
             tallies: self.tallies,
             cohort,
+            submission: self.submission,
         }
     }
 
@@ -355,6 +370,11 @@ impl TwoPass for CityMetrics<'_> {
             }
             RecordData::TrainingEnrolment(e) => {
                 self.presence.enrolments |= p.overlaps(e.enrolled_on, e.completed_on);
+            }
+            RecordData::SupplyDemandReport(_) => {
+                if let Some(s) = Submission::of(r, self.city, p) {
+                    self.submission = Some(s);
+                }
             }
             RecordData::Employer(_) | RecordData::ServiceEvent(_) | RecordData::Placement(_) => {}
         }

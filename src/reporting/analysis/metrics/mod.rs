@@ -24,7 +24,8 @@
 //! - F05: records whose owner wrote them in P (by `recorded_at_ms`, UTC); codes are checked
 //!   only against the version in force, so codes of records declaring an older version
 //!   are not counted as unresolvable.
-//! - M10 and F03 are not applicable: reports are computed on demand at every tier.
+//! - M10 and F03: from each city's submitted `supply_demand_report` for P, against the
+//!   `reporting_schedule` in force and the time of evaluation ([`super::schedule`]).
 //! - M11 comes from pilot designations ([`super::pilot_overview`]), per province and
 //!   national.
 
@@ -45,10 +46,6 @@ pub use cohort::{CohortSummary, HistogramBin};
 pub use engine::{EngineFacts, EngineLimits};
 
 use super::targets::{MetricId, Target};
-
-/// The note of metrics that need no stored report.
-pub(crate) const ON_DEMAND: &str =
-    "reports are computed on demand from replicated records at every tier";
 
 /// Outcome of a metric against its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,6 +75,8 @@ pub enum Unit {
     Milliseconds,
     /// Seconds (the numerator; denominator 1).
     Seconds,
+    /// Days (the numerator; denominator 1).
+    Days,
 }
 
 /// One variant of one metric for one scope.

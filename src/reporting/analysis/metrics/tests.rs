@@ -33,6 +33,7 @@ fn evaluate(city: &str, records: &[Record]) -> MetricSet {
         targets: &targets,
         pilots: None,
         limits: limits(),
+        schedules: &[],
     };
     MetricAggregate::for_city(&c, true, None).evaluate(&cx)
 }
@@ -325,6 +326,7 @@ fn province_values_sum_numerators_and_denominators() {
         targets: &targets,
         pilots: None,
         limits: limits(),
+        schedules: &[],
     };
     let set = province.evaluate(&cx);
     let v = get(&set, MetricId::M01, "by_reports");
@@ -362,6 +364,7 @@ fn pilot_only_targets_do_not_apply_to_other_cities() {
         targets: &targets,
         pilots: None,
         limits: limits(),
+        schedules: &[],
     };
     let set = MetricAggregate::for_city(&c, false, None).evaluate(&cx);
     let v = get(&set, MetricId::M01, "by_reports");
@@ -375,10 +378,10 @@ fn pilot_only_targets_do_not_apply_to_other_cities() {
 #[test]
 fn non_record_metrics_are_marked() {
     let set = evaluate(GZ, &[]);
-    for m in [MetricId::M10, MetricId::F03] {
-        let v = set.values.iter().find(|v| v.id == m).unwrap();
-        assert_eq!(v.status, Status::NotApplicable);
-        assert!(v.note.contains("computed on demand"), "{}", v.note);
+    // Without a schedule nothing is due: no report to judge.
+    for (m, variant) in [(MetricId::M10, "submitted"), (MetricId::F03, "on_time")] {
+        let v = get(&set, m, variant);
+        assert_eq!((v.status, v.denominator), (Status::NoData, 0), "{m}");
     }
     assert_eq!(
         get(&set, MetricId::M11, "active_pilots").status,
@@ -427,6 +430,7 @@ fn engine_facts_are_judged() {
         targets: &targets,
         pilots: None,
         limits: limits(),
+        schedules: &[],
     };
     let set = MetricAggregate::for_city(&c, true, Some(&fresh)).evaluate(&cx);
     let s = get(&set, MetricId::F02, "staleness_s");

@@ -60,28 +60,9 @@ pub use tables::{
     TOP_N, UNKNOWN_EMPLOYER,
 };
 
-/// Which records a report counts.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum CountBasis {
-    /// Valid at any time in the quarter (本季度有效数; 2005+ reports).
-    #[default]
-    ValidInPeriod,
-    /// Starting in the quarter (本季度新发生数; 2001 reports).
-    NewInPeriod,
-}
-
-impl CountBasis {
-    /// The snake_case name used in JSON and CSV.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CountBasis::ValidInPeriod => "valid_in_period",
-            CountBasis::NewInPeriod => "new_in_period",
-        }
-    }
-}
+/// Which records a report counts (defined with the submitted report record, which
+/// declares it).
+pub use crate::core::model::kinds::CountBasis;
 
 /// How to compute and publish a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
