@@ -727,6 +727,48 @@ fn real_answers_match_the_documents() {
         400,
     );
     expect(&client, d, rep, &get(c("/v1/reports/1999Q9")), 400);
+    // A city submits its report for an ended quarter; where the reports stand.
+    let submit = "/v1/reports/{period}/submit";
+    let url = "/v1/reports/1999Q3/submit";
+    let sent = expect(&client, d, submit, &post(c(url), ct, &Value::Null), 200);
+    assert_eq!(sent.json()["version"], json!(1));
+    expect(
+        &client,
+        d,
+        submit,
+        &post(province.url(url), pt, &Value::Null),
+        403,
+    );
+    expect(
+        &client,
+        d,
+        submit,
+        &post(c("/v1/reports/2999Q1/submit"), ct, &Value::Null),
+        409,
+    );
+    let submitted = "/v1/reports/{period}/submitted";
+    expect(
+        &client,
+        d,
+        submitted,
+        &get(c("/v1/reports/1999Q3/submitted")),
+        200,
+    );
+    let own = expect(
+        &client,
+        d,
+        submitted,
+        &get(c("/v1/reports/1999Q3/submitted?city=440100")),
+        200,
+    );
+    assert_eq!(own.json()["signature"]["verified"], json!(true));
+    expect(
+        &client,
+        d,
+        submitted,
+        &get(c("/v1/reports/1999Q4/submitted?city=440100")),
+        404,
+    );
     let verify = "/v1/figures/verify";
     expect(&client, d, verify, &post(c(verify), ct, &Value::Null), 200);
     let mut anonymous = post(c(verify), ct, &Value::Null);
