@@ -222,6 +222,18 @@ const TRAINING_ENROLMENT: &[Column] = &[
     boolean("certified"),
 ];
 
+/// A city's submitted report: its declared basis and times, the tables as the JSON text it
+/// froze (the certificate and signature stay with the record: they prove, they are not
+/// analysed).
+const SUPPLY_DEMAND_REPORT: &[Column] = &[
+    text("period"),
+    text("count_basis"),
+    int("suppress_below"),
+    int("submitted_at_ms"),
+    int("first_submitted_at_ms"),
+    text("tables"),
+];
+
 /// The columns of `kind`'s fields.
 pub(super) fn fields(kind: Kind) -> &'static [Column] {
     match kind {
@@ -237,6 +249,7 @@ pub(super) fn fields(kind: Kind) -> &'static [Column] {
         Kind::UiFundEntry => UI_FUND_ENTRY,
         Kind::TrainingCourse => TRAINING_COURSE,
         Kind::TrainingEnrolment => TRAINING_ENROLMENT,
+        Kind::SupplyDemandReport => SUPPLY_DEMAND_REPORT,
     }
 }
 
@@ -465,6 +478,14 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             d(n.enrolled_on),
             od(n.completed_on),
             b(n.certified),
+        ],
+        RecordData::SupplyDemandReport(r) => vec![
+            t(&r.period),
+            e(&r.count_basis),
+            i(i64::try_from(r.suppress_below).unwrap_or(i64::MAX)),
+            i(r.submitted_at_ms),
+            i(r.first_submitted_at_ms),
+            t(&r.tables),
         ],
     };
     out.extend(row);
