@@ -4,15 +4,10 @@
 //! thread of its own, a bounded number of frames ahead of the client: a client that reads
 //! slowly slows the backup, not the node, and one that goes away ends it.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use hyper::body::Frame;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
@@ -77,28 +72,5 @@ pub(super) async fn backup(
         Ok(Err(e)) => return Err(ApiError::internal(e)),
         Err(e) => return Err(ApiError::internal(e)),
     }
-    let mut response = Body::new(Frames(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(BACKUP_MEDIA_TYPE),
-    );
-    Ok(response)
-}
-
-/// The frames of a backup as a response body.
-struct Frames(mpsc::Receiver<Bytes>);
-
-impl HttpBody for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .0
-            .poll_recv(cx)
-            .map(|bytes| bytes.map(|b| Ok(Frame::data(b))))
-    }
+    Ok(super::stream::streamed(body, BACKUP_MEDIA_TYPE))
 }

@@ -14,20 +14,16 @@
 //! after `limit` lines; when nothing is left to read it waits for the next commit of
 //! records ([`CommitSignal::subscribe`]) up to `wait`, and ends when the node stops.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Extension;
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use hyper::body::Frame;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -133,10 +129,10 @@ pub(super) async fn changes(
         app.stats.clone(),
         chunks,
     ));
-    let mut response = Body::new(Chunks(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = super::stream::streamed(body, NDJSON);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -467,24 +463,6 @@ async fn stopped(stopping: &mut Option<Stopping>) {
     match stopping {
         Some(s) => s.wait().await,
         None => std::future::pending().await,
-    }
-}
-
-/// The chunks of a feed as a response body.
-struct Chunks(mpsc::Receiver<Bytes>);
-
-impl HttpBody for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .0
-            .poll_recv(cx)
-            .map(|bytes| bytes.map(|b| Ok(Frame::data(b))))
     }
 }
 

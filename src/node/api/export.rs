@@ -8,17 +8,13 @@
 //! with an error line. Not a cut: records committed while it streams may or may not be
 //! in it, each at the version read. At most [`MAX_EXPORTS`] stream at once.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::task::{Context, Poll};
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Extensions, HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use hyper::body::Frame;
+use axum::http::{Extensions, HeaderMap};
+use axum::response::Response;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -159,11 +155,7 @@ pub(super) async fn export(
             }
         })
         .map_err(ApiError::internal)?;
-    let mut response = Body::new(Chunks(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    Ok(response)
+    Ok(super::stream::streamed(body, NDJSON))
 }
 
 /// How a stream ended early.
@@ -242,22 +234,4 @@ fn stream(
         }
     }
     Ok(sent)
-}
-
-/// The chunks of an export as a response body.
-struct Chunks(mpsc::Receiver<Bytes>);
-
-impl HttpBody for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .0
-            .poll_recv(cx)
-            .map(|bytes| bytes.map(|b| Ok(Frame::data(b))))
-    }
 }

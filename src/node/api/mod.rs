@@ -32,6 +32,7 @@ mod routes;
 mod scan;
 mod serve;
 mod status;
+mod stream;
 mod submitted;
 
 use std::net::SocketAddr;

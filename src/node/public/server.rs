@@ -187,7 +187,7 @@ fn json_error(status: StatusCode, error: &str, message: impl Into<String>) -> Re
 /// Runs `query` on the board at its date, or takes the answer of the last second.
 async fn run_search(public: &Public, query: &Search, key: &str) -> Arc<Result<Page, String>> {
     let (board, query_owned) = (public.clone(), query.clone());
-    let answer = public
+    public
         .answers
         .get(key.to_string(), move || {
             let today = board.today();
@@ -198,8 +198,7 @@ async fn run_search(public: &Public, query: &Search, key: &str) -> Arc<Result<Pa
                 .search(&query_owned, date, &standards.occupation.codes)
                 .map_err(|e| e.to_string())
         })
-        .await;
-    answer
+        .await
 }
 
 /// The query part of the request, as the answers are keyed.
