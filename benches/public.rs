@@ -117,18 +117,19 @@ async fn reader(
     stop: Arc<AtomicBool>,
     seed: usize,
     pause: Duration,
-) -> Vec<Duration> {
+) -> Vec<(usize, Duration)> {
     let client = reqwest::Client::new();
     let mut latencies = Vec::new();
     let mut i = seed;
     while !stop.load(Ordering::Relaxed) {
-        let url = format!("{base}/api/vacancies?{}", QUERIES[i % QUERIES.len()]);
+        let query = i % QUERIES.len();
+        let url = format!("{base}/api/vacancies?{}", QUERIES[query]);
         i += 1;
         let start = Instant::now();
         let r = client.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 200);
         r.bytes().await.unwrap();
-        latencies.push(start.elapsed());
+        latencies.push((query, start.elapsed()));
         tokio::time::sleep(pause).await;
     }
     latencies
@@ -167,10 +168,11 @@ fn main() {
             .collect();
         let loaded = ingest(&api, vacancies(half, n - half)).await;
         stop.store(true, Ordering::Relaxed);
-        let mut latencies = Vec::new();
+        let mut by_query = Vec::new();
         for t in tasks {
-            latencies.extend(t.await.unwrap());
+            by_query.extend(t.await.unwrap());
         }
+        let mut latencies: Vec<Duration> = by_query.iter().map(|(_, d)| *d).collect();
         latencies.sort();
         let board: Value = reqwest::get(format!("{public}/api/vacancies?per_page=1"))
             .await
@@ -190,6 +192,19 @@ fn main() {
             latencies.last().copied().unwrap_or_default(),
             board["total"]
         );
+        for (q, text) in QUERIES.iter().enumerate() {
+            let mut these: Vec<Duration> =
+                by_query.iter().filter(|(i, _)| *i == q).map(|(_, d)| *d).collect();
+            these.sort();
+            if !these.is_empty() {
+                println!(
+                    "  {text}: p50 {:?}, p99 {:?}, max {:?}",
+                    quantile(&these, 0.5),
+                    quantile(&these, 0.99),
+                    these.last().copied().unwrap_or_default()
+                );
+            }
+        }
         println!(
             "ingest_with_readers = {:.2}x the rate without (goal >= 0.8)",
             loaded / quiet

@@ -60,7 +60,7 @@ pub use error::ApiError;
 pub use limits::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 pub use records::{MAX_RECORD_ELEMENTS, MAX_RECORDS_PER_REQUEST, record_json};
 pub use routes::{Endpoint, Verb, router_of, routes_of};
-pub use serve::{serve, serve_router};
+pub use serve::{bind, serve, serve_router};
 
 /// Counters kept by the API itself.
 #[derive(Debug, Default)]

@@ -33,6 +33,27 @@ use crate::node::config::ApiLimits;
 /// so the loop does not spin while the condition lasts.
 const ACCEPT_RETRY: Duration = Duration::from_secs(1);
 
+/// Connections the kernel queues for the accept loop. A public board is opened by many
+/// phones and screens at once: with the platform's usual 128 a burst of connects
+/// overflows the queue, and each dropped connect waits a second for its SYN to be sent
+/// again.
+const ACCEPT_BACKLOG: u32 = 1024;
+
+/// Binds a listener for an HTTP service at `addr` with room for a burst of connects (in
+/// a runtime: the socket is registered with it).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the standard library's bind does on Unix: a restarted node rebinds its port at
+    // once, without waiting for its old connections' TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// What every connection task shares.
 #[derive(Clone)]
 struct Served {

@@ -228,12 +228,10 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
                 source,
             },
         )?;
-    let listener = tokio::net::TcpListener::bind(config.api_listen)
-        .await
-        .map_err(|source| DaemonError::Io {
-            what: format!("binding the API to {}", config.api_listen),
-            source,
-        })?;
+    let listener = crate::node::api::bind(config.api_listen).map_err(|source| DaemonError::Io {
+        what: format!("binding the API to {}", config.api_listen),
+        source,
+    })?;
     let api_addr = listener.local_addr().map_err(|source| DaemonError::Io {
         what: "reading the API address".into(),
         source,

@@ -17,8 +17,6 @@ mod server;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::net::TcpListener;
-
 use crate::core::model::NodeCode;
 use crate::core::model::standards::StandardsCell;
 use crate::core::store::Store;
@@ -94,7 +92,7 @@ impl PublicService {
     /// Binds `config.listen`, starts the keeper (which builds the board, then follows
     /// commits) and serves.
     pub async fn start(config: &PublicConfig, parts: PublicParts) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = crate::node::api::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let public = Public {
             node: parts.node,
