@@ -520,8 +520,9 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     })
 }
 
-/// A TOML error's message, with the line and column where it is when TOML says.
-fn located(text: &str, e: &toml::de::Error) -> String {
+/// A TOML error's message, with the line and column where it is when TOML says (the
+/// node's config and the office import's mapping files report their errors so).
+pub fn located(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);

@@ -15,6 +15,7 @@ use super::columns::{ColumnRef, Template};
 use super::{MAX_COLUMNS, MAX_MAPPING_BYTES, OfficeError};
 use crate::core::model::Kind;
 use crate::core::model::ingest::{dropped_at_ingest, has_person};
+use crate::node::config::located;
 
 /// How the bytes of a CSV file are text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -668,18 +669,5 @@ fn json(key: &str, value: &toml::Value) -> Result<Value, OfficeError> {
             key,
             "a TOML date; write it as a string, \"1999-09-14\"",
         )),
-    }
-}
-
-/// A TOML error's message, with the line and column where it is when TOML says.
-fn located(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {}", e.message())
-        }
-        None => e.message().to_string(),
     }
 }
