@@ -111,7 +111,8 @@ fn the_vacancy_form_imports_from_a_gb18030_csv() {
             "education_min": "70", "experience_years": null, "work_location": "440104",
             "valid_from": "1999-09-14", "valid_until": "1999-11-30", "publish_allowed": true,
             "published_online_on": null, "published_channels": [], "fill_state": "open",
-            "filled_count": 0
+            "filled_count": 0, "skill_level_min": null, "sex_requirement": null,
+            "age_min": null, "age_max": null
         })
     );
     // 面议 and 不限 leave fields out; other date formats; a code kept as written.

@@ -91,6 +91,10 @@ pub(crate) fn vacancy() -> Vacancy {
         published_channels: Vec::new(),
         fill_state: FillState::Open,
         filled_count: 0,
+        skill_level_min: None,
+        sex_requirement: None,
+        age_min: None,
+        age_max: None,
     }
 }
 
@@ -111,6 +115,8 @@ pub(crate) fn seeker(n: u16, desired: &[&str], category: SeekerCategory) -> JobS
         valid_until: day("2024-12-31"),
         hardship: None,
         consent_publish_profile: false,
+        skill_level: None,
+        tech_title: None,
     }
 }
 

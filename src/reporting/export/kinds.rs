@@ -110,6 +110,10 @@ const VACANCY: &[Column] = &[
     list("published_channels"),
     text("fill_state"),
     int("filled_count"),
+    opt_text("skill_level_min"),
+    opt_text("sex_requirement"),
+    opt_int("age_min"),
+    opt_int("age_max"),
 ];
 
 const JOB_SEEKER: &[Column] = &[
@@ -128,6 +132,8 @@ const JOB_SEEKER: &[Column] = &[
     opt_text("hardship_basis"),
     opt_date("hardship_since"),
     boolean("consent_publish_profile"),
+    opt_text("skill_level"),
+    opt_text("tech_title"),
 ];
 
 const LAID_OFF_EPISODE: &[Column] = &[
@@ -377,6 +383,10 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             names(&v.published_channels),
             e(&v.fill_state),
             i(v.filled_count),
+            oe(v.skill_level_min.as_ref()),
+            oe(v.sex_requirement.as_ref()),
+            oi(v.age_min),
+            oi(v.age_max),
         ],
         RecordData::JobSeeker(s) => vec![
             t(&s.pid.to_string()),
@@ -394,6 +404,8 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             oe(s.hardship.as_ref().map(|h| &h.basis)),
             od(s.hardship.as_ref().map(|h| h.since)),
             b(s.consent_publish_profile),
+            oe(s.skill_level.as_ref()),
+            oe(s.tech_title.as_ref()),
         ],
         RecordData::LaidOffEpisode(l) => vec![
             t(&l.pid.to_string()),

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::Board;
 use super::search::{Query, Sort};
-use crate::core::model::kinds::{FillState, RecordData, SeekerCategory};
+use crate::core::model::kinds::{FillState, RecordData, SeekerCategory, SexRequirement, SkillLevel};
 use crate::core::model::{NodeCode, Record, Status};
 use crate::reporting::analysis::tests::{day, employer, record_as, seeker, vacancy};
 
@@ -99,6 +99,11 @@ fn record_of(w: &Write) -> Record {
             v.occupation = OCCUPATIONS[usize::from(*occupation)].into();
             v.valid_from = day("2024-06-01");
             v.valid_until = day("2024-12-31");
+            // The sensitive fields of the forms of the time, never public.
+            v.sex_requirement = Some(SexRequirement::Female);
+            v.age_min = Some(18);
+            v.age_max = Some(35);
+            v.skill_level_min = Some(SkillLevel::Senior);
             record_as(
                 city(),
                 &format!("V-{n}"),
@@ -199,6 +204,9 @@ proptest! {
                 prop_assert!(!answer.contains(s.as_str()), "{s} shown in {answer}");
             }
             prop_assert!(!answer.contains("S-"), "a job seeker's record in {answer}");
+            for field in ["\"sex_requirement\"", "\"age_min\"", "\"age_max\"", "\"female\""] {
+                prop_assert!(!answer.contains(field), "{field} shown in {answer}");
+            }
         }
     }
 }

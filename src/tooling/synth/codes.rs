@@ -8,6 +8,7 @@
 use rand::Rng;
 
 use super::dist::Draw;
+use crate::core::model::kinds::{SkillLevel, TechTitle};
 use crate::core::model::tables::{EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999};
 
 /// Vacancy demand by occupation major group, per mille (Wuxi shape, §6.3).
@@ -72,6 +73,23 @@ const EMPLOYER_TYPE_WEIGHTS: [(&str, u32); 15] = [
 ];
 
 /// Education codes (GB/T 4658): graduate … primary.
+/// Skill levels held by the job seekers who hold one, and asked for by the vacancies that
+/// ask: mostly 初级 and 中级, few 技师.
+pub(super) const SKILL_LEVELS: [(SkillLevel, u32); 5] = [
+    (SkillLevel::Junior, 45),
+    (SkillLevel::Intermediate, 35),
+    (SkillLevel::Senior, 14),
+    (SkillLevel::Technician, 5),
+    (SkillLevel::SeniorTechnician, 1),
+];
+
+/// Technical titles of the job seekers who hold one.
+pub(super) const TECH_TITLES: [(TechTitle, u32); 3] = [
+    (TechTitle::Junior, 60),
+    (TechTitle::Intermediate, 32),
+    (TechTitle::Senior, 8),
+];
+
 pub(super) const EDUCATION: [(&str, u32); 8] = [
     ("10", 1),
     ("20", 6),

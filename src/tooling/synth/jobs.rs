@@ -14,7 +14,8 @@ use super::{Generator, Pending, plus_days};
 use crate::core::model::Status;
 use crate::core::model::kinds::{
     ChannelType, ContractTerm, EmploymentType, FillState, Placement, PlacementEvidence,
-    PlacementRoute, RecordData, ReportChannel, ServiceMode, ServiceOutcome, ServiceType, Vacancy,
+    PlacementRoute, RecordData, ReportChannel, ServiceMode, ServiceOutcome, ServiceType,
+    SexRequirement, SkillLevel, Vacancy,
 };
 use crate::core::model::values::Pid;
 
@@ -112,7 +113,12 @@ impl Generator {
             published_channels: channels(publish_allowed, online && lag == 0),
             fill_state: FillState::Open,
             filled_count: 0,
+            skill_level_min: self.skill_asked(),
+            sex_requirement: None,
+            age_min: None,
+            age_max: None,
         };
+        self.forms_of_the_time(&mut vacancy);
         let id = self.emit(Pending::new(RecordData::Vacancy(vacancy.clone())));
         self.vacancies.push(VacancyRef {
             id: id.clone(),
@@ -208,6 +214,30 @@ impl Generator {
         let min = self.rng.between(lo, hi) / 50 * 50;
         let max = min + self.rng.between(0, min / 2) / 50 * 50;
         (Some(min), Some(max))
+    }
+
+    /// A skill level asked for by about a third of vacancies.
+    fn skill_asked(&mut self) -> Option<SkillLevel> {
+        self.rng
+            .chance(0.3)
+            .then(|| *self.rng.weighted(&codes::SKILL_LEVELS))
+    }
+
+    /// The sex and age requirements some forms of the time carried (sensitive fields).
+    fn forms_of_the_time(&mut self, v: &mut Vacancy) {
+        if self.rng.chance(0.2) {
+            v.sex_requirement = Some(if self.rng.chance(0.5) {
+                SexRequirement::Male
+            } else {
+                SexRequirement::Female
+            });
+        }
+        if self.rng.chance(0.4) {
+            let lo = u8::try_from(self.rng.between(16, 25)).unwrap_or(16);
+            v.age_min = Some(lo);
+            v.age_max =
+                Some(lo.saturating_add(u8::try_from(self.rng.between(10, 25)).unwrap_or(10)));
+        }
     }
 
     fn receiving_office(&mut self) -> String {

@@ -122,6 +122,14 @@ impl Generator {
             valid_until: self.soon(90, 180),
             hardship: self.hardship(person.age),
             consent_publish_profile: self.rng.chance(0.7),
+            skill_level: self
+                .rng
+                .chance(0.35)
+                .then(|| *self.rng.weighted(&codes::SKILL_LEVELS)),
+            tech_title: self
+                .rng
+                .chance(0.1)
+                .then(|| *self.rng.weighted(&codes::TECH_TITLES)),
         };
         let mut pending = Pending::of(&person.citizen_id, RecordData::JobSeeker(seeker));
         pending.extra = vec![

@@ -9,14 +9,13 @@
 //! rejected so that a typo is an error rather than silently lost data.
 
 mod insurance;
+mod layout;
 mod office;
 mod persons;
 mod report;
 mod services;
 mod training;
 mod vacancy;
-
-use serde::{Deserialize, Serialize};
 
 use super::record::Kind;
 use super::validate::{Check, Checker};
@@ -32,7 +31,8 @@ pub use vacancy::*;
 macro_rules! record_data {
     ($($variant:ident($ty:ident)),* $(,)?) => {
         /// The typed fields of a record, one variant per [`Kind`].
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        /// A record's content, by kind. Its binary layouts are in `layout`.
+        #[derive(Debug, Clone, PartialEq)]
         pub enum RecordData {
             $(
                 #[allow(missing_docs)]

@@ -52,6 +52,55 @@ pub enum SeekerCategory {
     NonLocal,
 }
 
+/// A vocational skill level (职业资格等级), from 五级 (初级) to 一级 (高级技师), in
+/// ascending order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkillLevel {
+    /// 初级 (五级).
+    Junior,
+    /// 中级 (四级).
+    Intermediate,
+    /// 高级 (三级).
+    Senior,
+    /// 技师 (二级).
+    Technician,
+    /// 高级技师 (一级).
+    SeniorTechnician,
+}
+
+impl SkillLevel {
+    /// Every level, lowest first.
+    pub const ALL: [SkillLevel; 5] = [
+        SkillLevel::Junior,
+        SkillLevel::Intermediate,
+        SkillLevel::Senior,
+        SkillLevel::Technician,
+        SkillLevel::SeniorTechnician,
+    ];
+
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkillLevel::Junior => "junior",
+            SkillLevel::Intermediate => "intermediate",
+            SkillLevel::Senior => "senior",
+            SkillLevel::Technician => "technician",
+            SkillLevel::SeniorTechnician => "senior_technician",
+        }
+    }
+}
+
+/// A professional technical title (专业技术职务).
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TechTitle {
+    Junior,
+    Intermediate,
+    Senior,
+}
+
 /// Basis of a hardship flag.
 #[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +160,12 @@ pub struct JobSeeker {
     /// Consent to publish the profile.
     #[serde(default)]
     pub consent_publish_profile: bool,
+    /// Vocational skill level held (职业资格等级); absent: none.
+    #[serde(default)]
+    pub skill_level: Option<SkillLevel>,
+    /// Professional technical title held (专业技术职务); absent: none.
+    #[serde(default)]
+    pub tech_title: Option<TechTitle>,
 }
 
 impl JobSeeker {

@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::ChannelType;
 use super::MAX_TEXT;
+use super::{ChannelType, SkillLevel};
 use crate::core::model::validate::{Check, Checker};
 
 /// How the employer reported the vacancy.
@@ -112,6 +112,28 @@ pub struct Vacancy {
     /// People placed so far.
     #[serde(default)]
     pub filled_count: u32,
+    /// Lowest vocational skill level asked for (职业资格等级); absent: none asked.
+    #[serde(default)]
+    pub skill_level_min: Option<SkillLevel>,
+    /// Sex asked for, as the forms of the time carried it. Sensitive: never public.
+    #[serde(default)]
+    pub sex_requirement: Option<SexRequirement>,
+    /// Youngest age asked for. Sensitive: never public.
+    #[serde(default)]
+    pub age_min: Option<u8>,
+    /// Oldest age asked for. Sensitive: never public.
+    #[serde(default)]
+    pub age_max: Option<u8>,
+}
+
+/// A vacancy's sex requirement (性别要求), a field of the forms of the time.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SexRequirement {
+    Male,
+    Female,
+    Any,
 }
 
 impl Vacancy {
@@ -139,7 +161,24 @@ impl Vacancy {
         )?;
         cx.ensure(self.filled_count <= self.headcount, "filled_count", || {
             format!("{} exceeds headcount {}", self.filled_count, self.headcount)
-        })
+        })?;
+        self.validate_ages(cx)
+    }
+
+    fn validate_ages(&self, cx: &Checker<'_>) -> Check {
+        for (field, age) in [("age_min", self.age_min), ("age_max", self.age_max)] {
+            if let Some(a) = age {
+                cx.ensure((16..=70).contains(&a), field, || {
+                    format!("must be 16 to 70, got {a}")
+                })?;
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.age_min, self.age_max) {
+            cx.ensure(lo <= hi, "age_max", || {
+                format!("{hi} is below age_min {lo}")
+            })?;
+        }
+        Ok(())
     }
 
     fn validate_term(&self, cx: &Checker<'_>) -> Check {
