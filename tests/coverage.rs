@@ -496,7 +496,13 @@ fn check_reconciles(t: &Tree, report: &Value, csv: &str) {
             "table 1 {col}: carried over + new = total"
         );
     }
-    for id in ["table_2", "table_3", "table_4", "table_5"] {
+    // Table 2 redistributes 其他行业 with two decimals per sector.
+    let t2 = sum(&table(report, "table_2"), "demand");
+    assert!(
+        (t2 - demand).abs() <= 0.015,
+        "table 2 demand {t2} sums to table 1's {demand}"
+    );
+    for id in ["table_3", "table_4", "table_5"] {
         assert_eq!(
             sum(&table(report, id), "demand"),
             demand,

@@ -11,7 +11,9 @@ use proptest::prelude::*;
 
 use super::Board;
 use super::search::{Query, Sort};
-use crate::core::model::kinds::{FillState, RecordData, SeekerCategory, SexRequirement, SkillLevel};
+use crate::core::model::kinds::{
+    FillState, RecordData, SeekerCategory, SexRequirement, SkillLevel,
+};
 use crate::core::model::{NodeCode, Record, Status};
 use crate::reporting::analysis::tests::{day, employer, record_as, seeker, vacancy};
 

@@ -39,7 +39,7 @@ use crate::reporting::analysis::{
 pub enum Computation {
     /// The city's coverage counts (M01–M12, F01–F06, the cohort).
     Coverage,
-    /// The city's report counts (tables 1–8) on a counting basis.
+    /// The city's report counts (tables 1–9) on a counting basis.
     Report(CountBasis),
 }
 

@@ -278,6 +278,9 @@ mod tests {
         j.tech_title = Some(TechTitle::Intermediate);
         let later = codec::encode(&RecordData::JobSeeker(j.clone())).unwrap();
         assert_eq!(later[0], u8::try_from(JOB_SEEKER_2).unwrap());
-        assert_eq!(codec::decode::<RecordData>(&later).unwrap(), RecordData::JobSeeker(j));
+        assert_eq!(
+            codec::decode::<RecordData>(&later).unwrap(),
+            RecordData::JobSeeker(j)
+        );
     }
 }

@@ -118,17 +118,18 @@ fn shares(p: &PublishedReport, id: &str, count: &str, share: &str, out: &mut Vec
 pub(super) fn relations(p: &PublishedReport) -> Vec<Rel> {
     let mut out = Vec::new();
     overall(&mut out);
-    for id in ["table_2", "table_3", "table_4"] {
+    for id in ["table_3", "table_4"] {
         out.push(column_sum(p, id, "demand"));
         shares(p, id, "demand", "share", &mut out);
     }
-    sectors(&mut out);
+    sectors(p, &mut out);
     occupations(p, &mut out);
     gaps(p, "table_6", ["seekers", "gap"], "demand", &mut out);
     gaps(p, "table_7", ["demand", "gap"], "seekers", &mut out);
     minor_groups(p, &mut out);
     out.push(column_sum(p, "table_8", "seekers"));
     shares(p, "table_8", "seekers", "share", &mut out);
+    skills(p, &mut out);
     same_numbers(p, &mut out);
     out
 }
@@ -151,12 +152,16 @@ fn overall(out: &mut Vec<Rel>) {
     }
 }
 
-/// Table 2's sectors: A is primary, B–E secondary, F–P tertiary (table 3's rows).
-fn sectors(out: &mut Vec<Rel>) {
+/// Table 2: a sector's coded demand is the sum of its industries in table 3 (A is
+/// primary, B–E secondary, F–O tertiary; P, 其他行业, is the total row's `allocated`),
+/// its `allocated` is its coded demand ÷ all coded demand × 其他行业, its demand the sum
+/// of the two, and its share that ÷ all demand.
+fn sectors(p: &PublishedReport, out: &mut Vec<Rel>) {
+    let t = "table_2";
     let groups = [
         ("primary", "A"),
         ("secondary", "BCDE"),
-        ("tertiary", "FGHIJKLMNOP"),
+        ("tertiary", "FGHIJKLMNO"),
     ];
     for (sector, sections) in groups {
         out.push(Rel::Sum {
@@ -164,7 +169,51 @@ fn sectors(out: &mut Vec<Rel>) {
                 .chars()
                 .map(|s| key("table_3", &s.to_string(), "demand"))
                 .collect(),
-            whole: key("table_2", sector, "demand"),
+            whole: key(t, sector, "recorded"),
+        });
+        out.push(Rel::Formula {
+            cell: key(t, sector, "allocated"),
+            formula: Formula::Allocation,
+            operands: vec![
+                key(t, sector, "recorded"),
+                key(t, "total", "recorded"),
+                key(t, "total", "allocated"),
+            ],
+        });
+        out.push(Rel::Sum {
+            parts: vec![key(t, sector, "recorded"), key(t, sector, "allocated")],
+            whole: key(t, sector, "demand"),
+        });
+    }
+    out.push(column_sum(p, t, "recorded"));
+    out.push(Rel::Sum {
+        parts: vec![key(t, "total", "recorded"), key(t, "total", "allocated")],
+        whole: key(t, "total", "demand"),
+    });
+    out.push(Rel::Sum {
+        parts: vec![key("table_3", "P", "demand")],
+        whole: key(t, "total", "allocated"),
+    });
+    // Redistributed only when some demand is coded (a withheld total is not zero).
+    if get(p, &key(t, "total", "recorded")) != Some(Cell::Count(0)) {
+        out.push(column_sum(p, t, "allocated"));
+        out.push(column_sum(p, t, "demand"));
+    }
+    shares(p, t, "demand", "share", out);
+}
+
+/// Table 9: demand and seekers add up, their shares, and each row's ratio.
+fn skills(p: &PublishedReport, out: &mut Vec<Rel>) {
+    let t = "table_9";
+    for (count, share) in [("demand", "demand_share"), ("seekers", "seekers_share")] {
+        out.push(column_sum(p, t, count));
+        shares(p, t, count, share, out);
+    }
+    for r in part_rows(p, t).into_iter().chain(["total".into()]) {
+        out.push(Rel::Formula {
+            cell: key(t, &r, "ratio"),
+            formula: Formula::Quotient,
+            operands: vec![key(t, &r, "demand"), key(t, &r, "seekers")],
         });
     }
 }
@@ -267,10 +316,10 @@ fn same_numbers(p: &PublishedReport, out: &mut Vec<Rel>) {
     let same = [
         (
             "demand",
-            ["table_2", "table_3", "table_4", "table_5"].as_slice(),
+            ["table_2", "table_3", "table_4", "table_5", "table_9"].as_slice(),
         ),
-        ("seekers", ["table_5", "table_8"].as_slice()),
-        ("ratio", ["table_5"].as_slice()),
+        ("seekers", ["table_5", "table_8", "table_9"].as_slice()),
+        ("ratio", ["table_5", "table_9"].as_slice()),
     ];
     for (c, tables) in same {
         for t in tables {

@@ -17,6 +17,7 @@ use super::labels;
 use super::relations::Relations;
 use super::tests::parse_csv;
 use super::*;
+use crate::core::model::kinds::SkillLevel;
 use crate::reporting::analysis::tests::{code, day, q3, seeker, vacancy};
 
 /// A vacancy: headcount, industry, employer type (`None`: unknown), occupation, carried
@@ -58,6 +59,8 @@ fn city_counts(city: &str, vacs: &[Vac], seekers: &[Seek]) -> ReportCounts {
         let mut r = vacancy();
         (r.headcount, r.industry) = (*headcount, industry.clone());
         (r.occupation, r.valid_from) = (occupation.clone(), start(*carried));
+        // Table 9 takes its level from the headcount, so random reports fill it too.
+        r.skill_level_min = skill(*headcount as usize);
         c.add_vacancy(&r, employer.as_deref());
     }
     for (i, Seek(category, first, carried)) in seekers.iter().enumerate() {
@@ -65,9 +68,17 @@ fn city_counts(city: &str, vacs: &[Vac], seekers: &[Seek]) -> ReportCounts {
         let category = labels::seeker_categories()[*category].0;
         let mut r = seeker(u16::try_from(i).unwrap(), &desired, category);
         r.registered_on = start(*carried);
+        r.skill_level = skill(category as usize);
         c.add_seeker(&r);
     }
     c
+}
+
+/// A skill level, or none, picked by `n`.
+fn skill(n: usize) -> Option<SkillLevel> {
+    SkillLevel::ALL
+        .get(n % (SkillLevel::ALL.len() + 1))
+        .copied()
 }
 
 /// The report of one city (tier 0), of province 440000 (tier 1: the first two cities)
@@ -308,9 +319,9 @@ fn a_withheld_gap_between_equal_gaps_is_protected() {
 
 #[test]
 fn zeros_stay_shown_and_a_whole_goes_instead() {
-    // H (3) is small, so C (10) goes with it in table 3. Then secondary = B + C + D + E
-    // with B, D, E zeros would give C away: zeros are not withheld, so the sector goes,
-    // and with it tertiary in table 2.
+    // H (3) is small, so C (10) goes with it in table 3. Then secondary's coded demand
+    // = B + C + D + E with B, D, E zeros would give C away: zeros are not withheld, so
+    // the sector's goes, and with it tertiary's in table 2.
     let vacs = [
         v(10, "C", "110", "6-04-01"),
         v(3, "H", "110", "6-04-01"),
@@ -325,11 +336,12 @@ fn zeros_stay_shown_and_a_whole_goes_instead() {
         ("table_2", "secondary"),
         ("table_2", "tertiary"),
     ];
+    let count = |t: &str| if t == "table_2" { "recorded" } else { "demand" };
     for (t, row) in withheld {
-        assert_eq!(cell(&p, t, row, "demand"), Cell::Suppressed, "{t}/{row}");
+        assert_eq!(cell(&p, t, row, count(t)), Cell::Suppressed, "{t}/{row}");
     }
     for (t, row) in [("table_3", "B"), ("table_3", "D"), ("table_2", "primary")] {
-        assert_eq!(cell(&p, t, row, "demand"), Cell::Count(0), "{t}/{row}");
+        assert_eq!(cell(&p, t, row, count(t)), Cell::Count(0), "{t}/{row}");
     }
     assert_eq!(cell(&p, "table_3", "K", "demand"), Cell::Count(20));
     assert_eq!(cell(&p, "table_2", "total", "demand"), Cell::Count(33));
@@ -621,4 +633,48 @@ fn no_random_report_gives_a_withheld_cell_away() {
         per(w.derived),
         start.elapsed().as_millis()
     );
+}
+
+#[test]
+fn a_small_other_industries_row_withholds_every_sector_part_of_it() {
+    // 其他行业 (P) is 3, small: each sector's part of it would give it away
+    // (part ÷ coded × all coded), and so would its demand.
+    let vacs = [
+        v(10, "C", "110", "6-04-01"),
+        v(3, "P", "110", "6-04-01"),
+        v(20, "K", "110", "6-04-01"),
+        v(8, "A", "110", "6-04-01"),
+    ];
+    let r = city_report(&vacs, &[]);
+    let p = r.publish(5);
+    assert_safe(&r);
+    assert_eq!(cell(&p, "table_3", "P", "demand"), Cell::Suppressed);
+    assert_eq!(cell(&p, "table_2", "total", "allocated"), Cell::Suppressed);
+    for sector in ["primary", "secondary", "tertiary"] {
+        for col in ["allocated", "demand", "share"] {
+            assert_eq!(
+                cell(&p, "table_2", sector, col),
+                Cell::Suppressed,
+                "{sector} {col}"
+            );
+        }
+    }
+    // A (8) goes with P in table 3, and with it primary's coded demand.
+    assert_eq!(cell(&p, "table_3", "A", "demand"), Cell::Suppressed);
+    assert_eq!(cell(&p, "table_2", "primary", "recorded"), Cell::Suppressed);
+    // Unsuppressed: 3 over 8 + 10 + 20 = 38 coded, two decimals.
+    let all = r.publish(0);
+    assert_eq!(
+        cell(&all, "table_2", "primary", "allocated"),
+        Cell::Number(0.63)
+    );
+    assert_eq!(
+        cell(&all, "table_2", "secondary", "demand"),
+        Cell::Number(10.79)
+    );
+    assert_eq!(
+        cell(&all, "table_2", "tertiary", "demand"),
+        Cell::Number(21.58)
+    );
+    assert_eq!(cell(&all, "table_2", "total", "demand"), Cell::Count(41));
 }

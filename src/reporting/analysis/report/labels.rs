@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::model::Sector;
-use crate::core::model::kinds::SeekerCategory;
+use crate::core::model::kinds::{SeekerCategory, SkillLevel};
 use crate::core::model::tables::{EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999};
 
 /// A label in Chinese, and in English where we have one.
@@ -153,6 +153,30 @@ pub(crate) fn sector(s: Sector) -> (&'static str, Label) {
         Sector::Tertiary => ("tertiary", Label::new("第三产业", "Tertiary industry")),
     }
 }
+
+/// The rows of table 9 in report order: key and label, the skill levels lowest first,
+/// then the row of vacancies asking no level and seekers holding none.
+pub(crate) fn skill_levels() -> Vec<(&'static str, Label)> {
+    let level = |l: SkillLevel| {
+        let (zh, en) = match l {
+            SkillLevel::Junior => ("初级（五级）", "Junior (level 5)"),
+            SkillLevel::Intermediate => ("中级（四级）", "Intermediate (level 4)"),
+            SkillLevel::Senior => ("高级（三级）", "Senior (level 3)"),
+            SkillLevel::Technician => ("技师（二级）", "Technician (level 2)"),
+            SkillLevel::SeniorTechnician => ("高级技师（一级）", "Senior technician (level 1)"),
+        };
+        (l.as_str(), Label::new(zh, en))
+    };
+    let mut rows: Vec<(&'static str, Label)> = SkillLevel::ALL.into_iter().map(level).collect();
+    rows.push((
+        NO_SKILL_LEVEL,
+        Label::new("无技术等级要求或无技术等级", "No level asked or held"),
+    ));
+    rows
+}
+
+/// The key of table 9's row of vacancies asking no skill level and seekers holding none.
+pub(crate) const NO_SKILL_LEVEL: &str = "none";
 
 /// Every seeker category in report order: key, label.
 pub(crate) fn seeker_categories() -> [(SeekerCategory, &'static str, Label); 10] {

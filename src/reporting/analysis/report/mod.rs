@@ -1,5 +1,5 @@
 //! The quarterly supply/demand report (职业供求状况分析报告, `docs/reference/metrics.md`): the
-//! two-pass city accumulator, the additive counts behind tables 1–8, and their
+//! two-pass city accumulator, the additive counts behind tables 1–9, and their
 //! publication (small-cell suppression with complementary suppression, so no withheld
 //! count can be worked out; text, CSV, JSON and HTML renderings).
 //!
@@ -11,9 +11,10 @@
 //!   `registered_on`); new (本期新增) = started in it. Demand is headcount (需求人数),
 //!   supply is job-seeker records (求职人数).
 //! - Table 2/3: the sector comes from the industry's row in GB/T 4754-1994; industry
-//!   codes outside the sixteen rows count as 其他行业 (row P), which the template puts in
-//!   the tertiary sector, so the tables reconcile in whole numbers (the template's
-//!   proportional redistribution of 其他行业 is not applied).
+//!   codes outside the sixteen rows count as 其他行业 (row P). Table 2 shows each
+//!   sector's coded demand (P aside) and redistributes P across the three sectors in
+//!   proportion to it (two decimals), as the template does, so tables 2 and 3 add up to
+//!   the same total.
 //! - Table 4: a vacancy's employer is looked up among the same city's employers; a
 //!   missing or voided employer counts in an explicit `unknown` row.
 //! - Table 5: a seeker counts once, under the major group of the **first** desired
@@ -21,6 +22,8 @@
 //!   demand; the unallocated counts are shown too.
 //! - Tables 6/7: minor groups (`M-mm-nn`) of vacancies and of seekers' first preference;
 //!   coarser codes take no part. At most ten rows, largest gap first, ties by code.
+//! - Table 9: a vacancy's demand under the lowest skill level it asks (`skill_level_min`),
+//!   a seeker under the level held (`skill_level`); `none` for neither.
 //!
 //! Everything is additive per city ([`ReportCounts::merge`]), so a province or national
 //! report is the merge of its cities' counts.
@@ -47,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use super::period::Period;
 use super::scope::Scope;
 use super::{MergeError, TwoPass, counts_for};
-use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, Vacancy};
+use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, SkillLevel, Vacancy};
 use crate::core::model::standards::{occupation_level, occupation_major};
 use crate::core::model::{NodeCode, Record};
 
@@ -57,7 +60,7 @@ pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
 pub use render::{WITHHELD, csv_field, render_csv, render_json, render_text};
 pub use tables::{
     CategoryRow, DemandRow, GapRow, Note, OccupationRow, OccupationTable, Overall, QuarterlyReport,
-    TOP_N, UNKNOWN_EMPLOYER,
+    SectorRow, SkillRow, TOP_N, UNKNOWN_EMPLOYER,
 };
 
 /// Which records a report counts (defined with the submitted report record, which
@@ -111,7 +114,7 @@ impl Split {
     }
 }
 
-/// The additive counts behind tables 1–8 for one scope; no per-record data. Stored as
+/// The additive counts behind tables 1–9 for one scope; no per-record data. Stored as
 /// they are (the store's figures): every field is plain data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportCounts {
@@ -130,6 +133,10 @@ pub struct ReportCounts {
     seekers_by_minor: BTreeMap<String, u64>,
     seekers_no_preference: u64,
     seekers_by_category: BTreeMap<SeekerCategory, u64>,
+    /// Demand by the lowest skill level asked (`none`: no level asked).
+    demand_by_skill: BTreeMap<String, u64>,
+    /// Seekers by the skill level held (`none`: none held).
+    seekers_by_skill: BTreeMap<String, u64>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
@@ -146,6 +153,11 @@ fn merge_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64
     for (k, n) in from {
         *into.entry(k.clone()).or_default() += n;
     }
+}
+
+/// The table-9 row of a skill level, asked or held.
+fn skill_key(level: Option<SkillLevel>) -> &'static str {
+    level.map_or(labels::NO_SKILL_LEVEL, SkillLevel::as_str)
 }
 
 /// The minor group (`M-mm-nn`) of an occupation code at level 3 or finer.
@@ -172,6 +184,8 @@ impl ReportCounts {
             seekers_by_minor: BTreeMap::new(),
             seekers_no_preference: 0,
             seekers_by_category: BTreeMap::new(),
+            demand_by_skill: BTreeMap::new(),
+            seekers_by_skill: BTreeMap::new(),
         }
     }
 
@@ -209,6 +223,7 @@ impl ReportCounts {
         if let Some(minor) = minor_group(&v.occupation) {
             bump(&mut self.demand_by_minor, &minor, n);
         }
+        bump(&mut self.demand_by_skill, skill_key(v.skill_level_min), n);
     }
 
     fn add_seeker(&mut self, s: &JobSeeker) {
@@ -217,6 +232,7 @@ impl ReportCounts {
         };
         self.seekers.add(carried, 1);
         *self.seekers_by_category.entry(s.category).or_default() += 1;
+        bump(&mut self.seekers_by_skill, skill_key(s.skill_level), 1);
         match s.desired_occupations.first() {
             Some(code) => {
                 bump(&mut self.seekers_by_major, occupation_major(code), 1);
@@ -269,6 +285,8 @@ impl ReportCounts {
         merge_map(&mut self.seekers_by_minor, &o.seekers_by_minor);
         self.seekers_no_preference += o.seekers_no_preference;
         merge_map(&mut self.seekers_by_category, &o.seekers_by_category);
+        merge_map(&mut self.demand_by_skill, &o.demand_by_skill);
+        merge_map(&mut self.seekers_by_skill, &o.seekers_by_skill);
     }
 
     /// Tables 1–8 of the counts.

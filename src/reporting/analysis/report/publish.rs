@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::CountBasis;
 use super::labels::{self, Label};
 use super::protect;
-use super::tables::{CategoryRow, DemandRow, GapRow, Note, QuarterlyReport, ratio};
+use super::tables::{
+    CategoryRow, DemandRow, GapRow, Note, QuarterlyReport, SectorRow, SkillRow, ratio,
+};
 
 /// One published cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,7 +99,7 @@ pub struct PublishedRow {
 /// A published table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedTable {
-    /// `table_1` … `table_8`.
+    /// `table_1` … `table_9`.
     pub id: String,
     /// Title.
     pub title: Label,
@@ -123,7 +125,7 @@ pub struct PublishedReport {
     pub suppress_below: u64,
     /// Number of cities counted.
     pub cities: u64,
-    /// Tables 1–8.
+    /// Tables 1–9.
     pub tables: Vec<PublishedTable>,
     /// Caveats.
     pub notes: Vec<String>,
@@ -367,6 +369,98 @@ fn gaps(id: &'static str, zh: &str, en: &str, rows: &[GapRow]) -> PublishedTable
     table(id, zh, en, cols, rows)
 }
 
+/// Table 2: each sector's coded demand, its part of 其他行业 and the sum, with shares.
+fn sectors(rows: &[SectorRow], other: u64, total: u64) -> PublishedTable {
+    let mut out: Vec<PublishedRow> = rows
+        .iter()
+        .map(|r| {
+            let cells = vec![
+                Cell::Count(r.recorded),
+                Cell::Number(round(r.allocated, 2)),
+                Cell::Number(round(r.demand, 2)),
+                num(r.share),
+            ];
+            row(&r.code, r.label.clone(), cells)
+        })
+        .collect();
+    let coded = rows.iter().map(|r| r.recorded).sum();
+    let all = if total > 0 { Some(1.0) } else { None };
+    let totals = vec![
+        Cell::Count(coded),
+        Cell::Count(other),
+        Cell::Count(total),
+        num(all),
+    ];
+    out.push(row("total", labels::total(), totals));
+    let cols = vec![
+        col(
+            "recorded",
+            "按行业代码计",
+            "Demand coded to the sector",
+            &[],
+        ),
+        col(
+            "allocated",
+            "其他行业分摊",
+            "其他行业 redistributed",
+            &["recorded"],
+        ),
+        col("demand", "需求人数", "Demand", &["recorded"]),
+        col("share", "所占比重", "Share", &["demand"]),
+    ];
+    table("table_2", "按产业分组的需求", "Demand by sector", cols, out)
+}
+
+/// Table 9: demand by the skill level asked, seekers by the level held.
+fn skills(rows: &[SkillRow], demand: u64, seekers: u64) -> PublishedTable {
+    let mut out: Vec<PublishedRow> = rows
+        .iter()
+        .map(|r| {
+            let cells = vec![
+                Cell::Count(r.demand),
+                num(r.demand_share),
+                Cell::Count(r.seekers),
+                num(r.seekers_share),
+                num(r.ratio),
+            ];
+            row(&r.code, r.label.clone(), cells)
+        })
+        .collect();
+    let whole = |n: u64| if n > 0 { Some(1.0) } else { None };
+    let totals = vec![
+        Cell::Count(demand),
+        num(whole(demand)),
+        Cell::Count(seekers),
+        num(whole(seekers)),
+        num(ratio(demand as f64, seekers as f64)),
+    ];
+    out.push(row("total", labels::total(), totals));
+    let cols = vec![
+        col("demand", "需求人数", "Demand (lowest level asked)", &[]),
+        col("demand_share", "所占比重", "Share of demand", &["demand"]),
+        col("seekers", "求职人数", "Job seekers (level held)", &[]),
+        col(
+            "seekers_share",
+            "所占比重",
+            "Share of seekers",
+            &["seekers"],
+        ),
+        col(
+            "ratio",
+            "求人倍率",
+            "Demand/supply ratio",
+            &["demand", "seekers"],
+        ),
+    ];
+    table(
+        "table_9",
+        "按技术等级分组的供求状况",
+        "Supply and demand by skill level",
+        cols,
+        out,
+    )
+}
+
 fn categories(rows: &[CategoryRow], total: u64) -> PublishedTable {
     let heading = Heading {
         id: "table_8",
@@ -387,13 +481,7 @@ impl QuarterlyReport {
         let demand = self.overall.demand.total();
         let mut tables = vec![
             overall(self),
-            demand_table(
-                "table_2",
-                "按产业分组的需求",
-                "Demand by sector",
-                &self.by_sector,
-                demand,
-            ),
+            sectors(&self.by_sector, self.other_industries(), demand),
             demand_table(
                 "table_3",
                 "按行业分组的需求",
@@ -422,6 +510,7 @@ impl QuarterlyReport {
                 &self.surpluses,
             ),
             categories(&self.by_category, self.overall.seekers.total()),
+            skills(&self.by_skill, demand, self.overall.seekers.total()),
         ];
         protect::suppress(&mut tables, suppress_below);
         let notes = self

@@ -15,6 +15,8 @@ use super::publish::{Cell, PublishedTable};
 
 /// The key of the total row.
 const TOTAL: &str = "total";
+/// Table 3's row of 其他行业, which table 2 redistributes.
+const OTHER_INDUSTRY: &str = "P";
 
 /// A cell of a report: indices of the table, the row and the column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -201,8 +203,66 @@ const OCCUPATION: &[DerivedRule] = &[
     },
 ];
 
-/// The relations of tables 1–8.
-const RULES: [TableRules; 8] = [
+/// Table 2: a sector's part of 其他行业 (the total row's `allocated`), its demand and
+/// share are all computed from its coded demand, all sectors' and 其他行业.
+const SECTOR: &[DerivedRule] = &[
+    DerivedRule {
+        column: "allocated",
+        rows: Rows::Parts,
+        from: &[
+            (At::Same, "recorded"),
+            (At::Total, "recorded"),
+            (At::Total, "allocated"),
+        ],
+    },
+    DerivedRule {
+        column: "demand",
+        rows: Rows::Parts,
+        from: &[
+            (At::Same, "recorded"),
+            (At::Total, "recorded"),
+            (At::Total, "allocated"),
+        ],
+    },
+    // A sector's demand is withheld with any of its operands, and its share with it.
+    DerivedRule {
+        column: "share",
+        rows: Rows::Parts,
+        from: &[
+            (At::Same, "demand"),
+            (At::Total, "demand"),
+            (At::Total, "recorded"),
+            (At::Total, "allocated"),
+        ],
+    },
+    DerivedRule {
+        column: "share",
+        rows: Rows::Total,
+        from: &[(At::Same, "demand")],
+    },
+];
+
+/// Table 9: shares of demand and of seekers, and the ratio of each row.
+const SKILL: &[DerivedRule] = &[
+    DerivedRule {
+        column: "demand_share",
+        rows: Rows::All,
+        from: &[(At::Same, "demand"), (At::Total, "demand")],
+    },
+    DerivedRule {
+        column: "seekers_share",
+        rows: Rows::All,
+        from: &[(At::Same, "seekers"), (At::Total, "seekers")],
+    },
+    DerivedRule {
+        column: "ratio",
+        rows: Rows::All,
+        from: &[(At::Same, "demand"), (At::Same, "seekers")],
+    },
+];
+
+/// The relations of tables 1–9.
+const RULES: [TableRules; 9] = [
     TableRules {
         id: "table_1",
         // carried over + new in period = total, for demand and for seekers.
@@ -217,9 +277,11 @@ const RULES: [TableRules; 8] = [
     },
     TableRules {
         id: "table_2",
-        column_sums: &["demand"],
+        // The sectors' coded demand adds up to the total row's; the total row's coded
+        // demand and 其他行业 add up to all demand (`add_sectors`).
+        column_sums: &["recorded"],
         row_sums: &[],
-        derived: SHARE_OF_DEMAND,
+        derived: SECTOR,
         sorted_by: None,
     },
     TableRules {
@@ -268,6 +330,13 @@ const RULES: [TableRules; 8] = [
         derived: SHARE_OF_SEEKERS,
         sorted_by: None,
     },
+    TableRules {
+        id: "table_9",
+        column_sums: &["demand", "seekers"],
+        row_sums: &[],
+        derived: SKILL,
+        sorted_by: None,
+    },
 ];
 
 /// The table of major occupation groups, and those listing minor groups.
@@ -277,9 +346,12 @@ const MINOR_GROUPS: [&str; 2] = ["table_6", "table_7"];
 /// A cell named by table id, row key and column key.
 type Key = (&'static str, &'static str, &'static str);
 
-/// Cells that show the same number: total demand in tables 1–5, total seekers in
-/// tables 1, 5 and 8.
-const SAME_NUMBER: [(Key, Key); 6] = [
+/// Cells that show the same number: total demand in tables 1–5 and 9, total seekers in
+/// tables 1, 5, 8 and 9, and 其他行业 in tables 2 and 3.
+const SAME_NUMBER: [(Key, Key); 9] = [
+    (("table_1", TOTAL, "demand"), ("table_9", TOTAL, "demand")),
+    (("table_1", TOTAL, "seekers"), ("table_9", TOTAL, "seekers")),
+    (("table_3", "P", "demand"), ("table_2", TOTAL, "allocated")),
     (("table_1", TOTAL, "demand"), ("table_2", TOTAL, "demand")),
     (("table_1", TOTAL, "demand"), ("table_3", TOTAL, "demand")),
     (("table_1", TOTAL, "demand"), ("table_4", TOTAL, "demand")),
@@ -443,21 +515,28 @@ impl Relations {
         }
     }
 
-    /// Table 2's sectors are sums of table 3's industries (GB/T 4754-1994 rows).
+    /// Table 2's coded demand of a sector is the sum of table 3's industries of the
+    /// sector but 其他行业 (GB/T 4754-1994 rows); with 其他行业 it makes all demand.
     fn add_sectors(&mut self, ix: &Index<'_>) {
         for sector in [Sector::Primary, Sector::Secondary, Sector::Tertiary] {
             let (key, _) = labels::sector(sector);
-            let Some(whole) = ix.named(("table_2", key, "demand")) else {
+            let Some(whole) = ix.named(("table_2", key, "recorded")) else {
                 continue;
             };
             let parts: Option<Vec<CellRef>> = INDUSTRIES_1994
                 .iter()
-                .filter(|(_, _, s)| *s == sector)
+                .filter(|(code, _, s)| *s == sector && *code != OTHER_INDUSTRY)
                 .map(|(code, _, _)| ix.named(("table_3", code, "demand")))
                 .collect();
             if let Some(parts) = parts {
                 self.sums.push(Sum::equal(parts, whole));
             }
+        }
+        let total = |col| ix.named(("table_2", TOTAL, col));
+        if let (Some(coded), Some(other), Some(all)) =
+            (total("recorded"), total("allocated"), total("demand"))
+        {
+            self.sums.push(Sum::equal(vec![coded, other], all));
         }
     }
 

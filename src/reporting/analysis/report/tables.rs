@@ -1,4 +1,4 @@
-//! [`QuarterlyReport`]: tables 1–8 computed from [`ReportCounts`], raw (unsuppressed)
+//! [`QuarterlyReport`]: tables 1–9 computed from [`ReportCounts`], raw (unsuppressed)
 //! numbers with labels. Publication (suppression, rendering) is in `publish`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +99,16 @@ fn share(part: u64, whole: u64) -> Option<f64> {
     ratio(part as f64, whole as f64)
 }
 
+impl QuarterlyReport {
+    /// Demand in 其他行业 (table 3's row P), which table 2 redistributes.
+    pub fn other_industries(&self) -> u64 {
+        self.by_industry
+            .iter()
+            .find(|r| r.code == OTHER_INDUSTRY)
+            .map_or(0, |r| r.demand)
+    }
+}
+
 impl Overall {
     /// 求人倍率 of the carried-over, new and total columns.
     pub fn ratios(&self) -> [Option<f64>; 3] {
@@ -122,6 +132,45 @@ pub struct DemandRow {
     pub demand: u64,
     /// Share of the table's demand.
     pub share: Option<f64>,
+}
+
+/// A sector row of table 2: the demand coded to the sector's industries, and its part
+/// of 其他行业 (row P of table 3), redistributed in proportion to the sectors' coded
+/// demand so that tables 2 and 3 add up to the same total.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectorRow {
+    /// Sector key.
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Demand of the sector's industries (table 3's rows but P).
+    pub recorded: u64,
+    /// Its part of 其他行业: P × recorded ÷ all sectors' recorded (0 when none recorded).
+    pub allocated: f64,
+    /// recorded + allocated.
+    pub demand: f64,
+    /// demand ÷ total demand.
+    pub share: Option<f64>,
+}
+
+/// A row of table 9: demand by the skill level vacancies ask at least, seekers by the
+/// level they hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkillRow {
+    /// Level key (`junior` … `senior_technician`, or `none`).
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// Demand (headcount) asking this level at least.
+    pub demand: u64,
+    /// Share of demand.
+    pub demand_share: Option<f64>,
+    /// Seekers holding this level.
+    pub seekers: u64,
+    /// Share of seekers.
+    pub seekers_share: Option<f64>,
+    /// demand ÷ seekers.
+    pub ratio: Option<f64>,
 }
 
 /// A major-group row of table 5.
@@ -197,8 +246,8 @@ pub struct QuarterlyReport {
     pub cities: Vec<NodeCode>,
     /// Table 1.
     pub overall: Overall,
-    /// Table 2: demand by sector.
-    pub by_sector: Vec<DemandRow>,
+    /// Table 2: demand by sector, 其他行业 redistributed.
+    pub by_sector: Vec<SectorRow>,
     /// Table 3: demand by industry (the sixteen rows).
     pub by_industry: Vec<DemandRow>,
     /// Table 4: demand by employer type, with `unknown`.
@@ -211,6 +260,8 @@ pub struct QuarterlyReport {
     pub surpluses: Vec<GapRow>,
     /// Table 8: seekers by category.
     pub by_category: Vec<CategoryRow>,
+    /// Table 9: supply and demand by skill level.
+    pub by_skill: Vec<SkillRow>,
     /// Caveats (codes outside the tables, unallocated seekers …).
     pub notes: Vec<Note>,
 }
@@ -248,29 +299,47 @@ fn industries(c: &ReportCounts, notes: &mut Vec<Note>) -> BTreeMap<&'static str,
     out
 }
 
-fn industry_tables(c: &ReportCounts, notes: &mut Vec<Note>) -> (Vec<DemandRow>, Vec<DemandRow>) {
+fn industry_tables(c: &ReportCounts, notes: &mut Vec<Note>) -> (Vec<SectorRow>, Vec<DemandRow>) {
     let per_industry = industries(c, notes);
     let total = c.demand.total();
-    let sector_of = |code: &str| {
-        INDUSTRIES_1994
-            .iter()
-            .find(|(k, _, _)| *k == code)
-            .map_or(Sector::Tertiary, |(_, _, s)| *s)
-    };
-    let sectors = [Sector::Primary, Sector::Secondary, Sector::Tertiary].map(|s| {
-        let n = per_industry
-            .iter()
-            .filter(|(k, _)| sector_of(k) == s)
-            .map(|(_, n)| n)
-            .sum();
-        let (key, label) = labels::sector(s);
-        (key.to_string(), label, n)
-    });
     let rows = INDUSTRIES_1994.iter().map(|(code, _, _)| {
         let n = per_industry.get(code).copied().unwrap_or(0);
         ((*code).to_string(), labels::industry(code), n)
     });
-    (demand_rows(sectors, total), demand_rows(rows, total))
+    (sector_rows(&per_industry, total), demand_rows(rows, total))
+}
+
+/// Table 2: each sector's coded demand (其他行业 aside) plus its proportional part of
+/// 其他行业, so that the sectors add up to all demand as in the template.
+fn sector_rows(per_industry: &BTreeMap<&'static str, u64>, total: u64) -> Vec<SectorRow> {
+    let other = per_industry.get(OTHER_INDUSTRY).copied().unwrap_or(0);
+    let recorded = |sector: Sector| -> u64 {
+        INDUSTRIES_1994
+            .iter()
+            .filter(|(k, _, s)| *s == sector && *k != OTHER_INDUSTRY)
+            .map(|(k, _, _)| per_industry.get(k).copied().unwrap_or(0))
+            .sum()
+    };
+    let sectors = [Sector::Primary, Sector::Secondary, Sector::Tertiary];
+    let coded: u64 = sectors.iter().map(|s| recorded(*s)).sum();
+    sectors
+        .into_iter()
+        .map(|sector| {
+            let (key, label) = labels::sector(sector);
+            let recorded = recorded(sector);
+            // Nothing is redistributed without coded demand to weigh it by.
+            let allocated = share(recorded, coded).map_or(0.0, |s| s * other as f64);
+            let demand = recorded as f64 + allocated;
+            SectorRow {
+                code: key.to_string(),
+                label,
+                recorded,
+                allocated,
+                demand,
+                share: ratio(demand, total as f64),
+            }
+        })
+        .collect()
 }
 
 fn employer_table(c: &ReportCounts) -> Vec<DemandRow> {
@@ -375,7 +444,28 @@ fn category_table(c: &ReportCounts) -> Vec<CategoryRow> {
         .collect()
 }
 
-/// Builds tables 1–8.
+/// Table 9: demand by the lowest skill level asked, seekers by the level held.
+fn skill_table(c: &ReportCounts) -> Vec<SkillRow> {
+    let (demand, seekers) = (c.demand.total(), c.seekers.total());
+    labels::skill_levels()
+        .into_iter()
+        .map(|(key, label)| {
+            let d = c.demand_by_skill.get(key).copied().unwrap_or(0);
+            let s = c.seekers_by_skill.get(key).copied().unwrap_or(0);
+            SkillRow {
+                code: key.to_string(),
+                label,
+                demand: d,
+                demand_share: share(d, demand),
+                seekers: s,
+                seekers_share: share(s, seekers),
+                ratio: share(d, s),
+            }
+        })
+        .collect()
+}
+
+/// Builds tables 1–9.
 pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
     let mut notes = Vec::new();
     let (by_sector, by_industry) = industry_tables(c, &mut notes);
@@ -398,6 +488,7 @@ pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
         shortages,
         surpluses,
         by_category: category_table(c),
+        by_skill: skill_table(c),
         notes,
     }
 }

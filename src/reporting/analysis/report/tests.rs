@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::*;
-use crate::core::model::kinds::{RecordData, SeekerCategory};
+use crate::core::model::kinds::{RecordData, SeekerCategory, SkillLevel};
 use crate::core::model::{Record, Status as RecordStatus};
 use crate::reporting::analysis::tests::{
     code, day, employer, q3, record, record_as, seeker, vacancy,
@@ -133,7 +133,8 @@ fn tables_reconcile() {
     assert_eq!((o.seekers.carried_over, o.seekers.total()), (2, 24));
     assert_eq!(o.ratios()[2], Some(46.0 / 24.0));
     let demand = o.demand.total();
-    assert_eq!(sum(&r.by_sector), demand, "table 2");
+    let sectors: f64 = r.by_sector.iter().map(|s| s.demand).sum();
+    assert!((sectors - demand as f64).abs() < 1e-9, "table 2: {sectors}");
     assert_eq!(sum(&r.by_industry), demand, "table 3");
     assert_eq!(sum(&r.by_employer_type), demand, "table 4");
     let t5 = &r.by_occupation;
@@ -172,11 +173,28 @@ fn rows_follow_the_rules() {
         "an unknown industry code counts as 其他行业"
     );
     assert!(r.notes.iter().any(|n| n.to_string().contains("其他行业")));
-    let sector = |c: &str| r.by_sector.iter().find(|x| x.code == c).unwrap().demand;
+    let sector = |c: &str| r.by_sector.iter().find(|x| x.code == c).unwrap();
+    let coded = |c: &str| sector(c).recorded;
     assert_eq!(
-        (sector("primary"), sector("secondary"), sector("tertiary")),
-        (6, 10, 30)
+        (coded("primary"), coded("secondary"), coded("tertiary")),
+        (6, 10, 27),
+        "其他行业 (P) is no sector's coded demand"
     );
+    // P = 3 redistributed over 6 + 10 + 27 = 43 coded: 3 × 6/43, 3 × 10/43, 3 × 27/43.
+    let expected = [
+        ("primary", 18.0 / 43.0),
+        ("secondary", 30.0 / 43.0),
+        ("tertiary", 81.0 / 43.0),
+    ];
+    for (c, allocated) in expected {
+        assert!((sector(c).allocated - allocated).abs() < 1e-12, "{c}");
+        let demand = coded(c) as f64 + allocated;
+        assert!((sector(c).demand - demand).abs() < 1e-12, "{c}");
+        assert!(
+            (sector(c).share.unwrap() - demand / 46.0).abs() < 1e-12,
+            "{c}"
+        );
+    }
     let etype = |c: &str| r.by_employer_type.iter().find(|x| x.code == c).unwrap();
     assert_eq!(etype("110").demand, 10);
     assert_eq!(etype("170").demand, 27);
@@ -391,7 +409,7 @@ fn csv_and_json_carry_the_same_numbers() {
     let csv = parse_csv(&render_csv(&p));
     let json: Value = serde_json::from_str(&render_json(&p).unwrap()).unwrap();
     let tables = json["tables"].as_array().unwrap();
-    assert_eq!(csv.len(), 8);
+    assert_eq!(csv.len(), 9);
     let mut compared = 0;
     for t in tables {
         let id = t["id"].as_str().unwrap();
@@ -441,7 +459,7 @@ fn html_is_self_contained_and_escaped() {
         !html.contains("http://") || html.matches("http://").count() == 1,
         "only the SVG namespace"
     );
-    assert_eq!(html.matches("<table").count(), 8);
+    assert_eq!(html.matches("<table").count(), 9);
 }
 
 /// Text that would break out of HTML if it went in raw.
@@ -498,7 +516,7 @@ fn the_target_status_is_the_last_section() {
     let section = "<section><h2>Target status</h2><table><thead><tr><th>metric</th><th>status</th></tr></thead>\
          <tbody><tr><td>M01</td><td>fail</td></tr></tbody></table></section></body></html>";
     assert!(html.ends_with(&format!("{section}\n")), "{html}");
-    assert_eq!(html.matches("<table").count(), 9);
+    assert_eq!(html.matches("<table").count(), 10);
     assert_eq!(render_html(&p), render_html_with_status(&p, None));
 }
 
@@ -538,4 +556,63 @@ fn derived_cells_are_suppressed_only_with_their_sources() {
     assert_eq!(*cell(&p, "table_5", "2", "allocated"), Cell::Suppressed);
     assert_eq!(*cell(&p, "table_6", "4-01-01", "gap"), Cell::Suppressed);
     assert_eq!(*cell(&p, "table_6", "4-07-13", "gap"), Cell::Count(7));
+}
+
+#[test]
+fn table_9_counts_demand_by_the_level_asked_and_seekers_by_the_level_held() {
+    let c = code(GZ);
+    let asked = |id: &str, hc: u32, level: Option<SkillLevel>| {
+        let mut v = vacancy();
+        (v.headcount, v.skill_level_min) = (hc, level);
+        record(c, id, RecordData::Vacancy(v))
+    };
+    let held = |n: u16, level: Option<SkillLevel>| {
+        let mut s = seeker(n, &["6-04-01"], SeekerCategory::LaidOff);
+        s.skill_level = level;
+        record(c, &format!("P-{n}"), RecordData::JobSeeker(s))
+    };
+    let records = vec![
+        asked("V1", 12, Some(SkillLevel::Intermediate)),
+        asked("V2", 8, Some(SkillLevel::Intermediate)),
+        asked("V3", 5, Some(SkillLevel::Technician)),
+        asked("V4", 15, None),
+        held(1, Some(SkillLevel::Intermediate)),
+        held(2, Some(SkillLevel::Intermediate)),
+        held(3, Some(SkillLevel::Intermediate)),
+        held(4, Some(SkillLevel::Intermediate)),
+        held(5, Some(SkillLevel::Intermediate)),
+        held(6, None),
+        held(7, None),
+        held(8, Some(SkillLevel::Junior)),
+    ];
+    let mut city = CityReport::new(c, q3(), CountBasis::ValidInPeriod);
+    run_two_passes(&mut city, || records.iter());
+    let r = city.finish().build();
+    let row = |k: &str| r.by_skill.iter().find(|x| x.code == k).unwrap().clone();
+    // Demand 12 + 8 = 20 asking intermediate of 40; 5 seekers of 8 hold it: 20 ÷ 5 = 4.
+    let mid = row("intermediate");
+    assert_eq!((mid.demand, mid.seekers), (20, 5));
+    assert_eq!(mid.demand_share, Some(0.5));
+    assert_eq!(mid.seekers_share, Some(5.0 / 8.0));
+    assert_eq!(mid.ratio, Some(4.0));
+    // Technician: 5 asked, none held: no ratio.
+    assert_eq!(
+        (row("technician").demand, row("technician").ratio),
+        (5, None)
+    );
+    // Neither asked nor held: 15 demand, 2 seekers.
+    assert_eq!((row("none").demand, row("none").seekers), (15, 2));
+    assert_eq!((row("junior").demand, row("junior").seekers), (0, 1));
+    let ids: Vec<&str> = r.by_skill.iter().map(|x| x.code.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "junior",
+            "intermediate",
+            "senior",
+            "technician",
+            "senior_technician",
+            "none"
+        ]
+    );
 }
