@@ -122,6 +122,9 @@ struct Presence {
     enrolments: bool,
 }
 
+/// Bits 0–2: the three months of a quarter.
+const EVERY_MONTH: u8 = 0b111;
+
 /// Months of the period (bits 0–2) a hardship person needs, and had, a tracking contact.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tracking {
@@ -281,9 +284,8 @@ impl<'a> CityMetrics<'a> {
         else {
             return;
         };
-        let first = self.period.month_index(h.since).unwrap_or(0);
-        let required = (first..3).fold(0u8, |m, i| m | (1 << i));
-        self.hardship.entry(s.pid).or_default().required |= required;
+        // A contact in each month of the quarter, whenever in it the flag was raised.
+        self.hardship.entry(s.pid).or_default().required = EVERY_MONTH;
     }
 
     fn laid_off(&mut self, e: &LaidOffEpisode) {

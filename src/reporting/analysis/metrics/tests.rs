@@ -485,3 +485,42 @@ fn other_owners_records_are_ignored() {
     let set = evaluate(GZ, &records);
     assert_eq!(get(&set, MetricId::M01, "by_reports").denominator, 3);
 }
+
+#[test]
+fn m06_needs_a_tracking_contact_in_each_month_of_the_quarter() {
+    use crate::core::model::kinds::{Hardship, HardshipBasis, SeekerCategory};
+    use crate::reporting::analysis::tests::seeker;
+    let flagged = |n: u16, since: &str| {
+        let mut s = seeker(n, &[], SeekerCategory::LaidOff);
+        s.hardship = Some(Hardship {
+            basis: HardshipBasis::ZeroEmploymentFamily,
+            since: day(since),
+        });
+        record(code(GZ), &format!("S-{n}"), RecordData::JobSeeker(s))
+    };
+    let contact = |n: u16, id: &str, on: &str| {
+        let e = event(n, on, ServiceType::TrackingContact, &[], Fee::Free);
+        record(code(GZ), id, RecordData::ServiceEvent(e))
+    };
+    let records = vec![
+        // 1: flagged before the quarter, contacted in July, August and September: tracked.
+        flagged(1, "2024-03-01"),
+        contact(1, "C-1-7", "2024-07-03"),
+        contact(1, "C-1-8", "2024-08-30"),
+        contact(1, "C-1-9", "2024-09-12"),
+        // 2: two contacts in July, none in August: not tracked.
+        flagged(2, "2024-03-01"),
+        contact(2, "C-2-7a", "2024-07-01"),
+        contact(2, "C-2-7b", "2024-07-20"),
+        contact(2, "C-2-9", "2024-09-01"),
+        // 3: flagged in September, contacted only in September: not tracked for Q3.
+        flagged(3, "2024-09-05"),
+        contact(3, "C-3-9", "2024-09-06"),
+        // 4: flagged after the quarter: not in the denominator.
+        flagged(4, "2024-10-02"),
+    ];
+    let set = evaluate(GZ, &records);
+    let m06 = get(&set, MetricId::M06, "monthly_tracking");
+    // 1 tracked of 3 flagged in Q3.
+    assert_eq!((m06.numerator, m06.denominator), (1, 3));
+}
