@@ -18,8 +18,9 @@ use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::codec;
 use crate::core::model::ingest::{Draft, IngestContext};
+use crate::core::model::kinds::IngestTally;
 use crate::core::model::validate::{ErrorCode, FieldError};
-use crate::core::model::{Record, RecordKey};
+use crate::core::model::{Kind, Record, RecordKey};
 use crate::core::store::MAX_RECORD_BYTES;
 use crate::node::clock::rfc3339;
 use crate::node::write::preview;
@@ -49,6 +50,9 @@ struct Rejection {
     field: String,
     error: &'static str,
     message: String,
+    /// The kind the record named, for the ingest tally (not in the answer).
+    #[serde(skip)]
+    kind: Option<Kind>,
 }
 
 /// The records of one body, sorted into drafts to store and rejections to report.
@@ -73,9 +77,13 @@ impl<'de> Visitor<'de> for EachRecord<'_, '_> {
         let mut sorted = Sorted::default();
         let mut index = 0;
         while let Some(item) = seq.next_element::<Value>()? {
+            let kind = item
+                .get("kind")
+                .and_then(Value::as_str)
+                .and_then(Kind::parse);
             match self.0.draft(item).and_then(|d| size_check(&d).map(|()| d)) {
                 Ok(d) => sorted.drafts.push(d),
-                Err(e) => sorted.rejected.push(rejection(index, e)),
+                Err(e) => sorted.rejected.push(rejection(index, e, kind)),
             }
             index += 1;
         }
@@ -174,10 +182,14 @@ pub(super) async fn post_records(
         app.stats
             .rejected
             .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let outcomes = if drafts.is_empty() {
+        // Refusals are counted with the accepted records, in the same commit.
+        let counted = refusals(&rejected);
+        let outcomes = if drafts.is_empty() && counted.is_empty() {
             Vec::new()
         } else {
-            app.writer.submit(drafts, standards.code_refs()).await?
+            app.writer
+                .submit_offered(drafts, standards.code_refs(), counted)
+                .await?
         };
         let written = outcomes.iter().filter(|o| o.changed).count() as u64;
         if written > 0 {
@@ -202,13 +214,26 @@ pub(super) async fn post_records(
     Ok((status, Json(answer)).into_response())
 }
 
-fn rejection(index: usize, e: FieldError) -> Rejection {
+fn rejection(index: usize, e: FieldError, kind: Option<Kind>) -> Rejection {
     Rejection {
         index,
         field: e.field,
         error: e.code.as_str(),
         message: e.message,
+        kind,
     }
+}
+
+/// The refusals of a request, as the ingest tally counts them.
+fn refusals(rejected: &[Rejection]) -> IngestTally {
+    let mut t = IngestTally::default();
+    for r in rejected {
+        t.refused += 1;
+        let kind = r.kind.map_or("unknown", Kind::as_str);
+        *t.refused_by_kind.entry(kind.to_string()).or_default() += 1;
+        *t.refused_by_error.entry(r.error.to_string()).or_default() += 1;
+    }
+    t
 }
 
 /// The JSON form of a stored record.

@@ -4,11 +4,14 @@
 //! [`plan`] is the pure part (version and seq assignment, no-op detection); [`Writer`] is
 //! the thin shell: one thread that owns all writes to the store, drains whatever requests
 //! are waiting, commits them as one durable batch, then answers every request, and
-//! [`CommitSignal`] tells the sync sessions that there is something new to send.
+//! [`CommitSignal`] tells the sync sessions that there is something new to send;
+//! `tally` adds each group's counts of records offered and refused to the quarter's
+//! `ingest_tally` record in the same commit.
 //! [`preview`] plans drafts without writing them, for a dry run.
 
 mod plan;
 mod signal;
+mod tally;
 mod writer;
 
 pub use plan::{Outcome, Planner, preview};

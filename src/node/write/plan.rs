@@ -63,6 +63,11 @@ impl<'a> Planner<'a> {
         Ok(self.store.get_record(self.owner, key)?.map(|r| r.envelope))
     }
 
+    /// The version under `key` as planned so far (pending, else stored).
+    pub fn version_of(&self, key: RecordKey) -> Result<Option<u64>, StoreError> {
+        Ok(self.current(key)?.map(|e| e.version))
+    }
+
     /// Plans one draft, recording the write if its content changed.
     pub fn plan(
         &mut self,

@@ -9,8 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::plan::{Outcome, Planner};
 use super::signal::CommitSignal;
+use super::tally::TallyKeeper;
 use crate::core::model::NodeCode;
 use crate::core::model::ingest::Draft;
+use crate::core::model::kinds::IngestTally;
 use crate::core::model::record::CodeRef;
 use crate::core::store::{RecordWrite, Store, StoreError, WriteBatch};
 use crate::node::clock::Clock;
@@ -46,6 +48,8 @@ type Reply = oneshot::Sender<Result<Vec<Outcome>, WriteError>>;
 struct Job {
     drafts: Vec<Draft>,
     code_refs: Vec<CodeRef>,
+    /// What the request had refused at ingest (empty for the node's own writes).
+    counted: IngestTally,
     reply: Reply,
 }
 
@@ -90,11 +94,25 @@ impl Writer {
         drafts: Vec<Draft>,
         code_refs: Vec<CodeRef>,
     ) -> Result<Vec<Outcome>, WriteError> {
+        self.submit_offered(drafts, code_refs, IngestTally::default())
+            .await
+    }
+
+    /// Stores `drafts` durably as [`Writer::submit`], and adds `counted` (the records of a
+    /// client's request refused at ingest) to the quarter's ingest tally in the same
+    /// commit.
+    pub async fn submit_offered(
+        &self,
+        drafts: Vec<Draft>,
+        code_refs: Vec<CodeRef>,
+        counted: IngestTally,
+    ) -> Result<Vec<Outcome>, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job {
                 drafts,
                 code_refs,
+                counted,
                 reply,
             })
             .await
@@ -148,6 +166,7 @@ fn run(
     std::thread::scope(|scope| {
         scope.spawn(move || commit_loop(commits, store, sinks, done_tx));
         let mut planner = Planner::new(store, owner);
+        let mut tallies = TallyKeeper::default();
         let mut epoch = 0;
         while let Some(jobs) = gather(&mut rx) {
             for d in done.try_iter() {
@@ -158,9 +177,16 @@ fn run(
                     // the store holds, in a new epoch.
                     epoch += 1;
                     planner = Planner::new(store, owner);
+                    tallies = TallyKeeper::default();
                 }
             }
-            let planned = plan_group(&mut planner, jobs, clock, epoch);
+            let group = Group {
+                store,
+                owner,
+                clock,
+                epoch,
+            };
+            let planned = plan_group(&mut planner, &mut tallies, jobs, group);
             if to_commit.send(planned).is_err() {
                 break;
             }
@@ -186,13 +212,29 @@ fn gather(rx: &mut mpsc::Receiver<Job>) -> Option<Vec<Job>> {
     Some(jobs)
 }
 
-fn plan_group(planner: &mut Planner<'_>, jobs: Vec<Job>, clock: &dyn Clock, epoch: u64) -> Planned {
-    let started = Instant::now();
-    let now = clock.now_ms();
+/// What planning a group needs besides the planner and the jobs.
+#[derive(Clone, Copy)]
+struct Group<'a> {
+    store: &'a dyn Store,
+    owner: NodeCode,
+    clock: &'a dyn Clock,
+    epoch: u64,
+}
+
+fn plan_group(
+    planner: &mut Planner<'_>,
+    tallies: &mut TallyKeeper,
+    jobs: Vec<Job>,
+    g: Group<'_>,
+) -> Planned {
+    let (started, epoch) = (Instant::now(), g.epoch);
+    let now = g.clock.now_ms();
     planner.catch_up();
     let mut replies = Vec::with_capacity(jobs.len());
     let mut failure = None;
+    let mut counted = IngestTally::default();
     for job in jobs {
+        counted.add(&job.counted);
         let mut outcomes = Vec::with_capacity(job.drafts.len());
         for draft in job.drafts {
             match planner.plan(draft, &job.code_refs, now) {
@@ -201,6 +243,9 @@ fn plan_group(planner: &mut Planner<'_>, jobs: Vec<Job>, clock: &dyn Clock, epoc
             }
         }
         replies.push((job.reply, outcomes));
+    }
+    if let Err(e) = tallies.plan(planner, g.store, g.owner, &counted, now) {
+        failure = Some(e);
     }
     let (group, writes) = planner.take_group();
     Planned {
@@ -295,12 +340,18 @@ fn record_stats(
     written: u64,
     started: Instant,
 ) {
-    let total: u64 = planned.iter().map(|(_, o)| o.len() as u64).sum();
+    // Counted from the outcomes: the group may also write an ingest tally no request
+    // asked for.
+    let unchanged = planned
+        .iter()
+        .flat_map(|(_, o)| o)
+        .filter(|o| !o.changed)
+        .count() as u64;
     stats.commits.fetch_add(1, Ordering::Relaxed);
     stats.records_written.fetch_add(written, Ordering::Relaxed);
     stats
         .records_unchanged
-        .fetch_add(total - written, Ordering::Relaxed);
+        .fetch_add(unchanged, Ordering::Relaxed);
     stats
         .requests
         .fetch_add(planned.len() as u64, Ordering::Relaxed);

@@ -155,7 +155,7 @@ pub enum MergeError {
 /// metrics count it for. A vacancy's `valid_from` and a job seeker's `registered_on` (the
 /// date that makes it new in the report's quarter, or carried over into later ones), an
 /// episode's, registration's or course's first day, an event's, placement's, payment's or
-/// ledger entry's date, a submitted report's quarter's first day. `None` for offices and
+/// ledger entry's date, a submitted report's or ingest tally's quarter's first day. `None` for offices and
 /// employers: the city's directory, which holds in every quarter rather than in one.
 pub fn placed_on(data: &RecordData) -> Option<chrono::NaiveDate> {
     match data {
@@ -172,6 +172,9 @@ pub fn placed_on(data: &RecordData) -> Option<chrono::NaiveDate> {
         RecordData::TrainingEnrolment(e) => Some(e.enrolled_on),
         RecordData::SupplyDemandReport(r) => {
             crate::core::model::kinds::quarter_days(&r.period).map(|(first, _)| first)
+        }
+        RecordData::IngestTally(t) => {
+            crate::core::model::kinds::quarter_days(&t.quarter).map(|(first, _)| first)
         }
     }
 }

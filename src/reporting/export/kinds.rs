@@ -240,6 +240,13 @@ const SUPPLY_DEMAND_REPORT: &[Column] = &[
     text("tables"),
 ];
 
+const INGEST_TALLY: &[Column] = &[
+    text("quarter"),
+    int("refused"),
+    text("refused_by_kind"),
+    text("refused_by_error"),
+];
+
 /// The columns of `kind`'s fields.
 pub(super) fn fields(kind: Kind) -> &'static [Column] {
     match kind {
@@ -256,6 +263,7 @@ pub(super) fn fields(kind: Kind) -> &'static [Column] {
         Kind::TrainingCourse => TRAINING_COURSE,
         Kind::TrainingEnrolment => TRAINING_ENROLMENT,
         Kind::SupplyDemandReport => SUPPLY_DEMAND_REPORT,
+        Kind::IngestTally => INGEST_TALLY,
     }
 }
 
@@ -498,6 +506,12 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             i(r.submitted_at_ms),
             i(r.first_submitted_at_ms),
             t(&r.tables),
+        ],
+        RecordData::IngestTally(n) => vec![
+            t(&n.quarter),
+            i(i64::try_from(n.refused).unwrap_or(i64::MAX)),
+            t(&serde_json::to_string(&n.refused_by_kind).unwrap_or_default()),
+            t(&serde_json::to_string(&n.refused_by_error).unwrap_or_default()),
         ],
     };
     out.extend(row);

@@ -324,8 +324,9 @@ fn id_prefix(kind: Kind) -> &'static str {
         Kind::UiFundEntry => "F",
         Kind::TrainingCourse => "C",
         Kind::TrainingEnrolment => "T",
-        // Not generated: a city node writes its submitted report itself.
+        // Not generated: a city node writes its submitted report and tallies itself.
         Kind::SupplyDemandReport => "R",
+        Kind::IngestTally => "IT",
     }
 }
 

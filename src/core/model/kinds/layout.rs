@@ -102,9 +102,9 @@ earlier_layout! {
     added { skill_level, tech_title }
 }
 
-/// Every layout, by variant number: the kinds in [`Kind::ALL`] order first (a kind that
-/// gained fields in its earliest layout), then each later layout in the order it was
-/// added. Never reorder or remove a variant.
+/// Every layout, by variant number: the first thirteen kinds of [`Kind::ALL`] in order
+/// (a kind that gained fields in its earliest layout), then each later layout or kind in
+/// the order it was added. Never reorder or remove a variant.
 #[derive(Deserialize)]
 enum Layout {
     Office(Office),
@@ -124,11 +124,13 @@ enum Layout {
     Vacancy2(Vacancy),
     /// Job seekers with a skill level or technical title.
     JobSeeker2(JobSeeker),
+    IngestTally(IngestTally),
 }
 
-/// Variant numbers of the later layouts (their position in [`Layout`]).
+/// Variant numbers of the later layouts and kinds (their position in [`Layout`]).
 const VACANCY_2: u32 = 13;
 const JOB_SEEKER_2: u32 = 14;
+const INGEST_TALLY: u32 = 15;
 
 impl From<Layout> for RecordData {
     fn from(l: Layout) -> RecordData {
@@ -148,6 +150,7 @@ impl From<Layout> for RecordData {
             Layout::SupplyDemandReport(d) => RecordData::SupplyDemandReport(d),
             Layout::Vacancy2(d) => RecordData::Vacancy(d),
             Layout::JobSeeker2(d) => RecordData::JobSeeker(d),
+            Layout::IngestTally(d) => RecordData::IngestTally(d),
         }
     }
 }
@@ -160,7 +163,7 @@ impl<'de> Deserialize<'de> for RecordData {
 
 impl Serialize for RecordData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The first layouts' numbers are the kinds' (`Kind::ALL` order).
+        // The first thirteen layouts' numbers are the kinds' (`Kind::ALL` order).
         let first = |kind: Kind| u32::try_from(kind.index()).unwrap_or(u32::MAX);
         const NAME: &str = "RecordData";
         match self {
@@ -221,6 +224,9 @@ impl Serialize for RecordData {
                 "SupplyDemandReport",
                 d,
             ),
+            RecordData::IngestTally(d) => {
+                s.serialize_newtype_variant(NAME, INGEST_TALLY, "IngestTally", d)
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ mod office;
 mod persons;
 mod report;
 mod services;
+mod tally;
 mod training;
 mod vacancy;
 
@@ -25,6 +26,7 @@ pub use office::*;
 pub use persons::*;
 pub use report::*;
 pub use services::*;
+pub use tally::*;
 pub use training::*;
 pub use vacancy::*;
 
@@ -91,6 +93,7 @@ record_data! {
     TrainingCourse(TrainingCourse),
     TrainingEnrolment(TrainingEnrolment),
     SupplyDemandReport(SupplyDemandReport),
+    IngestTally(IngestTally),
 }
 
 /// Longest free-text field, in characters.

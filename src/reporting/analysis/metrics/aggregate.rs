@@ -187,12 +187,19 @@ impl MetricAggregate {
         match m {
             M10 | F03 => self.report_values(m, cx),
             M11 => vec![self.pilot_count(cx)],
-            F01 | F02 | F04 | F06 => self.engine_values(m, cx),
-            _ => CATALOGUE
-                .iter()
-                .filter(|d| d.metric == m)
-                .map(|d| self.record_value(d, cx))
-                .collect(),
+            F01 | F02 | F04 => self.engine_values(m, cx),
+            _ => {
+                let mut values: Vec<MetricValue> = CATALOGUE
+                    .iter()
+                    .filter(|d| d.metric == m)
+                    .map(|d| self.record_value(d, cx))
+                    .collect();
+                if m == F06 {
+                    // Refusals at ingest are records; those of sync are measured here.
+                    values.extend(self.engine_values(m, cx));
+                }
+                values
+            }
         }
     }
 
@@ -237,7 +244,7 @@ impl MetricAggregate {
             MetricId::F01 => engine::lag(&facts, target),
             MetricId::F02 => engine::staleness(&facts, cx.limits, self.scope),
             MetricId::F04 => engine::gaps(&facts, target),
-            _ => engine::rejections(&facts, target),
+            _ => engine::rejections(&facts),
         }
     }
 

@@ -277,13 +277,13 @@ impl<'a> CityMetrics<'a> {
             return;
         }
         self.presence.seekers = true;
-        let Some(h) = s
+        let flagged = s
             .hardship
             .as_ref()
-            .filter(|h| h.since <= self.period.last_day())
-        else {
+            .is_some_and(|h| h.since <= self.period.last_day());
+        if !flagged {
             return;
-        };
+        }
         // A contact in each month of the quarter, whenever in it the flag was raised.
         self.hardship.entry(s.pid).or_default().required = EVERY_MONTH;
     }
@@ -354,6 +354,10 @@ fn office_variant(t: OfficeType) -> &'static str {
 
 impl TwoPass for CityMetrics<'_> {
     fn first_pass(&mut self, r: &Record) {
+        if r.envelope.owner == self.city && r.envelope.kind.posted() {
+            // Every record the city holds was accepted at its ingest, voided ones too.
+            self.tallies.add(MetricId::F06, "rejection_rate", 0, 1);
+        }
         if !counts_for(r, self.city) {
             return;
         }
@@ -377,6 +381,12 @@ impl TwoPass for CityMetrics<'_> {
                 if let Some(s) = Submission::of(r, self.city, p) {
                     self.submission = Some(s);
                 }
+            }
+            RecordData::IngestTally(t) => {
+                // Refusals at ingest in every quarter so far, of those and the records
+                // accepted (F06).
+                self.tallies
+                    .add(MetricId::F06, "rejection_rate", t.refused, t.refused);
             }
             RecordData::Employer(_) | RecordData::ServiceEvent(_) | RecordData::Placement(_) => {}
         }

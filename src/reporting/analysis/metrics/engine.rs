@@ -1,4 +1,4 @@
-//! Engine metrics F01 (lag), F02 (staleness), F04 (sequence gaps) and F06 (rejections),
+//! Engine metrics F01 (lag), F02 (staleness), F04 (sequence gaps) and F06 (rejections at sync),
 //! from facts the caller measured per city ([`EngineFacts`]); the time comes in as
 //! [`EngineLimits::now_ms`].
 //!
@@ -163,11 +163,13 @@ pub(crate) fn gaps(facts: &[&EngineFacts], target: Option<&Target>) -> Vec<Metri
     )]
 }
 
-/// F06: rejected ÷ (accepted + rejected), and records quarantined.
-pub(crate) fn rejections(facts: &[&EngineFacts], target: Option<&Target>) -> Vec<MetricValue> {
+/// F06 as measured here: records received from the cities and quarantined ÷ those
+/// accepted and quarantined, and the count quarantined. (Refusals at a city's ingest are
+/// counted from its replicated `ingest_tally` records, with the other record metrics.)
+pub(crate) fn rejections(facts: &[&EngineFacts]) -> Vec<MetricValue> {
     if facts.is_empty() {
         return vec![
-            no_facts(MetricId::F06, "rejection_rate"),
+            no_facts(MetricId::F06, "sync_rejection_rate"),
             no_facts(MetricId::F06, "quarantined"),
         ];
     }
@@ -179,11 +181,11 @@ pub(crate) fn rejections(facts: &[&EngineFacts], target: Option<&Target>) -> Vec
     vec![
         MetricValue::measured(
             MetricId::F06,
-            "rejection_rate",
+            "sync_rejection_rate",
             Unit::Ratio,
             (rejected, offered),
-            target,
-            "records rejected by validation of records offered",
+            None,
+            "records received here and held back, of records received",
         ),
         MetricValue::measured(
             MetricId::F06,

@@ -272,7 +272,7 @@ pub(crate) const CATALOGUE: &[VariantDef] = {
             M06,
             "monthly_tracking",
             true,
-            "hardship persons with a tracking contact in every month of the period their flag was active",
+            "hardship persons with a tracking contact in each month of the period",
         ),
         def(
             M07,
@@ -345,6 +345,12 @@ pub(crate) const CATALOGUE: &[VariantDef] = {
             "current_version",
             true,
             "records written in the period coded against the classification versions in force",
+        ),
+        def(
+            F06,
+            "rejection_rate",
+            true,
+            "records refused at ingest at the city, of those and the records it holds (every quarter so far)",
         ),
         VariantDef {
             metric: F05,

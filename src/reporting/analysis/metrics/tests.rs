@@ -436,7 +436,7 @@ fn engine_facts_are_judged() {
     let s = get(&set, MetricId::F02, "staleness_s");
     assert_eq!((s.numerator, s.status), (600, Status::Pass));
     assert_eq!(get(&set, MetricId::F01, "lag_p95_ms").numerator, 900);
-    let r = get(&set, MetricId::F06, "rejection_rate");
+    let r = get(&set, MetricId::F06, "sync_rejection_rate");
     assert_eq!((r.numerator, r.denominator, r.value), (1, 100, Some(0.01)));
     let stale = EngineFacts {
         last_received_ms: Some(limits().now_ms - 7_200_000),
@@ -523,4 +523,49 @@ fn m06_needs_a_tracking_contact_in_each_month_of_the_quarter() {
     let m06 = get(&set, MetricId::M06, "monthly_tracking");
     // 1 tracked of 3 flagged in Q3.
     assert_eq!((m06.numerator, m06.denominator), (1, 3));
+}
+
+#[test]
+fn f06_counts_refusals_at_ingest_from_the_tallies_and_adds_them_up() {
+    use crate::core::model::kinds::IngestTally;
+    let tally = |city: &str, quarter: &str, refused: u64| {
+        let mut t = IngestTally::new(quarter.into());
+        t.refused = refused;
+        t.refused_by_error.insert("invalid_code".into(), refused);
+        t.refused_by_kind.insert("vacancy".into(), refused);
+        record(code(city), quarter, RecordData::IngestTally(t))
+    };
+    // Guangzhou holds 13 records (voided ones too, tallies not), and refused 2 in one
+    // quarter and 1 in the next: 3 of 16, whatever the quarter evaluated.
+    let mut gz = vacancies(GZ, 12, 0);
+    let mut voided = vacancy();
+    voided.headcount = 3;
+    gz.push(record_as(
+        code(GZ),
+        "V-void",
+        RecordStatus::Voided,
+        RecordData::Vacancy(voided),
+    ));
+    gz.extend([tally(GZ, "2024Q2", 2), tally(GZ, "2024Q3", 1)]);
+    let set = evaluate(GZ, &gz);
+    let r = get(&set, MetricId::F06, "rejection_rate");
+    assert_eq!((r.numerator, r.denominator), (3, 16));
+    // Shenzhen: 2 records held, 3 refused: 3 of 5. The province: 3 + 3 of 16 + 5.
+    let mut sz = vacancies("440300", 2, 0);
+    sz.push(tally("440300", "2024Q3", 3));
+    let mut total = MetricAggregate::new(Scope::Province(code("440000")), q3());
+    total.add_city(&counts(code(GZ), &gz), true, None).unwrap();
+    total
+        .add_city(&counts(code("440300"), &sz), true, None)
+        .unwrap();
+    let targets = builtin_targets();
+    let cx = EvalContext {
+        targets: &targets,
+        pilots: None,
+        limits: limits(),
+        schedules: &[],
+    };
+    let r = total.evaluate(&cx);
+    let r = get(&r, MetricId::F06, "rejection_rate");
+    assert_eq!((r.numerator, r.denominator), (6, 21));
 }
