@@ -2,6 +2,7 @@
 //! validation against the standards in force. Plain data and pure functions, no IO.
 
 mod builtin;
+pub mod crosswalk;
 pub mod document;
 pub mod ingest;
 pub mod kinds;

@@ -125,8 +125,16 @@ pub struct PublishedReport {
     pub cities: u64,
     /// Tables 1–8.
     pub tables: Vec<PublishedTable>,
-    /// Caveats.
+    /// Caveats, and a line for each code mapped to the edition in force.
     pub notes: Vec<String>,
+    /// The editions in force the report was put in (`?edition=current`); `null`: codes
+    /// as recorded.
+    #[serde(default)]
+    pub edition: Option<super::Edition>,
+    /// Codes mapped to the edition in force, with the counts they carried (withheld when
+    /// a small count could be worked out from them).
+    #[serde(default)]
+    pub mapped: Vec<super::PublishedMapping>,
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -424,10 +432,12 @@ impl QuarterlyReport {
             categories(&self.by_category, self.overall.seekers.total()),
         ];
         protect::suppress(&mut tables, suppress_below);
+        let mapped = super::edition::publish_mapped(&self.mapped, &tables, suppress_below);
         let notes = self
             .notes
             .iter()
             .map(|n| note_text(n, &tables, suppress_below))
+            .chain(mapped.iter().map(super::mapping_line))
             .collect();
         PublishedReport {
             scope: self.scope.to_string(),
@@ -438,6 +448,8 @@ impl QuarterlyReport {
             cities: u64::try_from(self.cities.len()).unwrap_or(u64::MAX),
             tables,
             notes,
+            edition: self.edition.clone(),
+            mapped,
         }
     }
 }

@@ -213,6 +213,10 @@ pub struct QuarterlyReport {
     pub by_category: Vec<CategoryRow>,
     /// Caveats (codes outside the tables, unallocated seekers …).
     pub notes: Vec<Note>,
+    /// The editions in force the report was put in; `None`: codes as recorded.
+    pub edition: Option<super::Edition>,
+    /// Codes mapped to the edition in force (empty in a report in the recorded codes).
+    pub mapped: Vec<super::Mapping>,
 }
 
 fn demand_rows(rows: impl IntoIterator<Item = (String, Label, u64)>, total: u64) -> Vec<DemandRow> {
@@ -399,5 +403,7 @@ pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
         surpluses,
         by_category: category_table(c),
         notes,
+        edition: None,
+        mapped: Vec::new(),
     }
 }
