@@ -354,6 +354,37 @@ fn reports_in_the_edition_in_force_merge_old_codes_and_follow_the_city_s_new_cod
         );
     }
 
+    // Through the CLI, at the province: the merged row and what was mapped.
+    let printed = lmsync_ok(&[
+        "report",
+        "--config",
+        p.config.to_str().unwrap(),
+        "--period",
+        "1999Q4",
+        "--scope",
+        NEW_CODE,
+        "--current-edition",
+    ]);
+    assert!(
+        printed.contains("140900 忻州市 (recorded as 142200)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(
+            "edition in force: CN-OCC 6-04-01 → 6-18-01 (mergedInto): demand 10, job seekers 5"
+        ),
+        "{printed}"
+    );
+    let printed = lmsync_ok(&[
+        "report",
+        "--config",
+        p.config.to_str().unwrap(),
+        "--period",
+        "1999Q4",
+    ]);
+    assert!(!printed.contains("edition in force"), "{printed}");
+    assert!(printed.contains("6-04-02"), "{printed}");
+
     // The records keep the codes they were written with.
     let (status, v) = http.get(&cr.url(&format!("/v1/records/{CITY}/vacancy/V-2")));
     assert_eq!(status, 200);

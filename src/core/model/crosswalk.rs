@@ -425,7 +425,3 @@ impl Editions {
         Some((code, t))
     }
 }
-
-#[cfg(test)]
-#[path = "crosswalk_tests.rs"]
-mod tests;

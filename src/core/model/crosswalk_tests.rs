@@ -1,6 +1,9 @@
 //! Unit tests of crosswalk bodies and chains.
 
-use super::*;
+use chrono::NaiveDate;
+
+use super::crosswalk::*;
+use super::standards::OCCUPATION;
 use serde_json::json;
 
 fn day(s: &str) -> NaiveDate {

@@ -3,6 +3,8 @@
 
 mod builtin;
 pub mod crosswalk;
+#[cfg(test)]
+mod crosswalk_tests;
 pub mod document;
 pub mod ingest;
 pub mod kinds;

@@ -68,6 +68,9 @@ pub struct PublishedMapping {
     pub seekers: Cell,
 }
 
+/// What moved, per (recorded code, code in force): the relation and the count.
+type Moved = BTreeMap<(String, String), (Relation, u64)>;
+
 fn add(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
     *map.entry(key.to_string()).or_default() += n;
 }
@@ -78,10 +81,7 @@ fn map_keys(
     chain: &Chain,
     counts: &BTreeMap<String, u64>,
     level: usize,
-) -> (
-    BTreeMap<String, u64>,
-    BTreeMap<(String, String), (Relation, u64)>,
-) {
+) -> (BTreeMap<String, u64>, Moved) {
     let mut out = BTreeMap::new();
     let mut moved = BTreeMap::new();
     for (code, &n) in counts {
@@ -103,11 +103,8 @@ fn map_keys(
 fn map_majors(
     chain: &Chain,
     majors: &BTreeMap<String, u64>,
-    minors_moved: &BTreeMap<(String, String), (Relation, u64)>,
-) -> (
-    BTreeMap<String, u64>,
-    BTreeMap<(String, String), (Relation, u64)>,
-) {
+    minors_moved: &Moved,
+) -> (BTreeMap<String, u64>, Moved) {
     let mut residual = majors.clone();
     let mut arriving: BTreeMap<String, u64> = BTreeMap::new();
     for ((from, to), (_, n)) in minors_moved {
@@ -127,11 +124,7 @@ fn map_majors(
     (out, moved)
 }
 
-fn mappings(
-    level: MappedLevel,
-    demand: BTreeMap<(String, String), (Relation, u64)>,
-    seekers: BTreeMap<(String, String), (Relation, u64)>,
-) -> Vec<Mapping> {
+fn mappings(level: MappedLevel, demand: Moved, seekers: Moved) -> Vec<Mapping> {
     let mut all: BTreeMap<(String, String), Mapping> = BTreeMap::new();
     for (is_demand, moved) in [(true, demand), (false, seekers)] {
         for ((from, to), (relation, n)) in moved {
