@@ -713,8 +713,20 @@ fn real_answers_match_the_documents() {
         400,
     );
     expect(&client, d, cov, &get(c("/v1/coverage?period=1999Q5")), 400);
+    let current = get(province.url("/v1/coverage?period=1999Q3&edition=current"));
+    expect(&client, d, cov, &current, 200);
+    expect(&client, d, cov, &get(c("/v1/coverage?edition=next")), 400);
     let rep = "/v1/reports/{period}";
     expect(&client, d, rep, &get(c("/v1/reports/1999Q3")), 200);
+    let current = get(ministry.url("/v1/reports/1999Q3?edition=current"));
+    expect(&client, d, rep, &current, 200);
+    expect(
+        &client,
+        d,
+        rep,
+        &get(c("/v1/reports/1999Q3?edition=next")),
+        400,
+    );
     for format in ["json", "csv", "html", "table"] {
         let url =
             format!("/v1/reports/1999Q3?format={format}&basis=new_in_period&suppress_below=0");

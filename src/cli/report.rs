@@ -60,6 +60,11 @@ pub(crate) struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table", conflicts_with = "submit")]
     format: Format,
+    /// In the edition in force: occupation and division codes mapped through the
+    /// ministry's crosswalks (rows merged, what was mapped listed), instead of the codes
+    /// as recorded.
+    #[arg(long, conflicts_with = "submit")]
+    current_edition: bool,
     /// Submit this city's report for the (ended) quarter instead of printing it.
     #[arg(long, conflicts_with = "scope")]
     submit: bool,
@@ -82,11 +87,14 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(&args.config.config).context("invalid config")?;
     let base = http::api_url(&config);
-    let scope = args
+    let mut scope = args
         .scope
         .as_deref()
         .map(|s| format!("&scope={s}"))
         .unwrap_or_default();
+    if args.current_edition {
+        scope.push_str("&edition=current");
+    }
     let report_url = format!(
         "{base}/v1/reports/{}?format={}{scope}",
         args.period,

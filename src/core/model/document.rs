@@ -46,8 +46,11 @@ pub const SCHEDULE: &str = "reporting_schedule";
 /// A province's evaluation of a pilot city for a quarter, or the ministry's confirmation.
 pub const EVALUATION: &str = "pilot_evaluation";
 
+/// How the codes of one edition of a classification map to the next (ministry only).
+pub const CROSSWALK: &str = "crosswalk";
+
 /// Every document kind.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     CLASSIFICATION,
     POLICY,
     TARGET,
@@ -56,16 +59,18 @@ pub const KINDS: [&str; 8] = [
     RETIREMENT,
     SCHEDULE,
     EVALUATION,
+    CROSSWALK,
 ];
 
 /// The tiers that may issue documents of `kind`, or none for an unknown kind.
 ///
-/// Classification versions are the ministry's alone: a province cannot extend a national
-/// scheme, so a city, its province and the ministry judge every record by the same codes
-/// and a record valid at one tier is valid at all of them.
+/// Classification versions and crosswalks are the ministry's alone: a province cannot
+/// extend a national scheme, so a city, its province and the ministry judge every record
+/// by the same codes, a record valid at one tier is valid at all of them, and every tier
+/// maps old codes to the edition in force the same way.
 pub fn issuers_of(kind: &str) -> &'static [Tier] {
     match kind {
-        CLASSIFICATION => &[Tier::Ministry],
+        CLASSIFICATION | CROSSWALK => &[Tier::Ministry],
         POLICY | TARGET | PILOT | REVOCATION | RETIREMENT | SCHEDULE | EVALUATION => {
             &[Tier::Ministry, Tier::Province]
         }
@@ -184,6 +189,9 @@ mod tests {
         assert!(authority(CLASSIFICATION, MINISTRY).is_ok());
         let refused = authority(CLASSIFICATION, code("440000")).unwrap_err();
         assert!(refused.contains("only the ministry"), "{refused}");
+        assert!(authority(CROSSWALK, MINISTRY).is_ok());
+        assert!(authority(CROSSWALK, code("140000")).is_err());
+        assert!(authority(CROSSWALK, code("142200")).is_err());
         for kind in [POLICY, TARGET, PILOT] {
             assert!(authority(kind, MINISTRY).is_ok() && authority(kind, code("440000")).is_ok());
             assert!(

@@ -2,6 +2,9 @@
 //! validation against the standards in force. Plain data and pure functions, no IO.
 
 mod builtin;
+pub mod crosswalk;
+#[cfg(test)]
+mod crosswalk_tests;
 pub mod document;
 pub mod ingest;
 pub mod kinds;

@@ -12,6 +12,8 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::core::model::NodeCode;
+use crate::core::model::crosswalk::Editions;
 use crate::reporting::analysis::report as render;
 use crate::reporting::analysis::{CountBasis, Period, Scope};
 use crate::reporting::scan::{self, Context, Coverage, ScanError, ScopeCounts};
@@ -48,6 +50,10 @@ pub(super) fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiE
             .parse()
             .map_err(|e| ApiError::bad_request("bad_scope", format!("{e}")))?,
     };
+    within_subtree(app, code)
+}
+
+fn within_subtree(app: &AppState, code: NodeCode) -> Result<Scope, ApiError> {
     if !(code == app.node || code.is_within(app.node)) {
         return Err(ApiError::bad_request(
             "bad_scope",
@@ -55,6 +61,59 @@ pub(super) fn scope_of(app: &AppState, text: Option<&str>) -> Result<Scope, ApiE
         ));
     }
     Ok(Scope::of(code))
+}
+
+/// Today by this node's clock.
+fn today(app: &AppState) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::DateTime::from_timestamp_millis(app.clock.now_ms())
+        .map(|t| t.date_naive())
+        .ok_or_else(|| ApiError::internal("the clock is out of range"))
+}
+
+/// Whether an answer is in the codes as recorded or in the edition in force.
+pub(super) fn current_edition(text: Option<&str>) -> Result<bool, ApiError> {
+    match text {
+        None | Some("recorded") => Ok(false),
+        Some("current") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_edition",
+            format!("edition {other:?}: expected recorded or current"),
+        )),
+    }
+}
+
+/// The crosswalk chains in force today, and the scope `text` names: like [`scope_of`],
+/// and a division code in force (`140900`) names the node whose records carry the
+/// recorded code it replaced (`142200`).
+async fn scope_and_editions(
+    app: &AppState,
+    text: Option<&str>,
+) -> Result<(Scope, Editions), ApiError> {
+    let code: NodeCode = match text {
+        None => app.node,
+        Some(t) => t
+            .parse()
+            .map_err(|e| ApiError::bad_request("bad_scope", format!("{e}")))?,
+    };
+    let today = today(app)?;
+    let (store, node) = (app.store.clone(), app.node);
+    let (editions, resolved) = off_thread(move || {
+        let editions = scan::editions(store.as_ref(), today)?;
+        let resolved = scan::resolve_alias(store.as_ref(), &editions, code, node);
+        Ok::<_, ScanError>((editions, resolved))
+    })
+    .await?;
+    let code = resolved.map_err(|several| {
+        let list: Vec<String> = several.iter().map(ToString::to_string).collect();
+        ApiError::bad_request(
+            "bad_scope",
+            format!(
+                "{code} is the code in force of several cities ({}); ask for each by its recorded code",
+                list.join(", ")
+            ),
+        )
+    })?;
+    Ok((within_subtree(app, code)?, editions))
 }
 
 /// The dashboard's last scan of the records, so that a page refreshing every few seconds
@@ -140,16 +199,21 @@ pub(crate) async fn cached_coverage(
 pub(super) struct CoverageQuery {
     period: Option<String>,
     scope: Option<String>,
+    edition: Option<String>,
 }
 
-/// `GET /v1/coverage[?period=YYYYQn][&scope=CODE]`.
+/// `GET /v1/coverage[?period=YYYYQn][&scope=CODE][&edition=recorded|current]`.
 pub(super) async fn coverage(
     State(app): State<AppState>,
     Query(q): Query<CoverageQuery>,
 ) -> Result<Json<Coverage>, ApiError> {
     let period = period_or_now(&app, q.period.as_deref())?;
-    let scope = scope_of(&app, q.scope.as_deref())?;
-    let coverage = with_context(&app, move |cx| scan::coverage(cx, period, scope)).await?;
+    let current = current_edition(q.edition.as_deref())?;
+    let (scope, editions) = scope_and_editions(&app, q.scope.as_deref()).await?;
+    let mut coverage = with_context(&app, move |cx| scan::coverage(cx, period, scope)).await?;
+    if current {
+        scan::in_edition(&mut coverage, &editions);
+    }
     Ok(Json(coverage))
 }
 
@@ -182,6 +246,7 @@ pub(super) struct ReportQuery {
     format: Option<String>,
     basis: Option<String>,
     suppress_below: Option<u64>,
+    edition: Option<String>,
 }
 
 pub(super) fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
@@ -195,18 +260,28 @@ pub(super) fn basis_of(text: Option<&str>) -> Result<CountBasis, ApiError> {
     }
 }
 
-/// `GET /v1/reports/{period}[?scope=CODE][&format=json|csv|html|table][&basis=…]`.
+/// `GET /v1/reports/{period}[?scope=CODE][&format=json|csv|html|table][&basis=…]
+/// [&edition=recorded|current]`.
 pub(super) async fn report(
     State(app): State<AppState>,
     Path(period): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let period = period_or_now(&app, Some(&period))?;
-    let scope = scope_of(&app, q.scope.as_deref())?;
+    let current = current_edition(q.edition.as_deref())?;
+    let (scope, editions) = scope_and_editions(&app, q.scope.as_deref()).await?;
     let basis = basis_of(q.basis.as_deref())?;
     let suppress_below = q.suppress_below.unwrap_or(5);
     let store = app.store.clone();
-    let built = off_thread(move || scan::report(store.as_ref(), period, scope, basis)).await?;
+    let built = off_thread(move || {
+        let counts = scan::report_counts(store.as_ref(), period, scope, basis)?;
+        Ok::<_, ScanError>(if current {
+            counts.build_in_edition(&editions)
+        } else {
+            counts.build()
+        })
+    })
+    .await?;
     let published = built.publish(suppress_below);
     let (content_type, body) = match q.format.as_deref().unwrap_or("json") {
         "json" => (

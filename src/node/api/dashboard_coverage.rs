@@ -113,7 +113,7 @@ fn city_row(c: &CityCoverage) -> Markup {
     };
     html! {
         tr data-city=(display(c.city)) {
-            td { (display(c.city)) " " (c.name.unwrap_or("")) }
+            td { (display(c.city)) " " (c.name.as_deref().unwrap_or("")) }
             td { (pilot) }
             (num(c.records))
             (freshness_cell(c))

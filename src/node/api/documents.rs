@@ -119,6 +119,10 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
             .map_err(|e| invalid(format!("a revocation body: {e}")))?;
         revocation::check_body(app.node, &p.id, &body).map_err(invalid)?;
     }
+    if p.kind == document::CROSSWALK {
+        crate::core::model::crosswalk::parse_crosswalk(&text)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
     if p.kind == CLASSIFICATION {
         let body: ClassificationBody = serde_json::from_value(p.body.clone()).map_err(|e| {
             ApiError::new(

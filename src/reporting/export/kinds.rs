@@ -240,8 +240,8 @@ const SUPPLY_DEMAND_REPORT: &[Column] = &[
     text("tables"),
 ];
 
+/// The tally's quarter is the partition's (`quarter=`), so it is no column of its own.
 const INGEST_TALLY: &[Column] = &[
-    text("quarter"),
     int("refused"),
     text("refused_by_kind"),
     text("refused_by_error"),
@@ -508,7 +508,6 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             t(&r.tables),
         ],
         RecordData::IngestTally(n) => vec![
-            t(&n.quarter),
             i(i64::try_from(n.refused).unwrap_or(i64::MAX)),
             t(&serde_json::to_string(&n.refused_by_kind).unwrap_or_default()),
             t(&serde_json::to_string(&n.refused_by_error).unwrap_or_default()),

@@ -7,7 +7,10 @@
 //! Targets and pilot designations come from the documents stored here, over the notice's
 //! defaults.
 
+mod edition;
 pub mod figures;
+
+pub use edition::{editions, in_edition, resolve_alias};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -134,8 +137,11 @@ pub fn cities_in_scope(store: &dyn Store, scope: Scope, pilots: &PilotOverview) 
 pub struct CityCoverage {
     /// The city.
     pub city: NodeCode,
-    /// Its name, when built in.
-    pub name: Option<&'static str>,
+    /// Its name: built in, or (in the edition in force) the crosswalk's.
+    pub name: Option<String>,
+    /// In the edition in force, when the city's division code changed: the code its node
+    /// and records carry (`city` is then the code in force).
+    pub recorded_as: Option<NodeCode>,
     /// An active pilot.
     pub pilot: bool,
     /// Its designation is confirmed by the ministry.
@@ -190,6 +196,11 @@ pub struct Coverage {
     /// The provinces' evaluations of cities in scope for the period, with the ministry's
     /// confirmations.
     pub evaluations: Vec<EvaluationView>,
+    /// The editions in force the answer was put in (`?edition=current`); `None`: codes as
+    /// recorded.
+    pub edition: Option<analysis::report::Edition>,
+    /// Division codes mapped to the edition in force.
+    pub mapped: Vec<analysis::report::PublishedMapping>,
 }
 
 /// What the engine measured about `city` here.
@@ -333,6 +344,8 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         provinces,
         national_pilots: (scope == Scope::National).then(|| pilots.national.clone()),
         evaluations: evaluations_of(&documents, scope, Some(period)),
+        edition: None,
+        mapped: Vec::new(),
     })
 }
 
@@ -358,7 +371,8 @@ fn city_coverage(
         .is_some_and(|p| p.confirmed.contains(&city));
     Ok(CityCoverage {
         city,
-        name: city.builtin_name(),
+        name: city.builtin_name().map(String::from),
+        recorded_as: None,
         pilot: pilots.is_active(city),
         confirmed,
         records: counts.by_kind.values().sum(),
@@ -445,10 +459,20 @@ pub fn report(
     scope: Scope,
     basis: CountBasis,
 ) -> Result<QuarterlyReport, ScanError> {
+    Ok(report_counts(store, period, scope, basis)?.build())
+}
+
+/// The counts behind the quarterly report of `scope` (merged over its cities).
+pub fn report_counts(
+    store: &dyn Store,
+    period: Period,
+    scope: Scope,
+    basis: CountBasis,
+) -> Result<ReportCounts, ScanError> {
     let (_, pilots) = targets_and_pilots(store, period.last_day())?;
     let mut counts = ReportCounts::new(scope, period, basis);
     for city in cities_in_scope(store, scope, &pilots) {
         counts.merge(&figures::city_report(store, city, period, basis)?.0)?;
     }
-    Ok(counts.build())
+    Ok(counts)
 }

@@ -33,7 +33,7 @@ impl Label {
         }
     }
 
-    fn zh_only(zh: &str) -> Label {
+    pub(crate) fn zh_only(zh: &str) -> Label {
         Label {
             zh: zh.to_string(),
             en: None,

@@ -28,6 +28,7 @@
 //! Everything is additive per city ([`ReportCounts::merge`]), so a province or national
 //! report is the merge of its cities' counts.
 
+mod edition;
 mod html;
 mod labels;
 mod protect;
@@ -40,6 +41,8 @@ mod tables;
 mod attacker;
 #[cfg(test)]
 mod disclosure_tests;
+#[cfg(test)]
+mod edition_tests;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +57,7 @@ use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, SkillLeve
 use crate::core::model::standards::{occupation_level, occupation_major};
 use crate::core::model::{NodeCode, Record};
 
+pub use edition::{Edition, MappedLevel, Mapping, PublishedMapping, mapping_line};
 pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
 pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};

@@ -127,8 +127,16 @@ pub struct PublishedReport {
     pub cities: u64,
     /// Tables 1–9.
     pub tables: Vec<PublishedTable>,
-    /// Caveats.
+    /// Caveats, and a line for each code mapped to the edition in force.
     pub notes: Vec<String>,
+    /// The editions in force the report was put in (`?edition=current`); `null`: codes
+    /// as recorded.
+    #[serde(default)]
+    pub edition: Option<super::Edition>,
+    /// Codes mapped to the edition in force, with the counts they carried (withheld when
+    /// a small count could be worked out from them).
+    #[serde(default)]
+    pub mapped: Vec<super::PublishedMapping>,
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -513,10 +521,12 @@ impl QuarterlyReport {
             skills(&self.by_skill, demand, self.overall.seekers.total()),
         ];
         protect::suppress(&mut tables, suppress_below);
+        let mapped = super::edition::publish_mapped(&self.mapped, &tables, suppress_below);
         let notes = self
             .notes
             .iter()
             .map(|n| note_text(n, &tables, suppress_below))
+            .chain(mapped.iter().map(super::mapping_line))
             .collect();
         PublishedReport {
             scope: self.scope.to_string(),
@@ -527,6 +537,8 @@ impl QuarterlyReport {
             cities: u64::try_from(self.cities.len()).unwrap_or(u64::MAX),
             tables,
             notes,
+            edition: self.edition.clone(),
+            mapped,
         }
     }
 }

@@ -264,6 +264,10 @@ pub struct QuarterlyReport {
     pub by_skill: Vec<SkillRow>,
     /// Caveats (codes outside the tables, unallocated seekers …).
     pub notes: Vec<Note>,
+    /// The editions in force the report was put in; `None`: codes as recorded.
+    pub edition: Option<super::Edition>,
+    /// Codes mapped to the edition in force (empty in a report in the recorded codes).
+    pub mapped: Vec<super::Mapping>,
 }
 
 fn demand_rows(rows: impl IntoIterator<Item = (String, Label, u64)>, total: u64) -> Vec<DemandRow> {
@@ -490,5 +494,7 @@ pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
         by_category: category_table(c),
         by_skill: skill_table(c),
         notes,
+        edition: None,
+        mapped: Vec::new(),
     }
 }

@@ -616,3 +616,48 @@ fn table_9_counts_demand_by_the_level_asked_and_seekers_by_the_level_held() {
         ]
     );
 }
+
+#[test]
+fn a_small_other_industries_row_withholds_every_sector_part_of_it() {
+    use super::disclosure_tests::{assert_safe, cell, city_report, v};
+    // 其他行业 (P) is 3, small: each sector's part of it would give it away
+    // (part ÷ coded × all coded), and so would its demand.
+    let vacs = [
+        v(10, "C", "110", "6-04-01"),
+        v(3, "P", "110", "6-04-01"),
+        v(20, "K", "110", "6-04-01"),
+        v(8, "A", "110", "6-04-01"),
+    ];
+    let r = city_report(&vacs, &[]);
+    let p = r.publish(5);
+    assert_safe(&r);
+    assert_eq!(cell(&p, "table_3", "P", "demand"), Cell::Suppressed);
+    assert_eq!(cell(&p, "table_2", "total", "allocated"), Cell::Suppressed);
+    for sector in ["primary", "secondary", "tertiary"] {
+        for col in ["allocated", "demand", "share"] {
+            assert_eq!(
+                cell(&p, "table_2", sector, col),
+                Cell::Suppressed,
+                "{sector} {col}"
+            );
+        }
+    }
+    // A (8) goes with P in table 3, and with it primary's coded demand.
+    assert_eq!(cell(&p, "table_3", "A", "demand"), Cell::Suppressed);
+    assert_eq!(cell(&p, "table_2", "primary", "recorded"), Cell::Suppressed);
+    // Unsuppressed: 3 over 8 + 10 + 20 = 38 coded, two decimals.
+    let all = r.publish(0);
+    assert_eq!(
+        cell(&all, "table_2", "primary", "allocated"),
+        Cell::Number(0.63)
+    );
+    assert_eq!(
+        cell(&all, "table_2", "secondary", "demand"),
+        Cell::Number(10.79)
+    );
+    assert_eq!(
+        cell(&all, "table_2", "tertiary", "demand"),
+        Cell::Number(21.58)
+    );
+    assert_eq!(cell(&all, "table_2", "total", "demand"), Cell::Count(41));
+}
