@@ -4,6 +4,7 @@
 mod builtin;
 pub mod document;
 pub mod ingest;
+pub mod key_epoch;
 pub mod kinds;
 pub mod person;
 pub mod record;

@@ -47,11 +47,14 @@ pub enum Kind {
     TrainingEnrolment,
     /// A city's submitted quarterly supply/demand report (written by the node, signed).
     SupplyDemandReport,
+    /// One person's pids under two key epochs of the city (written by the node at ingest
+    /// while it keeps its previous pseudonym key).
+    PidLink,
 }
 
 impl Kind {
     /// Every kind, in their stable numeric order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Office,
         Kind::Employer,
         Kind::Vacancy,
@@ -65,6 +68,7 @@ impl Kind {
         Kind::TrainingCourse,
         Kind::TrainingEnrolment,
         Kind::SupplyDemandReport,
+        Kind::PidLink,
     ];
 
     /// A stable small number for keys and indexes (position in [`Kind::ALL`]).
@@ -88,13 +92,15 @@ impl Kind {
             Kind::TrainingCourse => "training_course",
             Kind::TrainingEnrolment => "training_enrolment",
             Kind::SupplyDemandReport => "supply_demand_report",
+            Kind::PidLink => "pid_link",
         }
     }
 
     /// True for the kinds clients post to `POST /v1/records`; a `supply_demand_report` is
-    /// written by the city node itself when it submits a quarter.
+    /// written by the city node itself when it submits a quarter, a `pid_link` when it
+    /// ingests a person during a key overlap.
     pub fn posted(self) -> bool {
-        self != Kind::SupplyDemandReport
+        !matches!(self, Kind::SupplyDemandReport | Kind::PidLink)
     }
 
     /// Parses a snake_case kind name.

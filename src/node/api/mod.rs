@@ -102,6 +102,8 @@ pub struct AppState {
     pub links: Arc<crate::node::links::Links>,
     /// The city's pseudonymiser, if any.
     pub pseudonymiser: Option<Arc<Pseudonymiser>>,
+    /// The city's previous pseudonymiser, during a key rotation's overlap.
+    pub previous_pseudonymiser: Option<Arc<Pseudonymiser>>,
     /// The API bearer tokens in force.
     pub tokens: Arc<ApiTokens>,
     /// Largest body accepted.

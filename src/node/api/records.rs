@@ -73,8 +73,16 @@ impl<'de> Visitor<'de> for EachRecord<'_, '_> {
         let mut sorted = Sorted::default();
         let mut index = 0;
         while let Some(item) = seq.next_element::<Value>()? {
-            match self.0.draft(item).and_then(|d| size_check(&d).map(|()| d)) {
-                Ok(d) => sorted.drafts.push(d),
+            match self
+                .0
+                .drafts(item)
+                .and_then(|d| size_check(&d.0).map(|()| d))
+            {
+                Ok((d, link)) => {
+                    sorted.drafts.push(d);
+                    // The person's link between key epochs goes in the same commit.
+                    sorted.drafts.extend(link);
+                }
                 Err(e) => sorted.rejected.push(rejection(index, e)),
             }
             index += 1;
@@ -164,7 +172,8 @@ pub(super) async fn post_records(
     refuse_while_rebuilding(&app)?;
     let bytes = read_json(body, &app, RECORD_CAPS).await?;
     let standards = app.standards.current();
-    let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref());
+    let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref())
+        .with_previous(app.previous_pseudonymiser.as_deref());
     let Sorted { drafts, rejected } = sort_records(&bytes, &ctx)?;
     drop(bytes);
     let outcomes = if query.dry_run {
@@ -186,8 +195,11 @@ pub(super) async fn post_records(
         }
         outcomes
     };
+    // The answer lists the records posted; the pid links written beside them are the
+    // node's own.
     let accepted: Vec<Value> = outcomes
         .iter()
+        .filter(|o| o.kind.posted())
         .map(|o| json!({"kind": o.kind, "id": o.id, "version": o.version, "seq": o.seq, "changed": o.changed}))
         .collect();
     let status = if rejected.is_empty() {

@@ -16,7 +16,7 @@ use crate::core::model::kinds::{
     ChannelType, ContractTerm, EmploymentType, FillState, Placement, PlacementEvidence,
     PlacementRoute, RecordData, ReportChannel, ServiceMode, ServiceOutcome, ServiceType, Vacancy,
 };
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// How many recent vacancies job information and referrals may point at.
 const RECENT_CAP: usize = 400;
@@ -314,6 +314,7 @@ impl Generator {
         ]);
         Placement {
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             employer_id: None,
             vacancy_id: None,
             start_on: self.today,

@@ -326,6 +326,8 @@ fn id_prefix(kind: Kind) -> &'static str {
         Kind::TrainingEnrolment => "T",
         // Not generated: a city node writes its submitted report itself.
         Kind::SupplyDemandReport => "R",
+        // Not generated: a city node links pids itself during a key overlap.
+        Kind::PidLink => "K",
     }
 }
 

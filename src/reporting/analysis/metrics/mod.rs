@@ -33,6 +33,7 @@ mod aggregate;
 mod city;
 mod cohort;
 mod engine;
+mod join;
 mod tally;
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Tests of the record-based and engine metrics, their aggregation and evaluation.
 
-use crate::core::model::kinds::{ContractTerm, Fee, RecordData, ServiceType, TrainingEnrolment};
+use crate::core::model::kinds::{
+    ContractTerm, Fee, PidLink, RecordData, ServiceEvent, ServiceType, TrainingEnrolment,
+};
 use crate::core::model::standards::Standards;
+use crate::core::model::values::{Pid, PidEpoch};
 use crate::core::model::{NodeCode, Record, Status as RecordStatus};
 use crate::reporting::analysis::tests::{
-    code, day, episode, event, q3, record, record_as, vacancy,
+    code, day, episode, event, pid, q3, record, record_as, vacancy,
 };
 use crate::reporting::analysis::*;
 
@@ -289,6 +292,7 @@ fn m04_counts_free_or_partly_free_training_offers_only() {
             RecordData::TrainingEnrolment(TrainingEnrolment {
                 course_id: "C-1".into(),
                 pid: crate::reporting::analysis::tests::pid(2),
+                pid_epoch: PidEpoch::default(),
                 offered_on: Some(day("2024-08-01")),
                 enrolled_on: day("2024-08-05"),
                 completed_on: Some(day("2024-09-20")),
@@ -484,4 +488,131 @@ fn other_owners_records_are_ignored() {
     records.extend(vacancies("440300", 4, 0));
     let set = evaluate(GZ, &records);
     assert_eq!(get(&set, MetricId::M01, "by_reports").denominator, 3);
+}
+
+/// Person `n`'s pid under key epoch 2 (epoch 1 is [`pid`]`(n)`).
+fn in_epoch_2(n: u16) -> (Pid, PidEpoch) {
+    (pid(1000 + n), PidEpoch(2))
+}
+
+fn service_in_epoch_2(n: u16, on: &str, event_type: ServiceType, refs: &[&str]) -> ServiceEvent {
+    let mut e = event(n, on, event_type, refs, Fee::Free);
+    (e.pid, e.pid_epoch) = in_epoch_2(n);
+    e
+}
+
+fn link(n: u16) -> RecordData {
+    RecordData::PidLink(PidLink {
+        from_epoch: 1,
+        from_pid: pid(n),
+        to_epoch: 2,
+        to_pid: in_epoch_2(n).0,
+    })
+}
+
+#[test]
+fn a_person_split_across_two_key_epochs_counts_once() {
+    let gz = code(GZ);
+    // Person 7 entered the centre on 2024-05-01 (152 days by 2024-09-30: mature). Under
+    // epoch 1: the episode and one guidance session. Under epoch 2: three job-information
+    // provisions (three vacancies) and a free training offer. Together: guidance 1,
+    // information 3, training 1, so M02, M03, M04 and M05 all pass, for one person. The
+    // link comes last: the order records arrive in does not matter.
+    let mut records = vec![
+        record(
+            gz,
+            "L-1",
+            RecordData::LaidOffEpisode(episode(7, "2024-05-01", None)),
+        ),
+        record(
+            gz,
+            "S-1",
+            RecordData::ServiceEvent(event(
+                7,
+                "2024-07-01",
+                ServiceType::CareerGuidance,
+                &[],
+                Fee::Free,
+            )),
+        ),
+    ];
+    for (i, v) in ["V-1", "V-2", "V-3"].iter().enumerate() {
+        let e = service_in_epoch_2(7, "2024-08-01", ServiceType::JobInfoProvision, &[v]);
+        records.push(record(
+            gz,
+            &format!("S-{}", i + 2),
+            RecordData::ServiceEvent(e),
+        ));
+    }
+    let training = service_in_epoch_2(7, "2024-08-02", ServiceType::TrainingOffer, &[]);
+    records.push(record(gz, "S-5", RecordData::ServiceEvent(training)));
+    let without_link = records.clone();
+    records.push(record(gz, "1-2-7", link(7)));
+
+    let set = evaluate(GZ, &records);
+    assert_eq!((set.cohort.evaluated, set.cohort.immature), (1, 0));
+    for m in [MetricId::M02, MetricId::M03, MetricId::M04, MetricId::M05] {
+        let v = get(&set, m, "cohort");
+        assert_eq!((v.numerator, v.denominator), (1, 1), "{m:?}");
+    }
+    for m in [MetricId::M02, MetricId::M03, MetricId::M04] {
+        assert_eq!(get(&set, m, "cohort").status, Status::Pass, "{m:?}");
+    }
+    // Without the link the epoch-2 services are a stranger's: only the guidance counts.
+    let set = evaluate(GZ, &without_link);
+    let nd = |m| {
+        let v = get(&set, m, "cohort");
+        (v.numerator, v.denominator)
+    };
+    assert_eq!(
+        [nd(MetricId::M02), nd(MetricId::M03), nd(MetricId::M04)],
+        [(1, 1), (0, 1), (0, 1)]
+    );
+
+    // An episode under each epoch is still one person, evaluated on the latest entry
+    // (2024-06-01: 121 days, mature).
+    let mut e2 = episode(7, "2024-06-01", None);
+    (e2.pid, e2.pid_epoch) = in_epoch_2(7);
+    records.push(record(gz, "L-2", RecordData::LaidOffEpisode(e2)));
+    let set = evaluate(GZ, &records);
+    assert_eq!(set.cohort.evaluated, 1);
+    assert_eq!(get(&set, MetricId::M05, "cohort").numerator, 1);
+}
+
+#[test]
+fn hardship_tracking_follows_a_person_across_key_epochs() {
+    let gz = code(GZ);
+    // A hardship job seeker since before the quarter, registered under epoch 1, with a
+    // tracking contact in July (epoch 1) and in August and September (epoch 2): tracked
+    // every month, one person.
+    let mut s = crate::reporting::analysis::tests::seeker(
+        3,
+        &[],
+        crate::core::model::kinds::SeekerCategory::FormerlyEmployed,
+    );
+    s.hardship = Some(crate::core::model::kinds::Hardship {
+        basis: crate::core::model::kinds::HardshipBasis::Older,
+        since: day("2024-01-01"),
+    });
+    let mut records = vec![record(gz, "J-3", RecordData::JobSeeker(s))];
+    let contact = |on| event(3, on, ServiceType::TrackingContact, &[], Fee::Free);
+    records.push(record(
+        gz,
+        "T-1",
+        RecordData::ServiceEvent(contact("2024-07-10")),
+    ));
+    for (id, on) in [("T-2", "2024-08-10"), ("T-3", "2024-09-10")] {
+        let e = service_in_epoch_2(3, on, ServiceType::TrackingContact, &[]);
+        records.push(record(gz, id, RecordData::ServiceEvent(e)));
+    }
+    records.push(record(gz, "1-2-3", link(3)));
+    let c = counts(gz, &records);
+    assert_eq!(c.tally(MetricId::M06, "monthly_tracking"), (1, 1));
+    records.pop();
+    let c = counts(gz, &records);
+    assert_eq!(
+        c.tally(MetricId::M06, "monthly_tracking"),
+        (0, 1),
+        "linkage resets"
+    );
 }
