@@ -128,13 +128,10 @@ fn restart(t: &mut Tree, i: usize, edit: impl FnOnce(&NodeFiles)) {
 fn notices(http: &Http, node: &RunningNode) -> Vec<Value> {
     let (status, body) = http.get(&node.url("/v1/documents?kind=key_epoch_notice"));
     assert_eq!(status, 200, "{body}");
-    let list = body.as_array().cloned().unwrap_or_else(|| {
-        body["documents"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| panic!("no document list in {body}"))
-    });
-    list
+    body["documents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no document list in {body}"))
 }
 
 #[test]

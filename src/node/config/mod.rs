@@ -463,7 +463,7 @@ impl Config {
             privacy: raw
                 .privacy
                 .as_ref()
-                .map(|p| privacy::privacy(p, &resolve))
+                .map(|p| privacy::privacy(p, resolve))
                 .transpose()?,
             log_level: raw.log.level.clone(),
             log_format: log_format(&raw.log.format)?,
