@@ -286,6 +286,12 @@ fn a_rotation_keeps_each_person_once_at_every_tier() {
                 .any(|n| n["issuer"] == "440300" && n["body"]["epoch"] == 2)
         },
     );
+    // Coverage at the ministry shows each city's epoch in force.
+    let (_, c) = http.get(&t.ministry.1.url(&format!("/v1/coverage?period={PERIOD}")));
+    for row in c["cities"].as_array().unwrap() {
+        assert_eq!(row["key_epoch"], 2, "{row}");
+    }
+    assert_eq!(c["cities"][0]["key_epoch_valid_from"], "1999-10-01", "{c}");
     // 440300 configured no date: its epoch holds from the start of this quarter.
     let at_ministry = notices(&http, &t.ministry.1);
     let b = at_ministry
