@@ -13,9 +13,17 @@ mod common;
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::sessions::{Signer, code, store};
 use common::{Http, NodeFiles, RunningNode, Tree, citizen_id, eventually, lmsync_ok, tree};
+use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::model::{MINISTRY, NodeCode};
+use lmsync::core::protocol::{Action, ParentSession};
+use lmsync::core::store::Store;
+use lmsync::core::wire::{Message, PROTOCOL_VERSION, RefusalCode};
+use lmsync::node::storage::SledStore;
 use serde_json::{Value, json};
 
 const PERIOD: &str = "1999Q4";
@@ -409,5 +417,99 @@ fn a_rotation_keeps_each_person_once_at_every_tier() {
     assert!(
         stderr.contains("announced key epoch 2") && stderr.contains("epochs only go up"),
         "{stderr}"
+    );
+}
+
+/// The parent's checks at the hop, on sessions without a network: a notice is taken only
+/// from the city it names (at the province) or from the province above that city (at the
+/// ministry); anything else ends the session with nothing stored.
+#[test]
+fn a_parent_takes_a_notice_only_from_the_city_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Signer::new();
+    let (gz, sz, gd, nn) = (
+        code("440100"),
+        code("440300"),
+        code("440000"),
+        code("450100"),
+    );
+    let notice = |issuer: NodeCode, city: &str| {
+        let body = format!(r#"{{"city":"{city}","epoch":2,"valid_from":"1999-10-01"}}"#);
+        signer.document(issuer, "key_epoch_notice", "epoch-2", 1, &body)
+    };
+    let standards = Arc::new(StandardsCell::new(Standards::builtin()));
+    // `child` offers `doc` to `me`; what is committed is committed.
+    let offer = |me: NodeCode, child: NodeCode, at: &SledStore, doc| {
+        let mut parent = ParentSession::new(me, child, standards.clone(), signer.verifier.clone());
+        let hello = Message::Hello {
+            protocol: (PROTOCOL_VERSION, PROTOCOL_VERSION),
+            node: child,
+            store_id: [9; 16],
+        };
+        let mut actions = parent.handle(at, hello).unwrap();
+        actions.extend(parent.handle(at, Message::Document(doc)).unwrap());
+        let refused = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Close {
+                    code: RefusalCode::Unauthorised,
+                    ..
+                }
+            )
+        });
+        for a in actions {
+            if let Action::Commit { batch, .. } = a {
+                at.commit(batch).unwrap();
+            }
+        }
+        refused
+    };
+    let held = |at: &SledStore| {
+        let mut docs: Vec<(String, String)> = at
+            .documents()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.kind == "key_epoch_notice")
+            .map(|d| (d.issuer.to_string(), d.id))
+            .collect();
+        docs.sort();
+        docs
+    };
+
+    let province = store(&dir.path().join("province"), gd);
+    for (what, doc) in [
+        ("a city naming another city", notice(gz, "440300")),
+        (
+            "a city passing on another city's notice",
+            notice(sz, "440300"),
+        ),
+    ] {
+        assert!(offer(gd, gz, &province, doc), "{what}");
+    }
+    assert!(held(&province).is_empty());
+    assert!(
+        !offer(gd, gz, &province, notice(gz, "440100")),
+        "the city's own"
+    );
+    assert_eq!(
+        held(&province),
+        [("440100".to_string(), "epoch-2".to_string())]
+    );
+
+    let ministry = store(&dir.path().join("ministry"), MINISTRY);
+    for (what, doc) in [
+        ("a province's own", notice(gd, "440000")),
+        ("a city of another province", notice(nn, "450100")),
+    ] {
+        assert!(offer(MINISTRY, gd, &ministry, doc), "{what}");
+    }
+    assert!(held(&ministry).is_empty());
+    assert!(
+        !offer(MINISTRY, gd, &ministry, notice(gz, "440100")),
+        "forwarded"
+    );
+    assert_eq!(
+        held(&ministry),
+        [("440100".to_string(), "epoch-2".to_string())]
     );
 }
