@@ -1,6 +1,7 @@
 //! Pseudonym key rotation across a real three-tier tree: every person record carries the
 //! key epoch of its pid; a city that restarts under a new epoch announces it in a signed
-//! `key_epoch_notice` that reaches its province and the ministry; during the overlap
+//! `key_epoch_notice` that reaches its province and the ministry (a reload by SIGHUP
+//! does the same); during the overlap
 //! (previous key kept) ingest links each person's old pid to the new one, and the
 //! re-employment centre cohort (M02–M05) counts each person once at every tier, their
 //! services under both epochs added up. A city that rotates without keeping the previous
@@ -192,13 +193,26 @@ fn a_rotation_keeps_each_person_once_at_every_tier() {
             ),
         );
     });
-    restart(&mut t, 1, |f| {
+    // 440300 rotates without a restart: the new config, then SIGHUP. Once its notice can
+    // be seen the new key is in force.
+    {
+        let (f, node) = &t.cities[1];
         let new = new_key(f, "440300-epoch2.pidkey", 0x33);
         set_privacy(
             &f.config,
             &format!("pid_key_file = \"{new}\"\npid_epoch = 2"),
         );
-    });
+        node.signal("HUP");
+        eventually(
+            "440300's notice after a reload",
+            Duration::from_secs(30),
+            || {
+                http.get(&node.url("/v1/documents/key_epoch_notice/epoch-2?issuer=440300"))
+                    .0
+                    == 200
+            },
+        );
+    }
 
     // Epoch 2: more services for the same citizens, and a third worker.
     {
@@ -269,6 +283,10 @@ fn a_rotation_keeps_each_person_once_at_every_tier() {
         let (_, links) = http.get(&node.url("/v1/digest?owner=440100&kind=pid_link"));
         assert_eq!(links["records"], 3, "{links}");
     }
+
+    // 440300's records after the reload are of epoch 2.
+    let (_, s2) = http.get(&t.ministry.1.url("/v1/records/440300/service_event/S-2"));
+    assert_eq!(s2["data"]["pid_epoch"], 2, "{s2}");
 
     // The notices reach the province and the ministry.
     for node in [&t.cities[0].1, &t.province.1, &t.ministry.1] {

@@ -151,7 +151,7 @@ fn check_key_epoch(app: &AppState, p: &Publish) -> Result<(), ApiError> {
         .map_err(|e| invalid(format!("a key_epoch_notice body: {e}")))?;
     key_epoch::check_body(app.node, &p.id, &body)
         .map_err(|reason| ApiError::new(StatusCode::FORBIDDEN, "not_the_issuer", reason))?;
-    let configured = app.pseudonymiser.as_ref().map(|k| k.epoch());
+    let configured = app.keys.get().0.map(|k| k.epoch());
     if configured != Some(body.epoch) {
         return Err(invalid(match configured {
             Some(e) => format!(

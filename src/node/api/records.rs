@@ -172,8 +172,9 @@ pub(super) async fn post_records(
     refuse_while_rebuilding(&app)?;
     let bytes = read_json(body, &app, RECORD_CAPS).await?;
     let standards = app.standards.current();
-    let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref())
-        .with_previous(app.previous_pseudonymiser.as_deref());
+    let (key, previous) = app.keys.get();
+    let ctx =
+        IngestContext::new(app.node, &standards, key.as_deref()).with_previous(previous.as_deref());
     let Sorted { drafts, rejected } = sort_records(&bytes, &ctx)?;
     drop(bytes);
     let outcomes = if query.dry_run {

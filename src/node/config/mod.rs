@@ -394,6 +394,9 @@ pub struct Config {
     pub cache_capacity: u64,
     /// Pseudonym key file and epoch, and the previous key during an overlap (cities).
     pub privacy: Option<Privacy>,
+    /// The file this config was read from, if any: a reload (SIGHUP) reads its
+    /// `[privacy]` again.
+    pub source: Option<PathBuf>,
     /// Log filter (`RUST_LOG` syntax).
     pub log_level: String,
     /// Log format.
@@ -414,7 +417,9 @@ impl Config {
             ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(parse(&text)?, base)
+        let mut config = Config::from_raw(parse(&text)?, base)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Validates a parsed file; relative paths are resolved against `base`.
@@ -465,6 +470,7 @@ impl Config {
                 .as_ref()
                 .map(|p| privacy::privacy(p, resolve))
                 .transpose()?,
+            source: None,
             log_level: raw.log.level.clone(),
             log_format: log_format(&raw.log.format)?,
             public: raw.public.as_ref().map(public).transpose()?,

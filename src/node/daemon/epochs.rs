@@ -4,7 +4,8 @@
 //! Epochs only go up. A city that starts with a `pid_epoch` above the newest notice it
 //! issued (or, never having issued one, above the default epoch 1) signs and stores a
 //! `key_epoch_notice` for it, which its sessions then report up; one that starts with a
-//! lower epoch than it announced is refused. Changing the key needs a restart.
+//! lower epoch than it announced is refused. A reload (SIGHUP) reads `[privacy]` again
+//! and does the same, keeping the keys in force when the new ones are refused.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::core::model::person::Pseudonymiser;
 use crate::core::model::signature::sign;
 use crate::core::model::values::DEFAULT_PID_EPOCH;
 use crate::core::store::{Store, WriteBatch};
+use crate::node::api::PidKeys;
 use crate::node::clock::Clock;
 use crate::node::config::{Config, Privacy};
 use crate::reporting::analysis::Period;
@@ -37,6 +39,17 @@ pub(super) fn load(
     store: &dyn Store,
     clock: &dyn Clock,
 ) -> Result<Keys, DaemonError> {
+    let keys = read(config)?;
+    if let Some(p) = &config.privacy
+        && config.node.tier() == Tier::City
+    {
+        announce(config, p, store, clock)?;
+    }
+    Ok(keys)
+}
+
+/// Reads the configured keys, checking nothing else.
+fn read(config: &Config) -> Result<Keys, DaemonError> {
     let Some(p) = &config.privacy else {
         return Ok(Keys::default());
     };
@@ -45,13 +58,55 @@ pub(super) fn load(
         Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
         None => None,
     };
-    if config.node.tier() == Tier::City {
-        announce(config, p, store, clock)?;
-    }
     Ok(Keys {
         current: Some(Arc::new(current)),
         previous,
     })
+}
+
+/// On a reload: reads the config file again and, if its keys read and its epoch is not
+/// below the one announced, puts them in force and announces a higher epoch. `Ok(true)`
+/// when a notice was issued (the sessions must hear of it).
+pub(super) fn reload(
+    config: &Config,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    keys: &PidKeys,
+) -> Result<bool, DaemonError> {
+    let Some(path) = &config.source else {
+        return Ok(false);
+    };
+    let fresh = Config::load(path).map_err(|e| file_error(path, e.to_string()))?;
+    if fresh.node != config.node {
+        return Err(file_error(
+            path,
+            format!(
+                "the config is now node {}'s, not {}'s",
+                fresh.node, config.node
+            ),
+        ));
+    }
+    let new = read(&fresh)?;
+    let city = fresh
+        .privacy
+        .as_ref()
+        .filter(|_| fresh.node.tier() == Tier::City);
+    if let Some(p) = city {
+        // A lower epoch is refused before anything changes.
+        check_epoch(&fresh, p, store)?;
+    }
+    keys.replace(new.current, new.previous);
+    // The new key is in force once its notice can be seen.
+    let issued = match city {
+        Some(p) => announce(&fresh, p, store, clock)?,
+        None => false,
+    };
+    tracing::info!(
+        epoch = fresh.privacy.as_ref().map(|p| p.epoch),
+        overlap = fresh.privacy.as_ref().is_some_and(|p| p.previous.is_some()),
+        "Pseudonym keys reloaded"
+    );
+    Ok(issued)
 }
 
 fn store_error(config: &Config, source: crate::core::store::StoreError) -> DaemonError {
@@ -61,16 +116,16 @@ fn store_error(config: &Config, source: crate::core::store::StoreError) -> Daemo
     }
 }
 
-/// Refuses an epoch below the one announced; issues the notice of a higher one.
-fn announce(
+/// Ok when `p`'s epoch is not below the newest `config.node` announced; returns whether
+/// it is above (a notice is due) and the newest notice.
+fn check_epoch(
     config: &Config,
     p: &Privacy,
     store: &dyn Store,
-    clock: &dyn Clock,
-) -> Result<(), DaemonError> {
+) -> Result<(bool, Option<KeyEpochBody>), DaemonError> {
     let docs = store.documents().map_err(|e| store_error(config, e))?;
     let newest = key_epoch::newest(&docs, config.node);
-    match &newest {
+    let due = match &newest {
         Some(n) if p.epoch < n.epoch => {
             return Err(DaemonError::KeyEpoch(format!(
                 "privacy.pid_epoch is {}, but this city announced key epoch {} (valid from {}): \
@@ -79,9 +134,23 @@ fn announce(
                 p.epoch, n.epoch, n.valid_from, n.epoch
             )));
         }
-        Some(n) if p.epoch == n.epoch => return Ok(()),
-        None if p.epoch == DEFAULT_PID_EPOCH => return Ok(()),
-        _ => {}
+        Some(n) => p.epoch > n.epoch,
+        None => p.epoch != DEFAULT_PID_EPOCH,
+    };
+    Ok((due, newest))
+}
+
+/// Refuses an epoch below the one announced; issues the notice of a higher one (then
+/// `Ok(true)`).
+fn announce(
+    config: &Config,
+    p: &Privacy,
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> Result<bool, DaemonError> {
+    let (due, newest) = check_epoch(config, p, store)?;
+    if !due {
+        return Ok(false);
     }
     let valid_from = match p.valid_from {
         Some(d) => d,
@@ -124,7 +193,7 @@ fn announce(
         previous = ?newest.map(|n| n.epoch),
         "Key epoch notice issued"
     );
-    Ok(())
+    Ok(true)
 }
 
 /// The first day of the quarter `now_ms` falls in.

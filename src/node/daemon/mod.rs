@@ -216,6 +216,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
     let tokens = Arc::new(api::ApiTokens::new(read_tokens(&config.token_file)?));
     let keys = epochs::load(&config, store.as_ref(), clock.as_ref())?;
+    let pid_keys = Arc::new(api::PidKeys::new(keys.current, keys.previous));
     let certificate = Arc::new(pki::CurrentCertificate::new(
         pki::cert_info(&config.tls_cert)
             .map_err(|e| file_error(&config.tls_cert, e.to_string()))?,
@@ -262,6 +263,9 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
             trust: trust.clone(),
             certificate: certificate.clone(),
             clock: clock.clone(),
+            keys: pid_keys.clone(),
+            store: store.clone(),
+            commits: commits.clone(),
         },
         lifecycle::hangups(),
     ));
@@ -274,8 +278,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         commits,
         standards,
         links,
-        pseudonymiser: keys.current,
-        previous_pseudonymiser: keys.previous,
+        keys: pid_keys,
         tokens,
         started_at_ms: clock.now_ms(),
         clock,
