@@ -334,3 +334,83 @@ fn backticked(message: &str) -> Option<&str> {
     let len = message[start..].find('`')?;
     Some(&message[start..start + len])
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::model::person::check_char;
+
+    fn worker() -> String {
+        let first17 = "44010419700101123";
+        format!("{first17}{}", check_char(first17.as_bytes()))
+    }
+
+    fn service(data: Value) -> Value {
+        let mut d = json!({"office_id": "O-1", "occurred_on": "1999-10-06",
+            "event_type": "career_guidance", "fee": "free", "mode": "in_person"});
+        if let (Value::Object(d), Value::Object(extra)) = (&mut d, data) {
+            d.extend(extra);
+        }
+        json!({"kind": "service_event", "id": "S-1", "data": d})
+    }
+
+    #[test]
+    fn ingest_stamps_the_epoch_and_links_during_an_overlap() {
+        let standards = Standards::builtin();
+        let (old, new) = (
+            Pseudonymiser::new([1; 32], 1),
+            Pseudonymiser::new([2; 32], 2),
+        );
+        let owner: NodeCode = "440100".parse().unwrap();
+        let canonical = person::normalise(&worker()).unwrap();
+        let cx = IngestContext::new(owner, &standards, Some(&new));
+        let (draft, link) = cx.drafts(service(json!({"citizen_id": worker()}))).unwrap();
+        assert_eq!(draft.data.person(), Some((new.pid(&canonical), 2)));
+        assert!(link.is_none(), "no previous key, no link");
+
+        let cx = cx.with_previous(Some(&old));
+        let (_, link) = cx.drafts(service(json!({"citizen_id": worker()}))).unwrap();
+        let link = link.unwrap();
+        assert_eq!(link.id, format!("1-2-{}", new.pid(&canonical)));
+        assert_eq!(
+            link.data,
+            RecordData::PidLink(PidLink {
+                from_epoch: 1,
+                from_pid: old.pid(&canonical),
+                to_epoch: 2,
+                to_pid: new.pid(&canonical),
+            })
+        );
+    }
+
+    #[test]
+    fn a_pid_needs_its_epoch_and_a_citizen_id_the_nodes() {
+        let standards = Standards::builtin();
+        let key = Pseudonymiser::new([2; 32], 2);
+        let cx = IngestContext::new("440100".parse().unwrap(), &standards, Some(&key));
+        let pid = "ab".repeat(16);
+        let e = cx.draft(service(json!({"pid": pid}))).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.code),
+            ("data.pid_epoch", ErrorCode::MissingField)
+        );
+        let d = cx
+            .draft(service(json!({"pid": pid, "pid_epoch": 3})))
+            .unwrap();
+        assert_eq!(
+            d.data.person().map(|p| p.1),
+            Some(3),
+            "a given pid keeps its epoch"
+        );
+        let e = cx
+            .draft(service(json!({"citizen_id": worker(), "pid_epoch": 1})))
+            .unwrap_err();
+        assert_eq!(e.field, "data.pid_epoch");
+        let e = cx
+            .draft(json!({"kind": "pid_link", "id": "x", "data": {}}))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::DerivedKind);
+    }
+}
