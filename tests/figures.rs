@@ -1,7 +1,7 @@
 //! The figures a store keeps (each city's coverage and report counts per quarter) against
 //! a scan of the records: equal after any history of new records, updates, voids and
-//! records of several cities held together, kept across a reopen, and computed again
-//! when the records change.
+//! records of several cities held together, pseudonym key rotations with their pid links,
+//! kept across a reopen, and computed again when the records change.
 
 #![allow(clippy::unwrap_used)]
 
@@ -40,6 +40,9 @@ struct Held {
     standards: Standards,
     /// Per city: its generator and every record written, as sent.
     cities: Vec<(Generator, Vec<Value>)>,
+    /// Per city: its pseudonym key epoch (from 1; after a rotation the previous key is
+    /// kept, so persons ingested again are linked).
+    epochs: Vec<u16>,
     clock: ManualClock,
 }
 
@@ -68,6 +71,7 @@ impl Held {
             _dir: dir,
             store,
             standards: Standards::builtin(),
+            epochs: vec![1; CITIES.len()],
             cities,
             clock: ManualClock::new(1_000),
         }
@@ -76,16 +80,24 @@ impl Held {
     /// Writes `values` as city `city`'s records, in one commit.
     fn write(&mut self, city: usize, values: Vec<Value>) {
         let owner = code(CITIES[city]);
-        let key = Pseudonymiser::new([u8::try_from(city).unwrap() + 1; 32], 1);
-        let cx = IngestContext::new(owner, &self.standards, Some(&key));
+        let epoch = self.epochs[city];
+        let key_of = |epoch: u16| {
+            let byte = u8::try_from(city * 16 + usize::from(epoch)).unwrap();
+            Pseudonymiser::new([byte; 32], epoch)
+        };
+        let (key, previous) = (key_of(epoch), (epoch > 1).then(|| key_of(epoch - 1)));
+        let cx =
+            IngestContext::new(owner, &self.standards, Some(&key)).with_previous(previous.as_ref());
         let refs = self.standards.code_refs();
         let mut planner = Planner::new(&self.store, owner);
         for v in values {
             // A generated record is valid; an edited one may not be, and is left out as
             // the API would refuse it.
-            if let Ok(draft) = cx.draft(v) {
-                self.clock.advance(1);
-                planner.plan(draft, &refs, self.clock.now_ms()).unwrap();
+            if let Ok((draft, link)) = cx.drafts(v) {
+                for d in std::iter::once(draft).chain(link) {
+                    self.clock.advance(1);
+                    planner.plan(d, &refs, self.clock.now_ms()).unwrap();
+                }
             }
         }
         self.store
@@ -177,6 +189,10 @@ enum Step {
     Ask {
         city: usize,
     },
+    /// The city moves to its next pseudonym key, keeping the previous one.
+    Rotate {
+        city: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -195,6 +211,7 @@ fn step() -> impl Strategy<Value = Step> {
                 status
             }),
         2 => (0..CITIES.len()).prop_map(|city| Step::Ask { city }),
+        1 => (0..CITIES.len()).prop_map(|city| Step::Rotate { city }),
     ]
 }
 
@@ -222,6 +239,7 @@ proptest! {
                         held.check(code(CITIES[city]), period);
                     }
                 }
+                Step::Rotate { city } => held.epochs[city] += 1,
             }
         }
         for city in CITIES {

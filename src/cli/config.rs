@@ -100,10 +100,15 @@ fn check_files(c: &Config) -> Vec<(&'static str, String)> {
     if let Err(e) = read_token(&c.token_file) {
         out.push(("api.token_file", e.to_string()));
     }
-    if let Some((path, _)) = &c.privacy
-        && let Err(e) = read_pid_key(path)
-    {
-        out.push(("privacy.pid_key_file", e.to_string()));
+    if let Some(p) = &c.privacy {
+        if let Err(e) = read_pid_key(&p.key_file) {
+            out.push(("privacy.pid_key_file", e.to_string()));
+        }
+        if let Some((path, _)) = &p.previous
+            && let Err(e) = read_pid_key(path)
+        {
+            out.push(("privacy.previous_pid_key_file", e.to_string()));
+        }
     }
     match SledStore::peek_identity(&c.data_dir) {
         Ok(id) if id.node != c.node => out.push((

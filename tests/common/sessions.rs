@@ -66,17 +66,36 @@ impl Signer {
 
     /// A `policy` document `id` at `version`, signed by `issuer`.
     pub fn policy(&self, issuer: NodeCode, id: &str, version: u64) -> StoredDocument {
+        let body = format!(r#"{{"title":"{id}","version":{version}}}"#);
+        self.document(
+            issuer,
+            lmsync::core::model::document::POLICY,
+            id,
+            version,
+            &body,
+        )
+    }
+
+    /// A document of `kind` with `body`, signed by `issuer`.
+    pub fn document(
+        &self,
+        issuer: NodeCode,
+        kind: &str,
+        id: &str,
+        version: u64,
+        body: &str,
+    ) -> StoredDocument {
         let out = self.dir.path().join(issuer.to_string());
         if !out.exists() {
             lmsync::node::pki::issue(&self.dir.path().join("ca"), issuer, &out, 1).unwrap();
         }
         let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
         let mut doc = StoredDocument {
-            kind: lmsync::core::model::document::POLICY.into(),
+            kind: kind.into(),
             id: id.into(),
             issuer,
             version,
-            body: format!(r#"{{"title":"{id}","version":{version}}}"#),
+            body: body.into(),
             certificate: Vec::new(),
             signature: Vec::new(),
         };

@@ -4,7 +4,8 @@
 //! accepts a document only from an ancestor's signature: the ministry, or its own province.
 //! A province also reports its own pilot designations, targets, certificate revocations,
 //! node retirements, reporting schedules and pilot evaluations up to the ministry, which
-//! monitors them nationally; nothing else flows up.
+//! monitors them nationally; a city issues one kind, its own key epoch notices, which
+//! travel up to its province and on to the ministry; nothing else flows up.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,9 +49,11 @@ pub const EVALUATION: &str = "pilot_evaluation";
 
 /// How the codes of one edition of a classification map to the next (ministry only).
 pub const CROSSWALK: &str = "crosswalk";
+/// A city's announcement of its pseudonym key epoch (never the key), reported up.
+pub const KEY_EPOCH: &str = "key_epoch_notice";
 
 /// Every document kind.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     CLASSIFICATION,
     POLICY,
     TARGET,
@@ -60,6 +63,7 @@ pub const KINDS: [&str; 9] = [
     SCHEDULE,
     EVALUATION,
     CROSSWALK,
+    KEY_EPOCH,
 ];
 
 /// The tiers that may issue documents of `kind`, or none for an unknown kind.
@@ -71,6 +75,7 @@ pub const KINDS: [&str; 9] = [
 pub fn issuers_of(kind: &str) -> &'static [Tier] {
     match kind {
         CLASSIFICATION | CROSSWALK => &[Tier::Ministry],
+        KEY_EPOCH => &[Tier::City],
         POLICY | TARGET | PILOT | REVOCATION | RETIREMENT | SCHEDULE | EVALUATION => {
             &[Tier::Ministry, Tier::Province]
         }
@@ -132,6 +137,17 @@ impl HeldDocument {
 /// ministry's status names every certificate withdrawn.
 pub fn reported_up(kind: &str) -> bool {
     [PILOT, TARGET, REVOCATION, RETIREMENT, SCHEDULE, EVALUATION].contains(&kind)
+}
+
+/// True when `doc`, held by a node, travels up from `from` to its parent: a province's
+/// own documents of a [`reported_up`] kind, and the key epoch notices of the cities at or
+/// under `from` (a city's own; a province forwards its cities').
+pub fn travels_up(doc: &StoredDocument, from: NodeCode) -> bool {
+    if doc.kind == KEY_EPOCH {
+        return doc.issuer.tier() == Tier::City
+            && (doc.issuer == from || (from.tier() != Tier::City && doc.issuer.is_within(from)));
+    }
+    doc.issuer == from && may_publish(from) && reported_up(&doc.kind)
 }
 
 /// Longest reason a revocation or retirement may give, in characters.
@@ -196,9 +212,12 @@ mod tests {
             assert!(authority(kind, MINISTRY).is_ok() && authority(kind, code("440000")).is_ok());
             assert!(
                 authority(kind, code("440100")).is_err(),
-                "cities issue nothing"
+                "cities issue nothing but key epoch notices"
             );
         }
         assert!(authority("memo", MINISTRY).is_err());
+        assert!(authority(KEY_EPOCH, code("440100")).is_ok());
+        assert!(authority(KEY_EPOCH, code("440000")).is_err());
+        assert!(authority(KEY_EPOCH, MINISTRY).is_err());
     }
 }

@@ -7,6 +7,7 @@ pub mod crosswalk;
 mod crosswalk_tests;
 pub mod document;
 pub mod ingest;
+pub mod key_epoch;
 pub mod kinds;
 pub mod person;
 pub mod record;

@@ -50,11 +50,14 @@ pub enum Kind {
     /// A city's counts of records offered and refused at ingest in a quarter (written by
     /// the node).
     IngestTally,
+    /// One person's pids under two key epochs of the city (written by the node at ingest
+    /// while it keeps its previous pseudonym key).
+    PidLink,
 }
 
 impl Kind {
     /// Every kind, in their stable numeric order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Office,
         Kind::Employer,
         Kind::Vacancy,
@@ -69,6 +72,7 @@ impl Kind {
         Kind::TrainingEnrolment,
         Kind::SupplyDemandReport,
         Kind::IngestTally,
+        Kind::PidLink,
     ];
 
     /// A stable small number for keys and indexes (position in [`Kind::ALL`]).
@@ -93,14 +97,18 @@ impl Kind {
             Kind::TrainingEnrolment => "training_enrolment",
             Kind::SupplyDemandReport => "supply_demand_report",
             Kind::IngestTally => "ingest_tally",
+            Kind::PidLink => "pid_link",
         }
     }
 
     /// True for the kinds clients post to `POST /v1/records`; a `supply_demand_report` is
     /// written by the city node itself when it submits a quarter, an `ingest_tally` as it
-    /// takes requests.
+    /// refuses records, a `pid_link` when it ingests a person during a key overlap.
     pub fn posted(self) -> bool {
-        !matches!(self, Kind::SupplyDemandReport | Kind::IngestTally)
+        !matches!(
+            self,
+            Kind::SupplyDemandReport | Kind::IngestTally | Kind::PidLink
+        )
     }
 
     /// Parses a snake_case kind name.

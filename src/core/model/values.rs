@@ -53,6 +53,55 @@ impl<'de> Deserialize<'de> for Pid {
     }
 }
 
+/// The key epoch a record's pid was made under when no epoch is written down: the epoch
+/// of every record stored before epochs were stamped on all person records, and of a
+/// city that never rotated its key.
+pub const DEFAULT_PID_EPOCH: u16 = 1;
+
+/// The key epoch of a person record's pid (all person kinds but `job_seeker`, which has
+/// always carried a plain `pid_epoch`).
+///
+/// In JSON it is a number, `1` when absent. In the binary encoding it takes **no bytes**
+/// inside its record: the record's kind tag carries it instead (see
+/// [`super::kinds::RecordData`]), so a record at the default epoch encodes, and hashes,
+/// exactly as the same record did before the field existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PidEpoch(pub u16);
+
+impl Default for PidEpoch {
+    fn default() -> Self {
+        PidEpoch(DEFAULT_PID_EPOCH)
+    }
+}
+
+impl PidEpoch {
+    /// True at [`DEFAULT_PID_EPOCH`].
+    pub fn is_default(self) -> bool {
+        self.0 == DEFAULT_PID_EPOCH
+    }
+}
+
+impl Serialize for PidEpoch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_u16(self.0)
+        } else {
+            s.serialize_unit()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PidEpoch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            Ok(PidEpoch(u16::deserialize(d)?))
+        } else {
+            <()>::deserialize(d)?;
+            Ok(PidEpoch::default())
+        }
+    }
+}
+
 /// A calendar month, `YYYY-MM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct YearMonth {

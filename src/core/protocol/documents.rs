@@ -1,6 +1,6 @@
 //! Documents: signed standards and policies flow down, verified at every hop; a province's
-//! pilot designations and targets are reported up; and a node whose store was rebuilt gets
-//! its own documents back from its children.
+//! pilot designations and targets, and each city's key epoch notices, are reported up; and
+//! a node whose store was rebuilt gets its own documents back from its children.
 
 //!
 //! A document is identified by kind, issuer and id: two issuers' documents with the same
@@ -13,7 +13,8 @@ use super::parent::ParentSession;
 use super::{Action, Event, close};
 use crate::core::model::NodeCode;
 use crate::core::model::document::{HeldDocument, StoredDocument};
-use crate::core::model::document::{authority, issued_above, may_publish, reported_up};
+use crate::core::model::document::{KEY_EPOCH, authority, issued_above, may_publish, travels_up};
+use crate::core::model::key_epoch;
 use crate::core::store::{Store, StoreError, WriteBatch};
 use crate::core::wire::{Message, RefusalCode};
 
@@ -92,9 +93,9 @@ impl ParentSession {
         self.child_documents = Some(have.to_vec());
         let held = store.documents()?;
         let (me, child) = (self.me, self.child);
-        let returnable = held
-            .iter()
-            .filter(|d| d.issuer == me || (d.issuer == child && may_publish(child)));
+        let returnable = held.iter().filter(|d| {
+            d.issuer == me || (d.issuer == child && may_publish(child)) || travels_up(d, child)
+        });
         let mut actions = vec![Action::Send(list_message(self.protocol, returnable))];
         actions.extend(newer_documents(held, have, |doc| {
             issued_above(doc.issuer, child)
@@ -160,19 +161,27 @@ impl ParentSession {
         }
     }
 
-    /// Why the child may not send `doc`, if it may not.
+    /// Why the child may not send `doc`, if it may not: a document from below must be
+    /// one that travels up from that child (a key epoch notice only from the city it
+    /// names, or the province above it), within its issuer's authority, and signed.
     pub(super) fn refusal_of_returned(&self, doc: &StoredDocument) -> Option<String> {
-        let reported = doc.issuer == self.child && may_publish(self.child);
-        if !reported && doc.issuer != self.me {
-            return Some(format!(
-                "{} may not send a document issued by {}",
-                self.child, doc.issuer
-            ));
-        }
-        if reported && !reported_up(&doc.kind) {
-            return Some(format!("{} documents are not reported up", doc.kind));
+        if doc.issuer != self.me && !travels_up(doc, self.child) {
+            let own = doc.issuer == self.child && may_publish(self.child);
+            return Some(if own {
+                format!("{} documents are not reported up", doc.kind)
+            } else {
+                format!(
+                    "{} may not send a document issued by {}",
+                    self.child, doc.issuer
+                )
+            });
         }
         if let Err(reason) = authority(&doc.kind, doc.issuer) {
+            return Some(reason);
+        }
+        if doc.kind == KEY_EPOCH
+            && let Err(reason) = key_epoch::parse(doc)
+        {
             return Some(reason);
         }
         self.verifier.verify(doc).err()
@@ -253,7 +262,7 @@ impl ChildSession {
     ) -> Result<Vec<Action>, StoreError> {
         let (me, parent) = (self.me, self.parent);
         let mut actions = newer_documents(store.documents()?, at_parent, |doc| {
-            doc.issuer == parent || (doc.issuer == me && reported_up(&doc.kind))
+            doc.issuer == parent || travels_up(doc, me)
         });
         let count = u32::try_from(actions.len()).unwrap_or(u32::MAX);
         actions.push(Action::Send(Message::DocumentsReturned { count }));

@@ -15,6 +15,7 @@ use super::scan::Caps;
 use super::{AppState, require_token};
 use crate::core::model::document::StoredDocument;
 use crate::core::model::document::{self, CLASSIFICATION};
+use crate::core::model::key_epoch::{self, KeyEpochBody};
 use crate::core::model::retirement::{self, RetirementBody};
 use crate::core::model::revocation::{self, RevocationBody};
 use crate::core::model::signature::sign;
@@ -56,12 +57,13 @@ pub(super) fn document_json(d: &StoredDocument) -> Value {
 }
 
 fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
-    if !document::may_publish(app.node) {
+    if !document::may_publish(app.node) && p.kind != document::KEY_EPOCH {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "{} is a city; only the ministry and provinces publish documents",
+                "{} is a city; only the ministry and provinces publish documents (a city \
+                 issues only its own key_epoch_notice)",
                 app.node
             ),
         ));
@@ -109,6 +111,9 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
         crate::reporting::analysis::evaluations::parse_evaluation(app.node, &text)
             .map_err(|e| invalid(e.to_string()))?;
     }
+    if p.kind == document::KEY_EPOCH {
+        check_key_epoch(app, p)?;
+    }
     if p.kind == document::RETIREMENT {
         let body: RetirementBody = serde_json::from_value(p.body.clone())
             .map_err(|e| invalid(format!("a node_retirement body: {e}")))?;
@@ -142,7 +147,36 @@ fn check(app: &AppState, p: &Publish) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /v1/documents`: sign with this node's key, store, and let it flow down.
+/// A city's notice: for itself, of the epoch it pseudonymises with, never below the
+/// newest it announced.
+fn check_key_epoch(app: &AppState, p: &Publish) -> Result<(), ApiError> {
+    let invalid = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e);
+    let body: KeyEpochBody = serde_json::from_value(p.body.clone())
+        .map_err(|e| invalid(format!("a key_epoch_notice body: {e}")))?;
+    key_epoch::check_body(app.node, &p.id, &body)
+        .map_err(|reason| ApiError::new(StatusCode::FORBIDDEN, "not_the_issuer", reason))?;
+    let configured = app.keys.get().0.map(|k| k.epoch());
+    if configured != Some(body.epoch) {
+        return Err(invalid(match configured {
+            Some(e) => format!(
+                "this city pseudonymises under key epoch {e}; it announces that epoch, not {}",
+                body.epoch
+            ),
+            None => "this city has no pseudonym key ([privacy]) to announce".to_string(),
+        }));
+    }
+    let newest = key_epoch::newest(&app.store.documents()?, app.node);
+    if let Some(n) = newest.filter(|n| n.epoch > body.epoch) {
+        return Err(invalid(format!(
+            "this city announced key epoch {}; epochs only go up",
+            n.epoch
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/documents`: sign with this node's key, store, and let it flow down (or, a
+/// city's key epoch notice, up).
 pub(super) async fn publish(
     State(app): State<AppState>,
     headers: HeaderMap,

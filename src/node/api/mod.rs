@@ -100,8 +100,8 @@ pub struct AppState {
     pub standards: Arc<StandardsCell>,
     /// Sync link state.
     pub links: Arc<crate::node::links::Links>,
-    /// The city's pseudonymiser, if any.
-    pub pseudonymiser: Option<Arc<Pseudonymiser>>,
+    /// The city's pseudonym keys in force, if any (replaced on a reload).
+    pub keys: Arc<PidKeys>,
     /// The API bearer tokens in force.
     pub tokens: Arc<ApiTokens>,
     /// Largest body accepted.
@@ -120,6 +120,35 @@ pub struct AppState {
     pub coverage_cache: Arc<coverage::CoverageCache>,
     /// The store itself, for backups (a backup's cut is kept by its commits).
     pub backups: Arc<crate::node::storage::SledStore>,
+}
+
+/// The pseudonym keys in force: the current one and, during a rotation's overlap, the
+/// previous one. Read per request, replaced whole when the node reloads its config.
+#[derive(Debug, Default)]
+pub struct PidKeys(std::sync::RwLock<KeyPair>);
+
+/// The current and the previous pseudonym key, either absent.
+pub type KeyPair = (Option<Arc<Pseudonymiser>>, Option<Arc<Pseudonymiser>>);
+
+impl PidKeys {
+    /// The keys `current` and `previous`.
+    pub fn new(current: Option<Arc<Pseudonymiser>>, previous: Option<Arc<Pseudonymiser>>) -> Self {
+        PidKeys(std::sync::RwLock::new((current, previous)))
+    }
+
+    /// The current and the previous key.
+    pub fn get(&self) -> KeyPair {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `current` and `previous` in force.
+    pub fn replace(
+        &self,
+        current: Option<Arc<Pseudonymiser>>,
+        previous: Option<Arc<Pseudonymiser>>,
+    ) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = (current, previous);
+    }
 }
 
 impl AppState {

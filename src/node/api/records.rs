@@ -81,8 +81,16 @@ impl<'de> Visitor<'de> for EachRecord<'_, '_> {
                 .get("kind")
                 .and_then(Value::as_str)
                 .and_then(Kind::parse);
-            match self.0.draft(item).and_then(|d| size_check(&d).map(|()| d)) {
-                Ok(d) => sorted.drafts.push(d),
+            match self
+                .0
+                .drafts(item)
+                .and_then(|d| size_check(&d.0).map(|()| d))
+            {
+                Ok((d, link)) => {
+                    sorted.drafts.push(d);
+                    // The person's link between key epochs goes in the same commit.
+                    sorted.drafts.extend(link);
+                }
                 Err(e) => sorted.rejected.push(rejection(index, e, kind)),
             }
             index += 1;
@@ -172,7 +180,9 @@ pub(super) async fn post_records(
     refuse_while_rebuilding(&app)?;
     let bytes = read_json(body, &app, RECORD_CAPS).await?;
     let standards = app.standards.current();
-    let ctx = IngestContext::new(app.node, &standards, app.pseudonymiser.as_deref());
+    let (key, previous) = app.keys.get();
+    let ctx =
+        IngestContext::new(app.node, &standards, key.as_deref()).with_previous(previous.as_deref());
     let Sorted { drafts, rejected } = sort_records(&bytes, &ctx)?;
     drop(bytes);
     let outcomes = if query.dry_run {
@@ -198,8 +208,11 @@ pub(super) async fn post_records(
         }
         outcomes
     };
+    // The answer lists the records posted; the pid links written beside them are the
+    // node's own.
     let accepted: Vec<Value> = outcomes
         .iter()
+        .filter(|o| o.kind.posted())
         .map(|o| json!({"kind": o.kind, "id": o.id, "version": o.version, "seq": o.seq, "changed": o.changed}))
         .collect();
     let status = if rejected.is_empty() {

@@ -4,7 +4,10 @@
 //! [`Config::from_raw`] turns it into typed values, naming the key path of anything wrong.
 //! Relative paths are resolved against the directory holding the config file.
 
+mod privacy;
 mod units;
+
+pub use privacy::{Privacy, RawPrivacy};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -283,20 +286,6 @@ fn default_cache() -> String {
     "256MiB".into()
 }
 
-/// `[privacy]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct RawPrivacy {
-    pub pid_key_file: PathBuf,
-    #[serde(default = "default_epoch")]
-    pub pid_epoch: u16,
-}
-
-fn default_epoch() -> u16 {
-    1
-}
-
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,8 +392,11 @@ pub struct Config {
     pub batch_records: u32,
     /// sled cache budget, bytes.
     pub cache_capacity: u64,
-    /// Pseudonym key file and epoch (cities).
-    pub privacy: Option<(PathBuf, u16)>,
+    /// Pseudonym key file and epoch, and the previous key during an overlap (cities).
+    pub privacy: Option<Privacy>,
+    /// The file this config was read from, if any: a reload (SIGHUP) reads its
+    /// `[privacy]` again.
+    pub source: Option<PathBuf>,
     /// Log filter (`RUST_LOG` syntax).
     pub log_level: String,
     /// Log format.
@@ -425,7 +417,9 @@ impl Config {
             ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(parse(&text)?, base)
+        let mut config = Config::from_raw(parse(&text)?, base)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Validates a parsed file; relative paths are resolved against `base`.
@@ -474,7 +468,9 @@ impl Config {
             privacy: raw
                 .privacy
                 .as_ref()
-                .map(|p| (resolve(&p.pid_key_file), p.pid_epoch)),
+                .map(|p| privacy::privacy(p, resolve))
+                .transpose()?,
+            source: None,
             log_level: raw.log.level.clone(),
             log_format: log_format(&raw.log.format)?,
             public: raw.public.as_ref().map(public).transpose()?,

@@ -1,6 +1,7 @@
 //! What changes under a running node without a restart: on SIGHUP it re-reads the API
-//! tokens and its TLS files (a renewed certificate and key, a CA bundle with a second CA
-//! during a rotation); once a day it warns when its certificate expires soon.
+//! tokens, its TLS files (a renewed certificate and key, a CA bundle with a second CA
+//! during a rotation) and its pseudonym keys (`[privacy]` of the config file, announcing
+//! a new key epoch); once a day it warns when its certificate expires soon.
 //!
 //! A file that does not read, or TLS material that does not make a config (a key that
 //! does not match its certificate, a certificate of another node), changes nothing: what is
@@ -10,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::model::signature::DocumentVerifier;
-use crate::node::api::ApiTokens;
+use crate::node::api::{ApiTokens, PidKeys};
 use crate::node::clock::Clock;
 use crate::node::config::Config;
 use crate::node::pki::{self, CertInfo, CurrentCertificate};
+use crate::node::storage::SledStore;
 use crate::node::transport::tls::{TlsFiles, TlsMaterial, TlsSwitch};
+use crate::node::write::CommitSignal;
 
 use super::{DaemonError, file_error, read_tokens};
 
@@ -29,6 +32,9 @@ pub(super) struct Reloadable {
     pub trust: DocumentVerifier,
     pub certificate: Arc<CurrentCertificate>,
     pub clock: Arc<dyn Clock>,
+    pub keys: Arc<PidKeys>,
+    pub store: Arc<SledStore>,
+    pub commits: CommitSignal,
 }
 
 /// Listens for SIGHUP from now on. Called while the node starts, before it says it
@@ -54,6 +60,18 @@ pub(super) async fn run(node: Reloadable, mut hangups: Option<tokio::signal::uni
                 reload_tokens(&node);
                 if let Err(e) = reload_tls(&node) {
                     tracing::error!(error = %e, "TLS files not reloaded; the certificate in force stays");
+                }
+                let (config, store) = (node.config.clone(), node.store.clone());
+                let (clock, keys) = (node.clock.clone(), node.keys.clone());
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    super::epochs::reload(&config, store.as_ref(), clock.as_ref(), &keys)
+                })
+                .await;
+                match reloaded {
+                    Ok(Ok(true)) => node.commits.notify_documents(),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "Pseudonym keys not reloaded; the keys in force stay"),
+                    Err(e) => tracing::error!(error = %e, "Pseudonym keys not reloaded; the keys in force stay"),
                 }
             }
             _ = expiry.tick() => warn_of_expiry(&node),

@@ -2,6 +2,7 @@
 //! everything down in order on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 //! let the writer commit what it holds, close the store).
 
+mod epochs;
 mod figures;
 mod lifecycle;
 mod recovery;
@@ -13,7 +14,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::core::model::person::Pseudonymiser;
 use crate::core::model::signature::DocumentVerifier;
 use crate::core::model::standards::StandardsCell;
 use crate::core::store::{ScrubCursor, Store, StoreError, WriteBatch};
@@ -46,6 +46,9 @@ pub enum DaemonError {
         /// What is wrong.
         message: String,
     },
+    /// The configured pseudonym key epoch cannot be used (lower than announced).
+    #[error("{0}")]
+    KeyEpoch(String),
     /// A socket or thread could not be set up.
     #[error("{what}: {source}")]
     Io {
@@ -212,10 +215,8 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<SledStore> = Arc::new(recovery::open_store(&config)?);
     let tokens = Arc::new(api::ApiTokens::new(read_tokens(&config.token_file)?));
-    let pseudonymiser = match &config.privacy {
-        Some((path, epoch)) => Some(Arc::new(Pseudonymiser::new(read_pid_key(path)?, *epoch))),
-        None => None,
-    };
+    let keys = epochs::load(&config, store.as_ref(), clock.as_ref())?;
+    let pid_keys = Arc::new(api::PidKeys::new(keys.current, keys.previous));
     let certificate = Arc::new(pki::CurrentCertificate::new(
         pki::cert_info(&config.tls_cert)
             .map_err(|e| file_error(&config.tls_cert, e.to_string()))?,
@@ -262,6 +263,9 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
             trust: trust.clone(),
             certificate: certificate.clone(),
             clock: clock.clone(),
+            keys: pid_keys.clone(),
+            store: store.clone(),
+            commits: commits.clone(),
         },
         lifecycle::hangups(),
     ));
@@ -274,7 +278,7 @@ pub async fn start(config: Config) -> Result<RunningNode, DaemonError> {
         commits,
         standards,
         links,
-        pseudonymiser,
+        keys: pid_keys,
         tokens,
         started_at_ms: clock.now_ms(),
         clock,

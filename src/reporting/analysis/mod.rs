@@ -155,11 +155,12 @@ pub enum MergeError {
 /// metrics count it for. A vacancy's `valid_from` and a job seeker's `registered_on` (the
 /// date that makes it new in the report's quarter, or carried over into later ones), an
 /// episode's, registration's or course's first day, an event's, placement's, payment's or
-/// ledger entry's date, a submitted report's or ingest tally's quarter's first day. `None` for offices and
-/// employers: the city's directory, which holds in every quarter rather than in one.
+/// ledger entry's date, a submitted report's or ingest tally's quarter's first day. `None`
+/// for offices and employers: the city's directory, which holds in every quarter rather
+/// than in one; and for pid links, which join persons in every quarter.
 pub fn placed_on(data: &RecordData) -> Option<chrono::NaiveDate> {
     match data {
-        RecordData::Office(_) | RecordData::Employer(_) => None,
+        RecordData::Office(_) | RecordData::Employer(_) | RecordData::PidLink(_) => None,
         RecordData::Vacancy(v) => Some(v.valid_from),
         RecordData::JobSeeker(s) => Some(s.registered_on),
         RecordData::LaidOffEpisode(e) => Some(e.laid_off_on),

@@ -13,7 +13,7 @@ use crate::core::model::kinds::{
 };
 use crate::core::model::record::{Envelope, content_hash};
 use crate::core::model::standards::Standards;
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 pub(crate) fn code(s: &str) -> NodeCode {
     s.parse().unwrap()
@@ -138,6 +138,7 @@ pub(crate) fn employer(ownership_type: &str) -> Employer {
 pub(crate) fn episode(n: u16, entry: &str, exit: Option<&str>) -> LaidOffEpisode {
     LaidOffEpisode {
         pid: pid(n),
+        pid_epoch: PidEpoch::default(),
         employer_id: "E-1".into(),
         laid_off_on: day("2023-12-01"),
         rsc_entry_on: Some(day(entry)),
@@ -159,6 +160,7 @@ pub(crate) fn event(
 ) -> ServiceEvent {
     ServiceEvent {
         pid: pid(n),
+        pid_epoch: PidEpoch::default(),
         office_id: "O-1".into(),
         occurred_on: day(on),
         event_type,

@@ -138,6 +138,7 @@ const JOB_SEEKER: &[Column] = &[
 
 const LAID_OFF_EPISODE: &[Column] = &[
     text("pid"),
+    int("pid_epoch"),
     text("employer_id"),
     date("laid_off_on"),
     opt_date("rsc_entry_on"),
@@ -150,6 +151,7 @@ const LAID_OFF_EPISODE: &[Column] = &[
 
 const UNEMPLOYMENT_REGISTRATION: &[Column] = &[
     text("pid"),
+    int("pid_epoch"),
     date("registered_on"),
     text("category"),
     boolean("ui_eligible"),
@@ -159,6 +161,7 @@ const UNEMPLOYMENT_REGISTRATION: &[Column] = &[
 
 const SERVICE_EVENT: &[Column] = &[
     text("pid"),
+    int("pid_epoch"),
     text("office_id"),
     date("occurred_on"),
     text("event_type"),
@@ -171,6 +174,7 @@ const SERVICE_EVENT: &[Column] = &[
 
 const PLACEMENT: &[Column] = &[
     text("pid"),
+    int("pid_epoch"),
     opt_text("employer_id"),
     opt_text("vacancy_id"),
     date("start_on"),
@@ -183,6 +187,7 @@ const PLACEMENT: &[Column] = &[
 
 const UI_BENEFIT_PAYMENT: &[Column] = &[
     text("pid"),
+    int("pid_epoch"),
     text("claim_id"),
     text("benefit_type"),
     date("benefit_month"),
@@ -222,6 +227,7 @@ const TRAINING_COURSE: &[Column] = &[
 const TRAINING_ENROLMENT: &[Column] = &[
     text("course_id"),
     text("pid"),
+    int("pid_epoch"),
     opt_date("offered_on"),
     date("enrolled_on"),
     opt_date("completed_on"),
@@ -247,6 +253,14 @@ const INGEST_TALLY: &[Column] = &[
     text("refused_by_error"),
 ];
 
+/// One person's pids under two key epochs of the city.
+const PID_LINK: &[Column] = &[
+    int("from_epoch"),
+    text("from_pid"),
+    int("to_epoch"),
+    text("to_pid"),
+];
+
 /// The columns of `kind`'s fields.
 pub(super) fn fields(kind: Kind) -> &'static [Column] {
     match kind {
@@ -264,6 +278,7 @@ pub(super) fn fields(kind: Kind) -> &'static [Column] {
         Kind::TrainingEnrolment => TRAINING_ENROLMENT,
         Kind::SupplyDemandReport => SUPPLY_DEMAND_REPORT,
         Kind::IngestTally => INGEST_TALLY,
+        Kind::PidLink => PID_LINK,
     }
 }
 
@@ -417,6 +432,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         ],
         RecordData::LaidOffEpisode(l) => vec![
             t(&l.pid.to_string()),
+            i(l.pid_epoch.0),
             t(&l.employer_id),
             d(l.laid_off_on),
             od(l.rsc_entry_on),
@@ -428,6 +444,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         ],
         RecordData::UnemploymentRegistration(u) => vec![
             t(&u.pid.to_string()),
+            i(u.pid_epoch.0),
             d(u.registered_on),
             e(&u.category),
             b(u.ui_eligible),
@@ -436,6 +453,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         ],
         RecordData::ServiceEvent(s) => vec![
             t(&s.pid.to_string()),
+            i(s.pid_epoch.0),
             t(&s.office_id),
             d(s.occurred_on),
             e(&s.event_type),
@@ -447,6 +465,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         ],
         RecordData::Placement(p) => vec![
             t(&p.pid.to_string()),
+            i(p.pid_epoch.0),
             ot(p.employer_id.as_ref()),
             ot(p.vacancy_id.as_ref()),
             d(p.start_on),
@@ -458,6 +477,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         ],
         RecordData::UiBenefitPayment(p) => vec![
             t(&p.pid.to_string()),
+            i(p.pid_epoch.0),
             t(&p.claim_id),
             e(&p.benefit_type),
             month(p.benefit_month),
@@ -494,6 +514,7 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
         RecordData::TrainingEnrolment(n) => vec![
             t(&n.course_id),
             t(&n.pid.to_string()),
+            i(n.pid_epoch.0),
             od(n.offered_on),
             d(n.enrolled_on),
             od(n.completed_on),
@@ -511,6 +532,12 @@ pub(super) fn cells(data: &RecordData, out: &mut Vec<Cell>) {
             i(i64::try_from(n.refused).unwrap_or(i64::MAX)),
             t(&serde_json::to_string(&n.refused_by_kind).unwrap_or_default()),
             t(&serde_json::to_string(&n.refused_by_error).unwrap_or_default()),
+        ],
+        RecordData::PidLink(l) => vec![
+            i(l.from_epoch),
+            t(&l.from_pid.to_string()),
+            i(l.to_epoch),
+            t(&l.to_pid.to_string()),
         ],
     };
     out.extend(row);

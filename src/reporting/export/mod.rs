@@ -6,7 +6,7 @@
 //! Pure: records in, columns and cells out. The Parquet files are written by
 //! `tooling::export`. Only what a stored record holds can become a column, and a stored
 //! record holds no citizen ID, name, phone or address of a person (they are dropped or
-//! pseudonymised at ingest): persons appear as `pid` (with `pid_epoch` on job seekers).
+//! pseudonymised at ingest): persons appear as `pid` with its `pid_epoch`.
 
 mod kinds;
 pub mod line;

@@ -172,6 +172,11 @@ pub struct CityCoverage {
     pub report: SubmissionStatus,
     /// The city's metrics and target status.
     pub metrics: MetricSet,
+    /// The pseudonym key epoch the city announced last (its newest `key_epoch_notice`
+    /// held here), 1 when it announced none.
+    pub key_epoch: u16,
+    /// When that epoch took effect, by its notice (`None` without one).
+    pub key_epoch_valid_from: Option<chrono::NaiveDate>,
 }
 
 /// Coverage of a scope for a quarter.
@@ -316,12 +321,13 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         total.add_city(&counts, pilot, facts.as_ref())?;
         let metrics = MetricAggregate::for_city(&counts, pilot, facts.as_ref()).evaluate(&eval);
         let report = analysis::classify(city, period, counts.submission(), &schedules, today);
+        let epoch = crate::core::model::key_epoch::newest(&documents, city);
         cities.push(city_coverage(
             cx,
             city,
             &pilots,
             facts.as_ref(),
-            (report, metrics),
+            (report, metrics, epoch),
         )?);
     }
     let provinces = pilots
@@ -354,7 +360,11 @@ fn city_coverage(
     city: NodeCode,
     pilots: &PilotOverview,
     facts: Option<&EngineFacts>,
-    (report, metrics): (SubmissionStatus, MetricSet),
+    (report, metrics, epoch): (
+        SubmissionStatus,
+        MetricSet,
+        Option<crate::core::model::key_epoch::KeyEpochBody>,
+    ),
 ) -> Result<CityCoverage, StoreError> {
     let counts = cx.store.owner_counts().remove(&city).unwrap_or_default();
     let seconds_since_received = facts
@@ -387,6 +397,10 @@ fn city_coverage(
         quarantined: facts.map_or(0, |f| f.quarantined),
         report,
         metrics,
+        key_epoch: epoch
+            .as_ref()
+            .map_or(crate::core::model::values::DEFAULT_PID_EPOCH, |e| e.epoch),
+        key_epoch_valid_from: epoch.map(|e| e.valid_from),
     })
 }
 

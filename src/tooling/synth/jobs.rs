@@ -17,7 +17,7 @@ use crate::core::model::kinds::{
     PlacementRoute, RecordData, ReportChannel, ServiceMode, ServiceOutcome, ServiceType,
     SexRequirement, SkillLevel, Vacancy,
 };
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// How many recent vacancies job information and referrals may point at.
 const RECENT_CAP: usize = 400;
@@ -344,6 +344,7 @@ impl Generator {
         ]);
         Placement {
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             employer_id: None,
             vacancy_id: None,
             start_on: self.today,

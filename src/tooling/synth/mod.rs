@@ -327,6 +327,8 @@ fn id_prefix(kind: Kind) -> &'static str {
         // Not generated: a city node writes its submitted report and tallies itself.
         Kind::SupplyDemandReport => "R",
         Kind::IngestTally => "IT",
+        // Not generated: a city node links pids itself during a key overlap.
+        Kind::PidLink => "K",
     }
 }
 

@@ -18,7 +18,7 @@ use crate::core::model::kinds::{
     SeekerCategory, Sex, UnemploymentCategory, UnemploymentEnd, UnemploymentRegistration,
 };
 use crate::core::model::person::check_char;
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// Seeker categories, per mille.
 const CATEGORIES: [(SeekerCategory, u32); 10] = [
@@ -264,6 +264,7 @@ impl Generator {
         let eligible = category == SeekerCategory::FormerlyEmployed && self.rng.chance(0.85);
         let mut registration = UnemploymentRegistration {
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             registered_on: self.today,
             category: unemployment_category(category),
             ui_eligible: eligible,
@@ -325,6 +326,7 @@ impl Generator {
 fn episode(employer_id: String, laid_off_on: NaiveDate) -> LaidOffEpisode {
     LaidOffEpisode {
         pid: Pid([0; 16]),
+        pid_epoch: PidEpoch::default(),
         employer_id,
         laid_off_on,
         rsc_entry_on: None,

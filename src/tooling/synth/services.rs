@@ -13,7 +13,7 @@ use super::{Generator, Pending, plus_days};
 use crate::core::model::kinds::{
     Fee, RecordData, ServiceEvent, ServiceMode, ServiceOutcome, ServiceType, TrainingEnrolment,
 };
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 impl Generator {
     /// Registration today, then job information, guidance or policy advice.
@@ -198,6 +198,7 @@ impl Generator {
         let mut enrolment = TrainingEnrolment {
             course_id: course.to_string(),
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             offered_on: Some(offered_on),
             enrolled_on,
             completed_on: None,
@@ -246,6 +247,7 @@ impl Generator {
     ) -> ServiceEvent {
         ServiceEvent {
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             office_id: office,
             occurred_on: on,
             event_type: kind,

@@ -57,6 +57,7 @@ fn every_pilot_city_and_a_municipality_produce_valid_records() {
         let cx = IngestContext {
             checker,
             pseudonymiser: Some(&key),
+            previous: None,
         };
         let seed = u64::try_from(seed).unwrap();
         for record in Generator::new(owner, seed).take(2_000) {

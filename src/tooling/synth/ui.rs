@@ -15,7 +15,7 @@ use crate::core::model::kinds::{
     BenefitType, Entitlement, FundCategory, FundDirection, PaymentMethod, RecordData,
     UiBenefitPayment, UiFundEntry, max_benefit_months,
 };
-use crate::core::model::values::{Pid, YearMonth};
+use crate::core::model::values::{Pid, PidEpoch, YearMonth};
 
 /// Running totals the month-end ledger entries report.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +128,7 @@ impl Generator {
     fn payment(&mut self, claim: &Claim, benefit_type: BenefitType, amount_fen: i64) {
         let payment = UiBenefitPayment {
             pid: Pid([0; 16]),
+            pid_epoch: PidEpoch::default(),
             claim_id: claim.claim_id.clone(),
             benefit_type,
             benefit_month: year_month(self.today),

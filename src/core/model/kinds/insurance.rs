@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::core::model::validate::{Check, Checker};
-use crate::core::model::values::{Pid, YearMonth};
+use crate::core::model::values::{Pid, PidEpoch, YearMonth};
 
 /// Expenditure heads of the 1999 Unemployment Insurance Regulations, Art. 10.
 #[allow(missing_docs)]
@@ -45,6 +45,9 @@ pub struct Entitlement {
 pub struct UiBenefitPayment {
     /// The beneficiary.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// The claim this payment belongs to.
     pub claim_id: String,
     /// Expenditure head.

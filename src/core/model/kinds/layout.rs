@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::super::record::Kind;
+
 use super::*;
 
 /// Declares the layout of a kind before some fields were added: `$old` (decoding) and
@@ -102,133 +104,80 @@ earlier_layout! {
     added { skill_level, tech_title }
 }
 
-/// Every layout, by variant number: the first thirteen kinds of [`Kind::ALL`] in order
-/// (a kind that gained fields in its earliest layout), then each later layout or kind in
-/// the order it was added. Never reorder or remove a variant.
-#[derive(Deserialize)]
-enum Layout {
-    Office(Office),
-    Employer(Employer),
-    Vacancy(VacancyV1),
-    JobSeeker(JobSeekerV1),
-    LaidOffEpisode(LaidOffEpisode),
-    UnemploymentRegistration(UnemploymentRegistration),
-    ServiceEvent(ServiceEvent),
-    Placement(Placement),
-    UiBenefitPayment(UiBenefitPayment),
-    UiFundEntry(UiFundEntry),
-    TrainingCourse(TrainingCourse),
-    TrainingEnrolment(TrainingEnrolment),
-    SupplyDemandReport(SupplyDemandReport),
-    /// Vacancies with skill, sex or age requirements.
-    Vacancy2(Vacancy),
-    /// Job seekers with a skill level or technical title.
-    JobSeeker2(JobSeeker),
-    IngestTally(IngestTally),
+/// Tags of the layouts that are not a kind's position in [`Kind::ALL`]: the later
+/// layouts of kinds that gained fields, and the first layout of kinds added after those.
+/// Tags are never reused or renumbered.
+pub(super) const VACANCY_2: u32 = 13;
+pub(super) const JOB_SEEKER_2: u32 = 14;
+pub(super) const INGEST_TALLY: u32 = 15;
+pub(super) const PID_LINK: u32 = 16;
+
+/// The tag a record of `kind` is written under when it needs no later layout: its
+/// position for the first thirteen kinds, its own tag for kinds added since.
+pub(super) fn first_tag(kind: Kind) -> u32 {
+    match kind {
+        Kind::IngestTally => INGEST_TALLY,
+        Kind::PidLink => PID_LINK,
+        k => u32::try_from(k.index()).unwrap_or(u32::MAX),
+    }
 }
 
-/// Variant numbers of the later layouts and kinds (their position in [`Layout`]).
-const VACANCY_2: u32 = 13;
-const JOB_SEEKER_2: u32 = 14;
-const INGEST_TALLY: u32 = 15;
+/// The tag a kind's newest layout has (what a record read by name in JSON, which carries
+/// every field, decodes as).
+pub(super) fn newest_tag(kind: Kind) -> u32 {
+    match kind {
+        Kind::Vacancy => VACANCY_2,
+        Kind::JobSeeker => JOB_SEEKER_2,
+        k => first_tag(k),
+    }
+}
 
-impl From<Layout> for RecordData {
-    fn from(l: Layout) -> RecordData {
-        match l {
-            Layout::Office(d) => RecordData::Office(d),
-            Layout::Employer(d) => RecordData::Employer(d),
-            Layout::Vacancy(d) => RecordData::Vacancy(d.into()),
-            Layout::JobSeeker(d) => RecordData::JobSeeker(d.into()),
-            Layout::LaidOffEpisode(d) => RecordData::LaidOffEpisode(d),
-            Layout::UnemploymentRegistration(d) => RecordData::UnemploymentRegistration(d),
-            Layout::ServiceEvent(d) => RecordData::ServiceEvent(d),
-            Layout::Placement(d) => RecordData::Placement(d),
-            Layout::UiBenefitPayment(d) => RecordData::UiBenefitPayment(d),
-            Layout::UiFundEntry(d) => RecordData::UiFundEntry(d),
-            Layout::TrainingCourse(d) => RecordData::TrainingCourse(d),
-            Layout::TrainingEnrolment(d) => RecordData::TrainingEnrolment(d),
-            Layout::SupplyDemandReport(d) => RecordData::SupplyDemandReport(d),
-            Layout::Vacancy2(d) => RecordData::Vacancy(d),
-            Layout::JobSeeker2(d) => RecordData::JobSeeker(d),
-            Layout::IngestTally(d) => RecordData::IngestTally(d),
+/// The kind written under a tag other than a later layout's, if any.
+pub(super) fn kind_of_tag(tag: u32) -> Option<Kind> {
+    match tag {
+        INGEST_TALLY => Some(Kind::IngestTally),
+        PID_LINK => Some(Kind::PidLink),
+        VACANCY_2 | JOB_SEEKER_2 => None,
+        t => usize::try_from(t)
+            .ok()
+            .and_then(|i| Kind::ALL.get(i).copied()),
+    }
+}
+
+const NAME: &str = "RecordData";
+
+/// Writes a vacancy in its earlier layout when its added fields are absent.
+pub(super) fn write_vacancy<S: Serializer>(v: &Vacancy, s: S) -> Result<S::Ok, S::Error> {
+    match v.earlier() {
+        Some(view) => s.serialize_newtype_variant(NAME, first_tag(Kind::Vacancy), "Vacancy", &view),
+        None => s.serialize_newtype_variant(NAME, VACANCY_2, "Vacancy", v),
+    }
+}
+
+/// Writes a job seeker in its earlier layout when its added fields are absent.
+pub(super) fn write_job_seeker<S: Serializer>(j: &JobSeeker, s: S) -> Result<S::Ok, S::Error> {
+    match j.earlier() {
+        Some(view) => {
+            s.serialize_newtype_variant(NAME, first_tag(Kind::JobSeeker), "JobSeeker", &view)
         }
+        None => s.serialize_newtype_variant(NAME, JOB_SEEKER_2, "JobSeeker", j),
     }
 }
 
-impl<'de> Deserialize<'de> for RecordData {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Layout::deserialize(d).map(RecordData::from)
-    }
-}
-
-impl Serialize for RecordData {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The first thirteen layouts' numbers are the kinds' (`Kind::ALL` order).
-        let first = |kind: Kind| u32::try_from(kind.index()).unwrap_or(u32::MAX);
-        const NAME: &str = "RecordData";
-        match self {
-            RecordData::Vacancy(v) => match v.earlier() {
-                Some(view) => {
-                    s.serialize_newtype_variant(NAME, first(Kind::Vacancy), "Vacancy", &view)
-                }
-                None => s.serialize_newtype_variant(NAME, VACANCY_2, "Vacancy2", v),
-            },
-            RecordData::JobSeeker(j) => match j.earlier() {
-                Some(view) => {
-                    s.serialize_newtype_variant(NAME, first(Kind::JobSeeker), "JobSeeker", &view)
-                }
-                None => s.serialize_newtype_variant(NAME, JOB_SEEKER_2, "JobSeeker2", j),
-            },
-            RecordData::Office(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::Office), "Office", d)
-            }
-            RecordData::Employer(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::Employer), "Employer", d)
-            }
-            RecordData::LaidOffEpisode(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::LaidOffEpisode), "LaidOffEpisode", d)
-            }
-            RecordData::UnemploymentRegistration(d) => s.serialize_newtype_variant(
-                NAME,
-                first(Kind::UnemploymentRegistration),
-                "UnemploymentRegistration",
-                d,
-            ),
-            RecordData::ServiceEvent(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::ServiceEvent), "ServiceEvent", d)
-            }
-            RecordData::Placement(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::Placement), "Placement", d)
-            }
-            RecordData::UiBenefitPayment(d) => s.serialize_newtype_variant(
-                NAME,
-                first(Kind::UiBenefitPayment),
-                "UiBenefitPayment",
-                d,
-            ),
-            RecordData::UiFundEntry(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::UiFundEntry), "UiFundEntry", d)
-            }
-            RecordData::TrainingCourse(d) => {
-                s.serialize_newtype_variant(NAME, first(Kind::TrainingCourse), "TrainingCourse", d)
-            }
-            RecordData::TrainingEnrolment(d) => s.serialize_newtype_variant(
-                NAME,
-                first(Kind::TrainingEnrolment),
-                "TrainingEnrolment",
-                d,
-            ),
-            RecordData::SupplyDemandReport(d) => s.serialize_newtype_variant(
-                NAME,
-                first(Kind::SupplyDemandReport),
-                "SupplyDemandReport",
-                d,
-            ),
-            RecordData::IngestTally(d) => {
-                s.serialize_newtype_variant(NAME, INGEST_TALLY, "IngestTally", d)
-            }
-        }
-    }
+/// Reads the record under a tag of a kind that gained fields, if `tag` is one.
+pub(super) fn read_layout<'de, A: serde::de::VariantAccess<'de>>(
+    tag: u32,
+    v: A,
+) -> Result<Result<RecordData, A>, A::Error> {
+    let vacancy_1 = first_tag(Kind::Vacancy);
+    let seeker_1 = first_tag(Kind::JobSeeker);
+    Ok(Ok(match tag {
+        t if t == vacancy_1 => RecordData::Vacancy(v.newtype_variant::<VacancyV1>()?.into()),
+        t if t == seeker_1 => RecordData::JobSeeker(v.newtype_variant::<JobSeekerV1>()?.into()),
+        VACANCY_2 => RecordData::Vacancy(v.newtype_variant()?),
+        JOB_SEEKER_2 => RecordData::JobSeeker(v.newtype_variant()?),
+        _ => return Ok(Err(v)),
+    }))
 }
 
 #[cfg(test)]

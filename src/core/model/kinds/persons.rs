@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::core::model::validate::{Check, Checker};
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// Sex as recorded at registration.
 #[allow(missing_docs)]
@@ -205,6 +205,9 @@ pub enum RscExitReason {
 pub struct LaidOffEpisode {
     /// The person.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// Former employer.
     pub employer_id: String,
     /// Date laid off.
@@ -283,6 +286,9 @@ pub enum UnemploymentEnd {
 pub struct UnemploymentRegistration {
     /// The person.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// Registration date.
     pub registered_on: NaiveDate,
     /// Category.

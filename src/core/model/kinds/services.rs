@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MAX_LIST;
 use crate::core::model::validate::{Check, Checker};
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// Type of a service event.
 #[allow(missing_docs)]
@@ -61,6 +61,9 @@ pub enum ServiceOutcome {
 pub struct ServiceEvent {
     /// The person served.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// The office that served.
     pub office_id: String,
     /// Date of the service.
@@ -125,6 +128,9 @@ pub enum PlacementEvidence {
 pub struct Placement {
     /// The person.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// The employer (absent for self-employment).
     #[serde(default)]
     pub employer_id: Option<String>,

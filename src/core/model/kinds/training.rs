@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Fee;
 use super::MAX_TEXT;
 use crate::core::model::validate::{Check, Checker};
-use crate::core::model::values::Pid;
+use crate::core::model::values::{Pid, PidEpoch};
 
 /// Course level.
 #[allow(missing_docs)]
@@ -78,6 +78,9 @@ pub struct TrainingEnrolment {
     pub course_id: String,
     /// The person.
     pub pid: Pid,
+    /// Key epoch of the pid (1 when absent: records stored before epochs were stamped).
+    #[serde(default)]
+    pub pid_epoch: PidEpoch,
     /// When the place was offered (links to the training-offer service event).
     #[serde(default)]
     pub offered_on: Option<NaiveDate>,

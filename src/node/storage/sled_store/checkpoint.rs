@@ -21,7 +21,7 @@ use super::super::seal::LogExtent;
 use super::super::{OwnerState, keys};
 use super::{SledStore, storage_error};
 use crate::core::codec;
-use crate::core::model::NodeCode;
+use crate::core::model::{Kind, NodeCode};
 use crate::core::store::{Store, StoreError};
 
 /// The checkpoint's header.
@@ -30,6 +30,15 @@ struct Header {
     next_batch: u64,
     entries: u64,
     owners: Vec<NodeCode>,
+    /// How many record kinds each summary counts ([`Kind::ALL`]): a checkpoint written
+    /// by a release with another number of kinds (whose headers end before this field)
+    /// is ignored, never misread.
+    kinds: u16,
+}
+
+/// The number of record kinds this release's summaries count.
+fn kinds_counted() -> u16 {
+    u16::try_from(Kind::ALL.len()).unwrap_or(u16::MAX)
 }
 
 impl SledStore {
@@ -50,6 +59,7 @@ impl SledStore {
             next_batch: commits.next_batch.max(extent.next_batch),
             entries: extent.entries,
             owners: owners.keys().copied().collect(),
+            kinds: kinds_counted(),
         };
         batch.insert(keys::CHECKPOINT, codec::encode(&header)?);
         self.db.apply_batch(batch).map_err(storage_error)?;
@@ -84,6 +94,9 @@ pub(super) fn read_checkpoint(db: &sled::Db) -> Result<Option<Summaries>, StoreE
     let Ok(header) = codec::decode::<Header>(&bytes) else {
         return Ok(None);
     };
+    if header.kinds != kinds_counted() {
+        return Ok(None);
+    }
     let mut owners = BTreeMap::new();
     for owner in header.owners {
         let value = db

@@ -4,8 +4,9 @@
 //! Pass 1 counts record-local metrics (M01, M07 presence, M08, M09, F05), notes the
 //! city's submitted report for the quarter (M10, F03: judged later, against the schedule
 //! and the time of evaluation) and keeps the join keys: RSC stays (M02–M05),
-//! laid-off/unemployed persons (M12), hardship persons (M06). Pass 2 counts service
-//! events and enrolments against them.
+//! laid-off/unemployed persons (M12), hardship persons (M06), and the city's pid links.
+//! Between the passes every person is keyed by their joined pid ([`PidJoin`]: one person
+//! across key epochs); pass 2 counts service events and enrolments against them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::cohort::{Cohort, CohortSummary};
+use super::join::PidJoin;
 use super::tally::Tallies;
 use crate::core::model::kinds::{
     ChannelType, ContractTerm, Fee, JobSeeker, LaidOffEpisode, Office, OfficeType, RecordData,
@@ -21,7 +23,7 @@ use crate::core::model::kinds::{
 use crate::core::model::record::CodeRef;
 use crate::core::model::standards::{Classification, Standards};
 use crate::core::model::values::Pid;
-use crate::core::model::{NodeCode, Record};
+use crate::core::model::{Kind, NodeCode, Record};
 use crate::reporting::analysis::period::Period;
 use crate::reporting::analysis::schedule::Submission;
 use crate::reporting::analysis::targets::MetricId;
@@ -145,6 +147,10 @@ pub struct CityMetrics<'a> {
     /// Persons laid off or registered unemployed during the period (M12).
     served: BTreeSet<Pid>,
     hardship: BTreeMap<Pid, Tracking>,
+    /// The city's pid links: one person across key epochs.
+    join: PidJoin,
+    /// True once the persons of pass 1 are keyed by their joined pids.
+    joined: bool,
     presence: Presence,
     channels: BTreeSet<ChannelType>,
     submission: Option<Submission>,
@@ -162,6 +168,8 @@ impl<'a> CityMetrics<'a> {
             cohort: Cohort::default(),
             served: BTreeSet::new(),
             hardship: BTreeMap::new(),
+            join: PidJoin::default(),
+            joined: false,
             presence: Presence::default(),
             channels: BTreeSet::new(),
             submission: None,
@@ -170,6 +178,7 @@ impl<'a> CityMetrics<'a> {
 
     /// The additive counts, once both passes are done.
     pub fn finish(mut self) -> CityCounts {
+        self.join_persons();
         let cohort = self.cohort.tally(self.period, &mut self.tallies);
         for t in self.hardship.values() {
             let pass = t.seen & t.required == t.required;
@@ -185,6 +194,26 @@ impl<'a> CityMetrics<'a> {
             tallies: self.tallies,
             cohort,
             submission: self.submission,
+        }
+    }
+
+    /// Once, between the passes: keys every person noted in pass 1 by their joined pid,
+    /// so that pass 2 and the tallies see one person across key epochs.
+    fn join_persons(&mut self) {
+        if std::mem::replace(&mut self.joined, true) || self.join.is_empty() {
+            return;
+        }
+        self.join.flatten();
+        self.cohort.join(&self.join);
+        let join = &self.join;
+        self.served = std::mem::take(&mut self.served)
+            .into_iter()
+            .map(|p| join.find(p))
+            .collect();
+        for (pid, t) in std::mem::take(&mut self.hardship) {
+            let joined = self.hardship.entry(join.find(pid)).or_default();
+            joined.required |= t.required;
+            joined.seen |= t.seen;
         }
     }
 
@@ -324,16 +353,17 @@ impl<'a> CityMetrics<'a> {
     }
 
     fn service(&mut self, e: &ServiceEvent) {
-        self.cohort.add_event(e, self.period);
+        let person = self.join.find(e.pid);
+        self.cohort.add_event(person, e, self.period);
         let Some(month) = self.period.month_index(e.occurred_on) else {
             return;
         };
         if e.event_type == ServiceType::TrackingContact
-            && let Some(t) = self.hardship.get_mut(&e.pid)
+            && let Some(t) = self.hardship.get_mut(&person)
         {
             t.seen |= 1 << month;
         }
-        if self.served.contains(&e.pid) {
+        if self.served.contains(&person) {
             let free = matches!(e.fee, Fee::Free | Fee::PartlyFree);
             self.tallies.hit(MetricId::M12, "free_services", free);
         }
@@ -361,7 +391,11 @@ impl TwoPass for CityMetrics<'_> {
         if !counts_for(r, self.city) {
             return;
         }
-        self.currency(r);
+        if !matches!(r.envelope.kind, Kind::PidLink | Kind::IngestTally) {
+            // Links and tallies are the node's own bookkeeping, not records an office
+            // wrote, and carry no codes.
+            self.currency(r);
+        }
         let p = self.period;
         match &r.data {
             RecordData::Office(o) => self.office(o),
@@ -388,17 +422,22 @@ impl TwoPass for CityMetrics<'_> {
                 self.tallies
                     .add(MetricId::F06, "rejection_rate", t.refused, t.refused);
             }
+            RecordData::PidLink(l) => self.join.link(l.from_pid, l.to_pid),
             RecordData::Employer(_) | RecordData::ServiceEvent(_) | RecordData::Placement(_) => {}
         }
     }
 
     fn second_pass(&mut self, r: &Record) {
+        self.join_persons();
         if !counts_for(r, self.city) {
             return;
         }
         match &r.data {
             RecordData::ServiceEvent(e) => self.service(e),
-            RecordData::TrainingEnrolment(e) => self.cohort.add_enrolment(e, self.period),
+            RecordData::TrainingEnrolment(e) => {
+                let person = self.join.find(e.pid);
+                self.cohort.add_enrolment(person, e, self.period);
+            }
             _ => {}
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Memory is one small entry per cohort person (at most three vacancy ids each), never
 //! per record. A person with several episodes is evaluated on the latest entry on or
-//! before the period end.
+//! before the period end, also when the episodes carry pids of two key epochs joined by
+//! the city's links ([`PidJoin`]).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -12,6 +13,7 @@ use std::collections::btree_map::Entry;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::join::PidJoin;
 use super::tally::Tallies;
 use crate::core::model::kinds::{
     Fee, LaidOffEpisode, ServiceEvent, ServiceType, TrainingEnrolment,
@@ -202,9 +204,30 @@ impl Cohort {
         }
     }
 
-    /// Second pass: counts a service event inside the person's stay.
-    pub(crate) fn add_event(&mut self, ev: &ServiceEvent, period: Period) {
-        let Some(stay) = self.stays.get_mut(&ev.pid) else {
+    /// Between the passes: keys every stay by its person's representative pid, keeping
+    /// the latest entry of a person whose episodes carry pids of several key epochs.
+    pub(crate) fn join(&mut self, join: &PidJoin) {
+        if join.is_empty() {
+            return;
+        }
+        let stays = std::mem::take(&mut self.stays);
+        for (pid, stay) in stays {
+            match self.stays.entry(join.find(pid)) {
+                Entry::Vacant(v) => {
+                    v.insert(stay);
+                }
+                Entry::Occupied(mut o) if o.get().entry < stay.entry => {
+                    o.insert(stay);
+                }
+                Entry::Occupied(_) => {}
+            }
+        }
+    }
+
+    /// Second pass: counts a service event inside the stay of `person` (the event's pid
+    /// as joined).
+    pub(crate) fn add_event(&mut self, person: Pid, ev: &ServiceEvent, period: Period) {
+        let Some(stay) = self.stays.get_mut(&person) else {
             return;
         };
         if !stay.covers(ev.occurred_on, period) {
@@ -223,9 +246,10 @@ impl Cohort {
         }
     }
 
-    /// Second pass: notes an enrolment inside the stay and a completion by the period end.
-    pub(crate) fn add_enrolment(&mut self, en: &TrainingEnrolment, period: Period) {
-        let Some(stay) = self.stays.get_mut(&en.pid) else {
+    /// Second pass: notes an enrolment inside the stay of `person` (the enrolment's pid as
+    /// joined) and a completion by the period end.
+    pub(crate) fn add_enrolment(&mut self, person: Pid, en: &TrainingEnrolment, period: Period) {
+        let Some(stay) = self.stays.get_mut(&person) else {
             return;
         };
         if stay.covers(en.enrolled_on, period) {

@@ -33,8 +33,11 @@ mod aggregate;
 mod city;
 mod cohort;
 mod engine;
+mod join;
 mod tally;
 
+#[cfg(test)]
+mod counting_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,16 +1,19 @@
 //! Tests of the record-based and engine metrics, their aggregation and evaluation.
 
-use crate::core::model::kinds::{ContractTerm, Fee, RecordData, ServiceType, TrainingEnrolment};
+use crate::core::model::kinds::{
+    ContractTerm, Fee, PidLink, RecordData, ServiceEvent, ServiceType, TrainingEnrolment,
+};
 use crate::core::model::standards::Standards;
+use crate::core::model::values::{Pid, PidEpoch};
 use crate::core::model::{NodeCode, Record, Status as RecordStatus};
 use crate::reporting::analysis::tests::{
-    code, day, episode, event, q3, record, record_as, vacancy,
+    code, day, episode, event, pid, q3, record, record_as, vacancy,
 };
 use crate::reporting::analysis::*;
 
-const GZ: &str = "440100";
+pub(super) const GZ: &str = "440100";
 
-fn limits() -> EngineLimits {
+pub(super) fn limits() -> EngineLimits {
     EngineLimits {
         now_ms: 1_727_740_800_000, // 2024-10-01 00:00 UTC
         staleness_threshold_s: 3600,
@@ -18,7 +21,7 @@ fn limits() -> EngineLimits {
 }
 
 /// Counts `records` of `city` in 2024Q3.
-fn counts(city: NodeCode, records: &[Record]) -> CityCounts {
+pub(super) fn counts(city: NodeCode, records: &[Record]) -> CityCounts {
     let standards = Standards::builtin();
     let mut m = CityMetrics::new(city, q3(), &standards);
     run_two_passes(&mut m, || records.iter());
@@ -26,7 +29,7 @@ fn counts(city: NodeCode, records: &[Record]) -> CityCounts {
 }
 
 /// Evaluates one pilot city's counts against the built-in targets.
-fn evaluate(city: &str, records: &[Record]) -> MetricSet {
+pub(super) fn evaluate(city: &str, records: &[Record]) -> MetricSet {
     let c = counts(code(city), records);
     let targets = builtin_targets();
     let cx = EvalContext {
@@ -38,12 +41,12 @@ fn evaluate(city: &str, records: &[Record]) -> MetricSet {
     MetricAggregate::for_city(&c, true, None).evaluate(&cx)
 }
 
-fn get<'a>(set: &'a MetricSet, m: MetricId, variant: &str) -> &'a MetricValue {
+pub(super) fn get<'a>(set: &'a MetricSet, m: MetricId, variant: &str) -> &'a MetricValue {
     set.get(m, variant).unwrap()
 }
 
 /// `n` one-year-plus vacancies, the first `online` of them published in the period.
-fn vacancies(city: &str, n: usize, online: usize) -> Vec<Record> {
+pub(super) fn vacancies(city: &str, n: usize, online: usize) -> Vec<Record> {
     (0..n)
         .map(|i| {
             let mut v = vacancy();
@@ -289,6 +292,7 @@ fn m04_counts_free_or_partly_free_training_offers_only() {
             RecordData::TrainingEnrolment(TrainingEnrolment {
                 course_id: "C-1".into(),
                 pid: crate::reporting::analysis::tests::pid(2),
+                pid_epoch: PidEpoch::default(),
                 offered_on: Some(day("2024-08-01")),
                 enrolled_on: day("2024-08-05"),
                 completed_on: Some(day("2024-09-20")),
@@ -486,86 +490,129 @@ fn other_owners_records_are_ignored() {
     assert_eq!(get(&set, MetricId::M01, "by_reports").denominator, 3);
 }
 
-#[test]
-fn m06_needs_a_tracking_contact_in_each_month_of_the_quarter() {
-    use crate::core::model::kinds::{Hardship, HardshipBasis, SeekerCategory};
-    use crate::reporting::analysis::tests::seeker;
-    let flagged = |n: u16, since: &str| {
-        let mut s = seeker(n, &[], SeekerCategory::LaidOff);
-        s.hardship = Some(Hardship {
-            basis: HardshipBasis::ZeroEmploymentFamily,
-            since: day(since),
-        });
-        record(code(GZ), &format!("S-{n}"), RecordData::JobSeeker(s))
-    };
-    let contact = |n: u16, id: &str, on: &str| {
-        let e = event(n, on, ServiceType::TrackingContact, &[], Fee::Free);
-        record(code(GZ), id, RecordData::ServiceEvent(e))
-    };
-    let records = vec![
-        // 1: flagged before the quarter, contacted in July, August and September: tracked.
-        flagged(1, "2024-03-01"),
-        contact(1, "C-1-7", "2024-07-03"),
-        contact(1, "C-1-8", "2024-08-30"),
-        contact(1, "C-1-9", "2024-09-12"),
-        // 2: two contacts in July, none in August: not tracked.
-        flagged(2, "2024-03-01"),
-        contact(2, "C-2-7a", "2024-07-01"),
-        contact(2, "C-2-7b", "2024-07-20"),
-        contact(2, "C-2-9", "2024-09-01"),
-        // 3: flagged in September, contacted only in September: not tracked for Q3.
-        flagged(3, "2024-09-05"),
-        contact(3, "C-3-9", "2024-09-06"),
-        // 4: flagged after the quarter: not in the denominator.
-        flagged(4, "2024-10-02"),
-    ];
-    let set = evaluate(GZ, &records);
-    let m06 = get(&set, MetricId::M06, "monthly_tracking");
-    // 1 tracked of 3 flagged in Q3.
-    assert_eq!((m06.numerator, m06.denominator), (1, 3));
+/// Person `n`'s pid under key epoch 2 (epoch 1 is [`pid`]`(n)`).
+fn in_epoch_2(n: u16) -> (Pid, PidEpoch) {
+    (pid(1000 + n), PidEpoch(2))
+}
+
+fn service_in_epoch_2(n: u16, on: &str, event_type: ServiceType, refs: &[&str]) -> ServiceEvent {
+    let mut e = event(n, on, event_type, refs, Fee::Free);
+    (e.pid, e.pid_epoch) = in_epoch_2(n);
+    e
+}
+
+fn link(n: u16) -> RecordData {
+    RecordData::PidLink(PidLink {
+        from_epoch: 1,
+        from_pid: pid(n),
+        to_epoch: 2,
+        to_pid: in_epoch_2(n).0,
+    })
 }
 
 #[test]
-fn f06_counts_refusals_at_ingest_from_the_tallies_and_adds_them_up() {
-    use crate::core::model::kinds::IngestTally;
-    let tally = |city: &str, quarter: &str, refused: u64| {
-        let mut t = IngestTally::new(quarter.into());
-        t.refused = refused;
-        t.refused_by_error.insert("invalid_code".into(), refused);
-        t.refused_by_kind.insert("vacancy".into(), refused);
-        record(code(city), quarter, RecordData::IngestTally(t))
+fn a_person_split_across_two_key_epochs_counts_once() {
+    let gz = code(GZ);
+    // Person 7 entered the centre on 2024-05-01 (152 days by 2024-09-30: mature). Under
+    // epoch 1: the episode and one guidance session. Under epoch 2: three job-information
+    // provisions (three vacancies) and a free training offer. Together: guidance 1,
+    // information 3, training 1, so M02, M03, M04 and M05 all pass, for one person. The
+    // link comes last: the order records arrive in does not matter.
+    let mut records = vec![
+        record(
+            gz,
+            "L-1",
+            RecordData::LaidOffEpisode(episode(7, "2024-05-01", None)),
+        ),
+        record(
+            gz,
+            "S-1",
+            RecordData::ServiceEvent(event(
+                7,
+                "2024-07-01",
+                ServiceType::CareerGuidance,
+                &[],
+                Fee::Free,
+            )),
+        ),
+    ];
+    for (i, v) in ["V-1", "V-2", "V-3"].iter().enumerate() {
+        let e = service_in_epoch_2(7, "2024-08-01", ServiceType::JobInfoProvision, &[v]);
+        records.push(record(
+            gz,
+            &format!("S-{}", i + 2),
+            RecordData::ServiceEvent(e),
+        ));
+    }
+    let training = service_in_epoch_2(7, "2024-08-02", ServiceType::TrainingOffer, &[]);
+    records.push(record(gz, "S-5", RecordData::ServiceEvent(training)));
+    let without_link = records.clone();
+    records.push(record(gz, "1-2-7", link(7)));
+
+    let set = evaluate(GZ, &records);
+    assert_eq!((set.cohort.evaluated, set.cohort.immature), (1, 0));
+    for m in [MetricId::M02, MetricId::M03, MetricId::M04, MetricId::M05] {
+        let v = get(&set, m, "cohort");
+        assert_eq!((v.numerator, v.denominator), (1, 1), "{m:?}");
+    }
+    for m in [MetricId::M02, MetricId::M03, MetricId::M04] {
+        assert_eq!(get(&set, m, "cohort").status, Status::Pass, "{m:?}");
+    }
+    // Without the link the epoch-2 services are a stranger's: only the guidance counts.
+    let set = evaluate(GZ, &without_link);
+    let nd = |m| {
+        let v = get(&set, m, "cohort");
+        (v.numerator, v.denominator)
     };
-    // Guangzhou holds 13 records (voided ones too, tallies not), and refused 2 in one
-    // quarter and 1 in the next: 3 of 16, whatever the quarter evaluated.
-    let mut gz = vacancies(GZ, 12, 0);
-    let mut voided = vacancy();
-    voided.headcount = 3;
-    gz.push(record_as(
-        code(GZ),
-        "V-void",
-        RecordStatus::Voided,
-        RecordData::Vacancy(voided),
+    assert_eq!(
+        [nd(MetricId::M02), nd(MetricId::M03), nd(MetricId::M04)],
+        [(1, 1), (0, 1), (0, 1)]
+    );
+
+    // An episode under each epoch is still one person, evaluated on the latest entry
+    // (2024-06-01: 121 days, mature).
+    let mut e2 = episode(7, "2024-06-01", None);
+    (e2.pid, e2.pid_epoch) = in_epoch_2(7);
+    records.push(record(gz, "L-2", RecordData::LaidOffEpisode(e2)));
+    let set = evaluate(GZ, &records);
+    assert_eq!(set.cohort.evaluated, 1);
+    assert_eq!(get(&set, MetricId::M05, "cohort").numerator, 1);
+}
+
+#[test]
+fn hardship_tracking_follows_a_person_across_key_epochs() {
+    let gz = code(GZ);
+    // A hardship job seeker since before the quarter, registered under epoch 1, with a
+    // tracking contact in July (epoch 1) and in August and September (epoch 2): tracked
+    // every month, one person.
+    let mut s = crate::reporting::analysis::tests::seeker(
+        3,
+        &[],
+        crate::core::model::kinds::SeekerCategory::FormerlyEmployed,
+    );
+    s.hardship = Some(crate::core::model::kinds::Hardship {
+        basis: crate::core::model::kinds::HardshipBasis::Older,
+        since: day("2024-01-01"),
+    });
+    let mut records = vec![record(gz, "J-3", RecordData::JobSeeker(s))];
+    let contact = |on| event(3, on, ServiceType::TrackingContact, &[], Fee::Free);
+    records.push(record(
+        gz,
+        "T-1",
+        RecordData::ServiceEvent(contact("2024-07-10")),
     ));
-    gz.extend([tally(GZ, "2024Q2", 2), tally(GZ, "2024Q3", 1)]);
-    let set = evaluate(GZ, &gz);
-    let r = get(&set, MetricId::F06, "rejection_rate");
-    assert_eq!((r.numerator, r.denominator), (3, 16));
-    // Shenzhen: 2 records held, 3 refused: 3 of 5. The province: 3 + 3 of 16 + 5.
-    let mut sz = vacancies("440300", 2, 0);
-    sz.push(tally("440300", "2024Q3", 3));
-    let mut total = MetricAggregate::new(Scope::Province(code("440000")), q3());
-    total.add_city(&counts(code(GZ), &gz), true, None).unwrap();
-    total
-        .add_city(&counts(code("440300"), &sz), true, None)
-        .unwrap();
-    let targets = builtin_targets();
-    let cx = EvalContext {
-        targets: &targets,
-        pilots: None,
-        limits: limits(),
-        schedules: &[],
-    };
-    let r = total.evaluate(&cx);
-    let r = get(&r, MetricId::F06, "rejection_rate");
-    assert_eq!((r.numerator, r.denominator), (6, 21));
+    for (id, on) in [("T-2", "2024-08-10"), ("T-3", "2024-09-10")] {
+        let e = service_in_epoch_2(3, on, ServiceType::TrackingContact, &[]);
+        records.push(record(gz, id, RecordData::ServiceEvent(e)));
+    }
+    records.push(record(gz, "1-2-3", link(3)));
+    let c = counts(gz, &records);
+    assert_eq!(c.tally(MetricId::M06, "monthly_tracking"), (1, 1));
+    records.pop();
+    let c = counts(gz, &records);
+    assert_eq!(
+        c.tally(MetricId::M06, "monthly_tracking"),
+        (0, 1),
+        "linkage resets"
+    );
 }
