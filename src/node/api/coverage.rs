@@ -206,8 +206,10 @@ pub(super) async fn report(
     let basis = basis_of(q.basis.as_deref())?;
     let suppress_below = q.suppress_below.unwrap_or(5);
     let store = app.store.clone();
-    let built = off_thread(move || scan::report(store.as_ref(), period, scope, basis)).await?;
-    let published = built.publish(suppress_below);
+    let published = off_thread(move || {
+        scan::published_report(store.as_ref(), period, scope, basis, suppress_below)
+    })
+    .await?;
     let (content_type, body) = match q.format.as_deref().unwrap_or("json") {
         "json" => (
             "application/json",

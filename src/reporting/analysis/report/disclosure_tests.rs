@@ -22,11 +22,11 @@ use crate::reporting::analysis::tests::{code, day, q3, seeker, vacancy};
 /// A vacancy: headcount, industry, employer type (`None`: unknown), occupation, carried
 /// over from before the quarter.
 #[derive(Debug, Clone)]
-struct Vac(u32, String, Option<String>, String, bool);
+pub(super) struct Vac(u32, String, Option<String>, String, bool);
 
 /// A job seeker: category (index into the report's order), first preference, carried.
 #[derive(Debug, Clone)]
-struct Seek(usize, Option<String>, bool);
+pub(super) struct Seek(usize, Option<String>, bool);
 
 fn v(headcount: u32, industry: &str, employer: &str, occupation: &str) -> Vac {
     let employer = (employer != "unknown").then(|| employer.to_string());
@@ -48,7 +48,9 @@ fn s(n: usize, category: &str, first: Option<&str>) -> Vec<Seek> {
     vec![Seek(i, first.map(String::from), false); n]
 }
 
-const CITIES: [&str; 3] = ["440100", "440300", "320200"];
+/// Two eastern cities of one province and a western one (the national report has
+/// its regional table).
+const CITIES: [&str; 3] = ["440100", "440300", "610100"];
 
 fn city_counts(city: &str, vacs: &[Vac], seekers: &[Seek]) -> ReportCounts {
     let start = |carried: bool| day(if carried { "2024-06-01" } else { "2024-07-15" });
@@ -72,7 +74,7 @@ fn city_counts(city: &str, vacs: &[Vac], seekers: &[Seek]) -> ReportCounts {
 
 /// The report of one city (tier 0), of province 440000 (tier 1: the first two cities)
 /// or of the nation (tier 2: all three).
-fn tier_report(tier: u8, cities: &[(Vec<Vac>, Vec<Seek>)]) -> QuarterlyReport {
+pub(super) fn tier_report(tier: u8, cities: &[(Vec<Vac>, Vec<Seek>)]) -> QuarterlyReport {
     let counts = |i: usize| city_counts(CITIES[i], &cities[i].0, &cities[i].1);
     let (scope, n) = match tier {
         0 => return counts(0).build(),
@@ -559,7 +561,7 @@ fn seek() -> impl Strategy<Value = Seek> {
         .prop_map(|(c, first, carried)| Seek(c, first, carried))
 }
 
-fn city() -> impl Strategy<Value = (Vec<Vac>, Vec<Seek>)> {
+pub(super) fn city() -> impl Strategy<Value = (Vec<Vac>, Vec<Seek>)> {
     (
         prop::collection::vec(vac(), 0..25),
         prop::collection::vec(seek(), 0..35),
@@ -568,7 +570,7 @@ fn city() -> impl Strategy<Value = (Vec<Vac>, Vec<Seek>)> {
 
 /// 256 cases (or `PROPTEST_CASES`) from a fixed seed (or `PROPTEST_RNG_SEED`); failing
 /// inputs are kept beside this file.
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let base = Config::default();
     let cases = match std::env::var_os("PROPTEST_CASES") {
         Some(_) => base.cases,

@@ -25,6 +25,7 @@
 //! Everything is additive per city ([`ReportCounts::merge`]), so a province or national
 //! report is the merge of its cities' counts.
 
+mod changes;
 mod html;
 mod labels;
 mod protect;
@@ -35,6 +36,10 @@ mod tables;
 
 #[cfg(test)]
 mod attacker;
+#[cfg(test)]
+mod change_disclosure_tests;
+#[cfg(test)]
+mod changes_tests;
 #[cfg(test)]
 mod disclosure_tests;
 #[cfg(test)]
@@ -51,13 +56,14 @@ use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, Vacancy};
 use crate::core::model::standards::{occupation_level, occupation_major};
 use crate::core::model::{NodeCode, Record};
 
+pub use changes::{Against, Change, Comparison, Measure};
 pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
 pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
 pub use render::{WITHHELD, csv_field, render_csv, render_json, render_text};
 pub use tables::{
     CategoryRow, DemandRow, GapRow, Note, OccupationRow, OccupationTable, Overall, QuarterlyReport,
-    TOP_N, UNKNOWN_EMPLOYER,
+    RegionRow, TOP_N, UNKNOWN_EMPLOYER, region_key,
 };
 
 /// Which records a report counts (defined with the submitted report record, which
@@ -130,6 +136,11 @@ pub struct ReportCounts {
     seekers_by_minor: BTreeMap<String, u64>,
     seekers_no_preference: u64,
     seekers_by_category: BTreeMap<SeekerCategory, u64>,
+    /// Demand and seekers of the cities of each region ([`region_key`]), filled as
+    /// cities are merged into a wider scope; empty for a city (so stored city figures
+    /// keep their form).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    by_region: BTreeMap<String, (Split, Split)>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
@@ -172,6 +183,7 @@ impl ReportCounts {
             seekers_by_minor: BTreeMap::new(),
             seekers_no_preference: 0,
             seekers_by_category: BTreeMap::new(),
+            by_region: BTreeMap::new(),
         }
     }
 
@@ -269,6 +281,19 @@ impl ReportCounts {
         merge_map(&mut self.seekers_by_minor, &o.seekers_by_minor);
         self.seekers_no_preference += o.seekers_no_preference;
         merge_map(&mut self.seekers_by_category, &o.seekers_by_category);
+        if let Scope::City(city) = o.scope {
+            let slot = self
+                .by_region
+                .entry(region_key(city).to_string())
+                .or_default();
+            slot.0.merge(o.demand);
+            slot.1.merge(o.seekers);
+        }
+        for (region, (d, s)) in &o.by_region {
+            let slot = self.by_region.entry(region.clone()).or_default();
+            slot.0.merge(*d);
+            slot.1.merge(*s);
+        }
     }
 
     /// Tables 1–8 of the counts.

@@ -201,8 +201,8 @@ const OCCUPATION: &[DerivedRule] = &[
     },
 ];
 
-/// The relations of tables 1–8.
-const RULES: [TableRules; 8] = [
+/// The relations of tables 1–8 and of the national report's regional table 9.
+const RULES: [TableRules; 9] = [
     TableRules {
         id: "table_1",
         // carried over + new in period = total, for demand and for seekers.
@@ -268,6 +268,18 @@ const RULES: [TableRules; 8] = [
         derived: SHARE_OF_SEEKERS,
         sorted_by: None,
     },
+    TableRules {
+        id: "table_9",
+        // The regions' demand and seekers add up to the nation's.
+        column_sums: &["demand", "seekers"],
+        row_sums: &[],
+        derived: &[DerivedRule {
+            column: "ratio",
+            rows: Rows::All,
+            from: &[(At::Same, "demand"), (At::Same, "seekers")],
+        }],
+        sorted_by: None,
+    },
 ];
 
 /// The table of major occupation groups, and those listing minor groups.
@@ -277,15 +289,17 @@ const MINOR_GROUPS: [&str; 2] = ["table_6", "table_7"];
 /// A cell named by table id, row key and column key.
 type Key = (&'static str, &'static str, &'static str);
 
-/// Cells that show the same number: total demand in tables 1–5, total seekers in
-/// tables 1, 5 and 8.
-const SAME_NUMBER: [(Key, Key); 6] = [
+/// Cells that show the same number: total demand in tables 1–5 and 9, total seekers in
+/// tables 1, 5, 8 and 9.
+const SAME_NUMBER: [(Key, Key); 8] = [
     (("table_1", TOTAL, "demand"), ("table_2", TOTAL, "demand")),
     (("table_1", TOTAL, "demand"), ("table_3", TOTAL, "demand")),
     (("table_1", TOTAL, "demand"), ("table_4", TOTAL, "demand")),
     (("table_1", TOTAL, "demand"), ("table_5", TOTAL, "demand")),
     (("table_1", TOTAL, "seekers"), ("table_5", TOTAL, "seekers")),
     (("table_1", TOTAL, "seekers"), ("table_8", TOTAL, "seekers")),
+    (("table_1", TOTAL, "demand"), ("table_9", TOTAL, "demand")),
+    (("table_1", TOTAL, "seekers"), ("table_9", TOTAL, "seekers")),
 ];
 
 /// Lookups by key in the published tables.
