@@ -402,6 +402,22 @@ fn changes_regions_and_target_trends_at_every_tier() {
         assert_eq!(by_headcount["direction"], "improving");
     }
 
+    // The province's dashboard for the quarter: the trend table, direction in words.
+    let (status, page) = http.get_text(&t.provinces[0].1.url(&format!("/?period={PERIOD}")));
+    assert_eq!(status, 200);
+    let trends = page
+        .split("id=\"target-trends\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"));
+    let m01 = trends
+        .split("<tr>")
+        .find(|r| r.contains("M01") && r.contains("by_reports"));
+    let m01 = m01.unwrap_or_else(|| panic!("{trends}"));
+    assert!(
+        m01.contains("0.67 met") && m01.contains("improving"),
+        "{m01}"
+    );
+
     // The CLI: the report's text table has the change columns; coverage the trends.
     let ministry = t.ministry.0.config.to_str().unwrap();
     let out = lmsync_ok(&[
