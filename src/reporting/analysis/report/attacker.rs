@@ -129,17 +129,17 @@ pub(super) fn relations(p: &PublishedReport) -> Vec<Rel> {
     minor_groups(p, &mut out);
     out.push(column_sum(p, "table_8", "seekers"));
     shares(p, "table_8", "seekers", "share", &mut out);
-    if table(p, "table_9").is_some() {
+    if table(p, "table_10").is_some() {
         regions(p, &mut out);
     }
     same_numbers(p, &mut out);
     out
 }
 
-/// Table 9 (national reports): the regions add up to the nation, for demand and
+/// Table 10 (national reports): the regions add up to the nation, for demand and
 /// seekers; each ratio = demand ÷ seekers.
 fn regions(p: &PublishedReport, out: &mut Vec<Rel>) {
-    let t = "table_9";
+    let t = "table_10";
     out.push(column_sum(p, t, "demand"));
     out.push(column_sum(p, t, "seekers"));
     for r in part_rows(p, t).into_iter().chain(["total".into()]) {
@@ -285,10 +285,10 @@ fn same_numbers(p: &PublishedReport, out: &mut Vec<Rel>) {
     let same = [
         (
             "demand",
-            ["table_2", "table_3", "table_4", "table_5", "table_9"].as_slice(),
+            ["table_2", "table_3", "table_4", "table_5", "table_10"].as_slice(),
         ),
-        ("seekers", ["table_5", "table_8", "table_9"].as_slice()),
-        ("ratio", ["table_5", "table_9"].as_slice()),
+        ("seekers", ["table_5", "table_8", "table_10"].as_slice()),
+        ("ratio", ["table_5", "table_10"].as_slice()),
     ];
     for (c, tables) in same {
         for t in tables {

@@ -244,33 +244,33 @@ fn the_national_report_has_regional_ratios_with_changes() {
     let mut now = national(q, (30, 20), (10, 40));
     let before = national(p, (20, 20), (10, 8));
     now.compare(Some(&before), None);
-    assert_eq!(get(&now, "table_9", "east", "demand"), Cell::Count(30));
-    assert_eq!(get(&now, "table_9", "east", "ratio"), Cell::Number(1.5));
-    assert_eq!(get(&now, "table_9", "west", "seekers"), Cell::Count(40));
-    assert_eq!(get(&now, "table_9", "west", "ratio"), Cell::Number(0.25));
-    assert_eq!(get(&now, "table_9", "central", "demand"), Cell::Count(0));
-    assert_eq!(get(&now, "table_9", "total", "demand"), Cell::Count(40));
+    assert_eq!(get(&now, "table_10", "east", "demand"), Cell::Count(30));
+    assert_eq!(get(&now, "table_10", "east", "ratio"), Cell::Number(1.5));
+    assert_eq!(get(&now, "table_10", "west", "seekers"), Cell::Count(40));
+    assert_eq!(get(&now, "table_10", "west", "ratio"), Cell::Number(0.25));
+    assert_eq!(get(&now, "table_10", "central", "demand"), Cell::Count(0));
+    assert_eq!(get(&now, "table_10", "total", "demand"), Cell::Count(40));
     // East demand 30 vs 20: +10, +50 %; ratio 1.5 vs 1.0: +0.5.
     assert_eq!(
-        get(&now, "table_9", "east", "demand_qoq"),
+        get(&now, "table_10", "east", "demand_qoq"),
         Cell::Number(10.0)
     );
     assert_eq!(
-        get(&now, "table_9", "east", "demand_qoq_pct"),
+        get(&now, "table_10", "east", "demand_qoq_pct"),
         Cell::Number(50.0)
     );
-    assert_eq!(get(&now, "table_9", "east", "ratio_qoq"), Cell::Number(0.5));
+    assert_eq!(get(&now, "table_10", "east", "ratio_qoq"), Cell::Number(0.5));
     // West seekers 40 vs 8: +32, +400 %; ratio 0.25 vs 1.25: −1.
     assert_eq!(
-        get(&now, "table_9", "west", "seekers_qoq_pct"),
+        get(&now, "table_10", "west", "seekers_qoq_pct"),
         Cell::Number(400.0)
     );
     assert_eq!(
-        get(&now, "table_9", "west", "ratio_qoq"),
+        get(&now, "table_10", "west", "ratio_qoq"),
         Cell::Number(-1.0)
     );
     // A province or city report has no regional table.
     let city = counts("440100", q, &[("6-04-01", 30)], &[("6-04-01", 20)]);
     let published = city.build().publish(5);
-    assert!(published.tables.iter().all(|t| t.id != "table_9"));
+    assert!(published.tables.iter().all(|t| t.id != "table_10"));
 }

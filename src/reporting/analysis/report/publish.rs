@@ -128,7 +128,7 @@ pub struct PublishedReport {
     pub suppress_below: u64,
     /// Number of cities counted.
     pub cities: u64,
-    /// Tables 1–8, and `table_9` (regions) in a national report.
+    /// Tables 1–8, and `table_10` (regions) in a national report.
     pub tables: Vec<PublishedTable>,
     /// The quarters the change columns compare against (absent: published without
     /// comparison).
@@ -416,7 +416,7 @@ fn regions(rows: &[RegionRow], demand: u64, seekers: u64) -> PublishedTable {
         ),
     ];
     table(
-        "table_9",
+        "table_10",
         "分地区供求状况",
         "Supply and demand by region",
         cols,

@@ -201,7 +201,7 @@ const OCCUPATION: &[DerivedRule] = &[
     },
 ];
 
-/// The relations of tables 1–8 and of the national report's regional table 9.
+/// The relations of tables 1–8 and of the national report's regional table 10.
 const RULES: [TableRules; 9] = [
     TableRules {
         id: "table_1",
@@ -269,7 +269,7 @@ const RULES: [TableRules; 9] = [
         sorted_by: None,
     },
     TableRules {
-        id: "table_9",
+        id: "table_10",
         // The regions' demand and seekers add up to the nation's.
         column_sums: &["demand", "seekers"],
         row_sums: &[],
@@ -298,8 +298,8 @@ const SAME_NUMBER: [(Key, Key); 8] = [
     (("table_1", TOTAL, "demand"), ("table_5", TOTAL, "demand")),
     (("table_1", TOTAL, "seekers"), ("table_5", TOTAL, "seekers")),
     (("table_1", TOTAL, "seekers"), ("table_8", TOTAL, "seekers")),
-    (("table_1", TOTAL, "demand"), ("table_9", TOTAL, "demand")),
-    (("table_1", TOTAL, "seekers"), ("table_9", TOTAL, "seekers")),
+    (("table_1", TOTAL, "demand"), ("table_10", TOTAL, "demand")),
+    (("table_1", TOTAL, "seekers"), ("table_10", TOTAL, "seekers")),
 ];
 
 /// Lookups by key in the published tables.
