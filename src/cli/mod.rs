@@ -5,6 +5,7 @@
 mod backup;
 mod changes;
 mod config;
+mod coverage;
 mod demo;
 mod export;
 mod figures;
@@ -73,6 +74,8 @@ enum Command {
     Retire(retire::RetireArgs),
     /// The quarterly supply/demand report and pilot target status of a scope.
     Report(report::ReportArgs),
+    /// A scope's coverage: the targets' status and their trends over four quarters.
+    Coverage(coverage::CoverageArgs),
     /// Write seeded synthetic office records for a city as JSON Lines.
     Gen(generate::GenArgs),
     /// Check the node's kept figures against its records.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Import(args) => import::run(args),
         Command::Report(args) => report::run(args),
+        Command::Coverage(args) => coverage::run(args),
         Command::Gen(args) => generate::run(args),
         Command::Figures(args) => figures::run(args),
         Command::Changes(args) => changes::run(args),

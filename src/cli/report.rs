@@ -112,7 +112,11 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .unwrap_or_default();
     let out = match args.format {
-        Format::Table => format!("{report}\n{}", status_table(&values)),
+        Format::Table => format!(
+            "{report}\n{}\n{}",
+            status_table(&values),
+            super::coverage::trends_table(&coverage)
+        ),
         Format::Csv => format!("{report}\n{}", status_csv(&values)),
         Format::Html => {
             let report: PublishedReport =
@@ -121,7 +125,9 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Json => {
             let report: Value = serde_json::from_str(&report).context("the report JSON")?;
-            serde_json::to_string_pretty(&json!({"report": report, "target_status": values}))?
+            let trends = &coverage["target_trends"];
+            let all = json!({"report": report, "target_status": values, "target_trends": trends});
+            serde_json::to_string_pretty(&all)?
         }
     };
     print!("{out}");
@@ -150,7 +156,7 @@ fn cells(v: &Value) -> [String; 7] {
 }
 
 /// A target's comparator as written: `>= 0.6`, `between [1, 5]`.
-fn target_text(t: &Value) -> String {
+pub(super) fn target_text(t: &Value) -> String {
     let c = &t["comparator"];
     match (c["op"].as_str(), &c["threshold"]) {
         (Some(op), Value::Array(range)) => {

@@ -242,6 +242,54 @@ pub static PROVINCES: &[(u32, &str, bool)] = &[
     (650000, "新疆维吾尔自治区", false),
 ];
 
+/// Economic region (东部/中部/西部) of a provincial unit, for the national report's
+/// regional table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Region {
+    /// 东部: 11 provincial units.
+    East,
+    /// 中部: 8 provincial units.
+    Central,
+    /// 西部: 12 provincial units.
+    West,
+}
+
+/// The region of each provincial unit of [`PROVINCES`], by the first two digits of
+/// its code: (prefix, region).
+pub static PROVINCE_REGIONS: &[(u32, Region)] = &[
+    (11, Region::East),
+    (12, Region::East),
+    (13, Region::East),
+    (21, Region::East),
+    (31, Region::East),
+    (32, Region::East),
+    (33, Region::East),
+    (35, Region::East),
+    (37, Region::East),
+    (44, Region::East),
+    (46, Region::East),
+    (14, Region::Central),
+    (22, Region::Central),
+    (23, Region::Central),
+    (34, Region::Central),
+    (36, Region::Central),
+    (41, Region::Central),
+    (42, Region::Central),
+    (43, Region::Central),
+    (15, Region::West),
+    (45, Region::West),
+    (50, Region::West),
+    (51, Region::West),
+    (52, Region::West),
+    (53, Region::West),
+    (54, Region::West),
+    (61, Region::West),
+    (62, Region::West),
+    (63, Region::West),
+    (64, Region::West),
+    (65, Region::West),
+];
+
 /// A realistic set of pilot cities: (code, name_zh, kind, urban_population_thousands).
 pub static PILOT_CITIES: &[(u32, &str, CityKind, u32)] = &[
     (130100, "石家庄市", CityKind::Prefecture, 1700),

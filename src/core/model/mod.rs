@@ -19,13 +19,14 @@ pub mod tree;
 pub mod validate;
 pub mod values;
 
-pub use builtin::{CityKind, Sector};
+pub use builtin::{CityKind, Region, Sector};
 pub use record::{Envelope, Hash32, Kind, Record, RecordKey, Status};
 pub use tree::{MINISTRY, NodeCode, Tier};
 
 /// Built-in reference tables, exposed read-only for the generator and reports.
 pub mod tables {
     pub use super::builtin::{
-        EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999, PILOT_CITIES, PROVINCES,
+        EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999, PILOT_CITIES, PROVINCE_REGIONS,
+        PROVINCES,
     };
 }

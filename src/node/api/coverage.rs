@@ -273,16 +273,16 @@ pub(super) async fn report(
     let basis = basis_of(q.basis.as_deref())?;
     let suppress_below = q.suppress_below.unwrap_or(5);
     let store = app.store.clone();
-    let built = off_thread(move || {
-        let counts = scan::report_counts(store.as_ref(), period, scope, basis)?;
-        Ok::<_, ScanError>(if current {
-            counts.build_in_edition(&editions)
-        } else {
-            counts.build()
-        })
+    let editions = current.then_some(editions);
+    let published = off_thread(move || {
+        scan::published_report(
+            store.as_ref(),
+            (period, scope, basis),
+            suppress_below,
+            editions.as_ref(),
+        )
     })
     .await?;
-    let published = built.publish(suppress_below);
     let (content_type, body) = match q.format.as_deref().unwrap_or("json") {
         "json" => (
             "application/json",

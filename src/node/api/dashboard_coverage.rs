@@ -1,11 +1,11 @@
 //! The dashboard's coverage section at a province or the ministry: per pilot city the
 //! freshness of its data, lag, quarantine, its quarterly report and target status; per province the pilot
-//! count; and the scope's metrics. Colour always comes with words; every table sorts by
+//! count; the scope's metrics, and each target's trend over four quarters. Colour always comes with words; every table sorts by
 //! a click on its header (a few lines of inline script, no external assets).
 
 use maud::{Markup, PreEscaped, display, html};
 
-use crate::reporting::analysis::{MetricId, MetricValue, Status};
+use crate::reporting::analysis::{Direction, MetricId, MetricValue, Status, TrendPoint};
 use crate::reporting::scan::{CityCoverage, Coverage};
 
 /// The metrics shown per city, in this order.
@@ -225,6 +225,61 @@ fn summary_table(cov: &Coverage) -> Markup {
     }
 }
 
+/// One quarter of a target trend: the value and whether it met the target, in words.
+fn trend_cell(p: &TrendPoint) -> Markup {
+    let value = p.value.map_or_else(|| "no data".to_string(), short);
+    let (class, met) = match p.met {
+        Some(true) => ("ok", " met"),
+        Some(false) => ("bad", " missed"),
+        None => ("", ""),
+    };
+    html! {
+        td class=(class) title=(format!("{} / {}", p.numerator, p.denominator)) {
+            (value) (met) small { " (" (p.numerator) "/" (p.denominator) ")" }
+        }
+    }
+}
+
+/// Each target's values over the last four quarters and which way it moves.
+fn trends_table(cov: &Coverage) -> Markup {
+    let periods: Vec<String> = cov
+        .target_trends
+        .first()
+        .map(|t| t.quarters.iter().map(|p| p.period.to_string()).collect())
+        .unwrap_or_default();
+    html! {
+        h3 { "Target trends" }
+        table id="target-trends" {
+            thead {
+                tr {
+                    th { "metric" }
+                    th { "reading" }
+                    th { "target" }
+                    @for p in &periods { th { (p) } }
+                    th { "direction" }
+                }
+            }
+            tbody {
+                @for t in &cov.target_trends {
+                    @let (class, words) = match t.direction {
+                        Direction::Improving => ("ok", "improving ↑"),
+                        Direction::Worsening => ("bad", "worsening ↓"),
+                        Direction::Steady => ("", "steady →"),
+                        Direction::Unknown => ("warn", "unknown"),
+                    };
+                    tr {
+                        td { (display(t.id)) }
+                        td { (t.variant) }
+                        td { (display(&t.target.comparator)) }
+                        @for p in &t.quarters { (trend_cell(p)) }
+                        td class=(class) { (words) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The coverage section of the dashboard.
 pub(super) fn coverage_section(cov: &Coverage) -> Markup {
     html! {
@@ -237,6 +292,7 @@ pub(super) fn coverage_section(cov: &Coverage) -> Markup {
         (cities_table(cov))
         (provinces_table(cov))
         (summary_table(cov))
+        (trends_table(cov))
         script { (PreEscaped(SORT_SCRIPT)) }
     }
 }

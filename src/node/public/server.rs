@@ -296,13 +296,18 @@ const SUPPRESS_BELOW: u64 = 5;
 /// The published report of this node's scope for `period`.
 async fn report_of(public: &Public, period: Period) -> Result<PublishedReport, String> {
     let (store, scope) = (public.store.clone(), Scope::of(public.node));
-    let built = tokio::task::spawn_blocking(move || {
-        crate::reporting::scan::report(store.as_ref(), period, scope, CountBasis::ValidInPeriod)
+    tokio::task::spawn_blocking(move || {
+        let basis = CountBasis::ValidInPeriod;
+        crate::reporting::scan::published_report(
+            store.as_ref(),
+            (period, scope, basis),
+            SUPPRESS_BELOW,
+            None,
+        )
     })
     .await
     .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    Ok(built.publish(SUPPRESS_BELOW))
+    .map_err(|e| e.to_string())
 }
 
 /// The latest quarter: the one of the board's date.

@@ -53,6 +53,7 @@ pub mod report;
 pub mod schedule;
 pub mod scope;
 pub mod targets;
+pub mod trends;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -78,6 +79,7 @@ pub use targets::{
     AppliesTo, Comparator, MetricId, Target, TargetError, TargetOrigin, builtin_targets,
     effective_targets, parse_target, resolve_target,
 };
+pub use trends::{Direction, TREND_QUARTERS, TargetTrend, TrendPoint, target_trends};
 
 /// The record kinds a second pass needs; others may be skipped by a caller that can
 /// filter its scan by kind.

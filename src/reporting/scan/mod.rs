@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::core::model::crosswalk::Editions;
 use crate::core::model::document::{EVALUATION, PILOT, SCHEDULE, StoredDocument, TARGET};
 use crate::core::model::standards::Standards;
 use crate::core::model::{Kind, NodeCode, RecordKey, Tier};
@@ -25,8 +26,8 @@ use crate::reporting::analysis::evaluations::EvaluationView;
 use crate::reporting::analysis::schedule::today_of;
 use crate::reporting::analysis::{
     self, CityCounts, CountBasis, EngineFacts, EngineLimits, EvalContext, MetricAggregate,
-    MetricSet, Period, PilotOverview, QuarterlyReport, ReportCounts, ReportingSchedule, Scope,
-    Submission, SubmissionStatus, Target,
+    MetricSet, Period, PilotOverview, PublishedReport, QuarterlyReport, ReportCounts,
+    ReportingSchedule, Scope, Submission, SubmissionStatus, Target,
 };
 
 /// Why coverage or a report could not be computed.
@@ -206,6 +207,9 @@ pub struct Coverage {
     pub edition: Option<analysis::report::Edition>,
     /// Division codes mapped to the edition in force.
     pub mapped: Vec<analysis::report::PublishedMapping>,
+    /// Each metric with a target: its values over the last four quarters up to the
+    /// period, and which way it moves.
+    pub target_trends: Vec<analysis::TargetTrend>,
 }
 
 /// What the engine measured about `city` here.
@@ -340,19 +344,61 @@ pub fn coverage_from(cx: &Context<'_>, counts: &ScopeCounts) -> Result<Coverage,
         })
         .cloned()
         .collect();
+    let summary = total.evaluate(&eval);
+    let mut sets = Vec::with_capacity(analysis::TREND_QUARTERS);
+    let mut earlier = period.previous();
+    for _ in 1..analysis::TREND_QUARTERS {
+        let Some(p) = earlier else { break };
+        sets.push(scope_summary(cx, p, scope)?);
+        earlier = p.previous();
+    }
+    sets.reverse();
+    sets.push(summary.clone());
     Ok(Coverage {
         node: me,
         period,
         scope,
         stale_after_seconds: cx.stale_after.as_secs(),
         cities,
-        summary: total.evaluate(&eval),
+        summary,
+        target_trends: analysis::target_trends(&sets),
         provinces,
         national_pilots: (scope == Scope::National).then(|| pilots.national.clone()),
         evaluations: evaluations_of(&documents, scope, Some(period)),
         edition: None,
         mapped: Vec::new(),
     })
+}
+
+/// The metrics of `scope` in `period`, judged against that quarter's targets (for the
+/// target trends: no per-city detail).
+fn scope_summary(cx: &Context<'_>, period: Period, scope: Scope) -> Result<MetricSet, ScanError> {
+    let me = cx.store.identity().node;
+    let (targets, pilots) = targets_and_pilots(cx.store, period.last_day())?;
+    let schedules = schedules_of(&cx.store.documents()?);
+    let limits = EngineLimits {
+        now_ms: cx.now_ms,
+        staleness_threshold_s: cx.stale_after.as_secs(),
+    };
+    let eval = EvalContext {
+        targets: &targets,
+        pilots: Some(&pilots),
+        limits,
+        schedules: &schedules,
+    };
+    let mut total = MetricAggregate::new(scope, period);
+    for city in cities_in_scope(cx.store, scope, &pilots) {
+        let counts = count_city(cx, city, period)?;
+        let facts = (city != me)
+            .then(|| engine_facts(cx, city))
+            .transpose()?
+            .map(|f| EngineFacts {
+                retired: pilots.retired_since(city).is_some(),
+                ..f
+            });
+        total.add_city(&counts, pilots.is_active(city), facts.as_ref())?;
+    }
+    Ok(total.evaluate(&eval))
 }
 
 fn city_coverage(
@@ -489,4 +535,36 @@ pub fn report_counts(
         counts.merge(&figures::city_report(store, city, period, basis)?.0)?;
     }
     Ok(counts)
+}
+
+/// The published report of `scope` for `period` with its change columns against the
+/// previous quarter and the same quarter of the previous year, each published with the
+/// same threshold (a change shows only where both cells do); a quarter with no data
+/// (nothing counted) gives empty changes.
+pub fn published_report(
+    store: &dyn Store,
+    (period, scope, basis): (Period, Scope, CountBasis),
+    suppress_below: u64,
+    editions: Option<&Editions>,
+) -> Result<PublishedReport, ScanError> {
+    // Every quarter compared is put in the same edition, so that rows match.
+    let build = |p: Period| -> Result<QuarterlyReport, ScanError> {
+        let counts = report_counts(store, p, scope, basis)?;
+        Ok(match editions {
+            Some(e) => counts.build_in_edition(e),
+            None => counts.build(),
+        })
+    };
+    let earlier = |p: Option<Period>| -> Result<Option<PublishedReport>, ScanError> {
+        let Some(p) = p else {
+            return Ok(None);
+        };
+        let r = build(p)?;
+        Ok(r.has_data().then(|| r.publish(suppress_below)))
+    };
+    let previous = earlier(period.previous())?;
+    let year_ago = earlier(Period::new(period.year() - 1, period.quarter()).ok())?;
+    let mut out = build(period)?.publish(suppress_below);
+    out.compare(previous.as_ref(), year_ago.as_ref());
+    Ok(out)
 }

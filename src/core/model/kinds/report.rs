@@ -102,7 +102,8 @@ pub struct SupplyDemandReport {
     pub submitted_at_ms: i64,
     /// When the first version was submitted: report timeliness counts from it.
     pub first_submitted_at_ms: i64,
-    /// The report as `GET /v1/reports/{period}?format=json` gave it, as JSON text.
+    /// The report as `GET /v1/reports/{period}?format=json` gave it, without its change
+    /// columns (the quarter's own tables), as JSON text.
     pub tables: String,
     /// The city's node certificate (DER) whose key signed the report.
     pub certificate: Bytes,

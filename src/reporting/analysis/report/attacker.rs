@@ -130,8 +130,26 @@ pub(super) fn relations(p: &PublishedReport) -> Vec<Rel> {
     out.push(column_sum(p, "table_8", "seekers"));
     shares(p, "table_8", "seekers", "share", &mut out);
     skills(p, &mut out);
+    if table(p, "table_10").is_some() {
+        regions(p, &mut out);
+    }
     same_numbers(p, &mut out);
     out
+}
+
+/// Table 10 (national reports): the regions add up to the nation, for demand and
+/// seekers; each ratio = demand ÷ seekers.
+fn regions(p: &PublishedReport, out: &mut Vec<Rel>) {
+    let t = "table_10";
+    out.push(column_sum(p, t, "demand"));
+    out.push(column_sum(p, t, "seekers"));
+    for r in part_rows(p, t).into_iter().chain(["total".into()]) {
+        out.push(Rel::Formula {
+            cell: key(t, &r, "ratio"),
+            formula: Formula::Quotient,
+            operands: vec![key(t, &r, "demand"), key(t, &r, "seekers")],
+        });
+    }
 }
 
 /// Table 1: carried over + new = total, for demand and seekers; ratio = demand ÷ seekers.
@@ -316,10 +334,16 @@ fn same_numbers(p: &PublishedReport, out: &mut Vec<Rel>) {
     let same = [
         (
             "demand",
-            ["table_2", "table_3", "table_4", "table_5", "table_9"].as_slice(),
+            [
+                "table_2", "table_3", "table_4", "table_5", "table_9", "table_10",
+            ]
+            .as_slice(),
         ),
-        ("seekers", ["table_5", "table_8", "table_9"].as_slice()),
-        ("ratio", ["table_5", "table_9"].as_slice()),
+        (
+            "seekers",
+            ["table_5", "table_8", "table_9", "table_10"].as_slice(),
+        ),
+        ("ratio", ["table_5", "table_9", "table_10"].as_slice()),
     ];
     for (c, tables) in same {
         for t in tables {
@@ -448,7 +472,16 @@ struct Attack<'a> {
 /// The withheld cells of `published` the attacker works out; `truth` is the same report
 /// published without suppression (the attacker uses a value only once it has learnt it).
 pub(super) fn attack(published: &PublishedReport, truth: &PublishedReport) -> Vec<Key> {
-    let rels = relations(published);
+    attack_with(published, truth, &relations(published))
+}
+
+/// [`attack`] with the relations given: several reports side by side (a quarter and an
+/// earlier one, with the changes between them) and what ties them.
+pub(super) fn attack_with(
+    published: &PublishedReport,
+    truth: &PublishedReport,
+    rels: &[Rel],
+) -> Vec<Key> {
     let mut a = Attack {
         truth,
         known: BTreeSet::new(),
@@ -475,7 +508,7 @@ pub(super) fn attack(published: &PublishedReport, truth: &PublishedReport) -> Ve
             }
         }
     }
-    while a.round(&rels) {}
+    while a.round(rels) {}
     let mut learnt: Vec<Key> = a
         .known
         .into_iter()

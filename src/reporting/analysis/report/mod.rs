@@ -28,6 +28,7 @@
 //! Everything is additive per city ([`ReportCounts::merge`]), so a province or national
 //! report is the merge of its cities' counts.
 
+mod changes;
 mod edition;
 mod html;
 mod labels;
@@ -39,6 +40,10 @@ mod tables;
 
 #[cfg(test)]
 mod attacker;
+#[cfg(test)]
+mod change_disclosure_tests;
+#[cfg(test)]
+mod changes_tests;
 #[cfg(test)]
 mod disclosure_tests;
 #[cfg(test)]
@@ -57,6 +62,7 @@ use crate::core::model::kinds::{JobSeeker, RecordData, SeekerCategory, SkillLeve
 use crate::core::model::standards::{occupation_level, occupation_major};
 use crate::core::model::{NodeCode, Record};
 
+pub use changes::{Against, Change, Comparison, Measure};
 pub use edition::{Edition, MappedLevel, Mapping, PublishedMapping, mapping_line};
 pub use html::{TargetStatus, render_html, render_html_with_status};
 pub use labels::Label;
@@ -64,7 +70,7 @@ pub use publish::{Cell, Column, PublishedReport, PublishedRow, PublishedTable};
 pub use render::{WITHHELD, csv_field, render_csv, render_json, render_text};
 pub use tables::{
     CategoryRow, DemandRow, GapRow, Note, OccupationRow, OccupationTable, Overall, QuarterlyReport,
-    SectorRow, SkillRow, TOP_N, UNKNOWN_EMPLOYER,
+    RegionRow, SectorRow, SkillRow, TOP_N, UNKNOWN_EMPLOYER, region_key,
 };
 
 /// Which records a report counts (defined with the submitted report record, which
@@ -141,6 +147,10 @@ pub struct ReportCounts {
     demand_by_skill: BTreeMap<String, u64>,
     /// Seekers by the skill level held (`none`: none held).
     seekers_by_skill: BTreeMap<String, u64>,
+    /// Demand and seekers of the cities of each region ([`region_key`]), filled as
+    /// cities are merged into a wider scope; empty for a city.
+    #[serde(default)]
+    by_region: BTreeMap<String, (Split, Split)>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
@@ -190,6 +200,7 @@ impl ReportCounts {
             seekers_by_category: BTreeMap::new(),
             demand_by_skill: BTreeMap::new(),
             seekers_by_skill: BTreeMap::new(),
+            by_region: BTreeMap::new(),
         }
     }
 
@@ -291,6 +302,19 @@ impl ReportCounts {
         merge_map(&mut self.seekers_by_category, &o.seekers_by_category);
         merge_map(&mut self.demand_by_skill, &o.demand_by_skill);
         merge_map(&mut self.seekers_by_skill, &o.seekers_by_skill);
+        if let Scope::City(city) = o.scope {
+            let slot = self
+                .by_region
+                .entry(region_key(city).to_string())
+                .or_default();
+            slot.0.merge(o.demand);
+            slot.1.merge(o.seekers);
+        }
+        for (region, (d, s)) in &o.by_region {
+            let slot = self.by_region.entry(region.clone()).or_default();
+            slot.0.merge(*d);
+            slot.1.merge(*s);
+        }
     }
 
     /// Tables 1–8 of the counts.

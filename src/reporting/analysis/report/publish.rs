@@ -13,10 +13,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::CountBasis;
+use super::changes::{Change, Comparison};
 use super::labels::{self, Label};
 use super::protect;
 use super::tables::{
-    CategoryRow, DemandRow, GapRow, Note, QuarterlyReport, SectorRow, SkillRow, ratio,
+    CategoryRow, DemandRow, GapRow, Note, QuarterlyReport, RegionRow, SectorRow, SkillRow, ratio,
 };
 
 /// One published cell.
@@ -83,6 +84,10 @@ pub struct Column {
     /// a derived cell is withheld with any of them, and with any other count it is
     /// computed from (the total row's, table 5's no-preference seekers).
     pub derived_from: Vec<String>,
+    /// For a change column: which column it compares, against which quarter, how
+    /// (absent for the quarter's own figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
 /// A row of a published table.
@@ -125,8 +130,12 @@ pub struct PublishedReport {
     pub suppress_below: u64,
     /// Number of cities counted.
     pub cities: u64,
-    /// Tables 1–9.
+    /// Tables 1–9, and `table_10` (regions) in a national report.
     pub tables: Vec<PublishedTable>,
+    /// The quarters the change columns compare against (absent: published without
+    /// comparison).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<Comparison>,
     /// Caveats, and a line for each code mapped to the edition in force.
     pub notes: Vec<String>,
     /// The editions in force the report was put in (`?edition=current`); `null`: codes
@@ -153,6 +162,7 @@ fn col(key: &'static str, zh: &str, en: &str, derived_from: &[&'static str]) -> 
         key: key.to_string(),
         label: Label::new(zh, en),
         derived_from: derived_from.iter().map(|k| k.to_string()).collect(),
+        change: None,
     }
 }
 
@@ -482,7 +492,47 @@ fn categories(rows: &[CategoryRow], total: u64) -> PublishedTable {
     share_table(heading, rows, total)
 }
 
+/// The regional table of a national report: demand, seekers and 求人倍率 per region.
+fn regions(rows: &[RegionRow], demand: u64, seekers: u64) -> PublishedTable {
+    let mut out: Vec<PublishedRow> = rows
+        .iter()
+        .map(|g| {
+            let cells = vec![Cell::Count(g.demand), Cell::Count(g.seekers), num(g.ratio)];
+            row(&g.code, g.label.clone(), cells)
+        })
+        .collect();
+    let total = vec![
+        Cell::Count(demand),
+        Cell::Count(seekers),
+        num(ratio(demand as f64, seekers as f64)),
+    ];
+    out.push(row("total", labels::total(), total));
+    let cols = vec![
+        col("demand", "需求人数", "Demand", &[]),
+        col("seekers", "求职人数", "Job seekers", &[]),
+        col(
+            "ratio",
+            "求人倍率",
+            "Demand/supply ratio",
+            &["demand", "seekers"],
+        ),
+    ];
+    table(
+        "table_10",
+        "分地区供求状况",
+        "Supply and demand by region",
+        cols,
+        out,
+    )
+}
+
 impl QuarterlyReport {
+    /// Whether anything was counted (demand or seekers): a quarter without data gives
+    /// no changes to compare against.
+    pub fn has_data(&self) -> bool {
+        self.overall.demand.total() + self.overall.seekers.total() > 0
+    }
+
     /// The published form: counts from 1 to `suppress_below − 1` withheld, with every
     /// cell that would give one away (`protect`).
     pub fn publish(&self, suppress_below: u64) -> PublishedReport {
@@ -520,6 +570,10 @@ impl QuarterlyReport {
             categories(&self.by_category, self.overall.seekers.total()),
             skills(&self.by_skill, demand, self.overall.seekers.total()),
         ];
+        if !self.by_region.is_empty() {
+            let seekers = self.overall.seekers.total();
+            tables.push(regions(&self.by_region, demand, seekers));
+        }
         protect::suppress(&mut tables, suppress_below);
         let mapped = super::edition::publish_mapped(&self.mapped, &tables, suppress_below);
         let notes = self
@@ -536,6 +590,7 @@ impl QuarterlyReport {
             suppress_below,
             cities: u64::try_from(self.cities.len()).unwrap_or(u64::MAX),
             tables,
+            compared_with: None,
             notes,
             edition: self.edition.clone(),
             mapped,

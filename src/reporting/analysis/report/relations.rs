@@ -261,8 +261,8 @@ const SKILL: &[DerivedRule] = &[
     },
 ];
 
-/// The relations of tables 1–9.
-const RULES: [TableRules; 9] = [
+/// The relations of tables 1–9 and of the national report's regional table 10.
+const RULES: [TableRules; 10] = [
     TableRules {
         id: "table_1",
         // carried over + new in period = total, for demand and for seekers.
@@ -337,6 +337,18 @@ const RULES: [TableRules; 9] = [
         derived: SKILL,
         sorted_by: None,
     },
+    TableRules {
+        id: "table_10",
+        // The regions' demand and seekers add up to the nation's.
+        column_sums: &["demand", "seekers"],
+        row_sums: &[],
+        derived: &[DerivedRule {
+            column: "ratio",
+            rows: Rows::All,
+            from: &[(At::Same, "demand"), (At::Same, "seekers")],
+        }],
+        sorted_by: None,
+    },
 ];
 
 /// The table of major occupation groups, and those listing minor groups.
@@ -347,8 +359,8 @@ const MINOR_GROUPS: [&str; 2] = ["table_6", "table_7"];
 type Key = (&'static str, &'static str, &'static str);
 
 /// Cells that show the same number: total demand in tables 1–5 and 9, total seekers in
-/// tables 1, 5, 8 and 9, and 其他行业 in tables 2 and 3.
-const SAME_NUMBER: [(Key, Key); 9] = [
+/// tables 1, 5, 8, 9 and 10, and 其他行业 in tables 2 and 3.
+const SAME_NUMBER: [(Key, Key); 11] = [
     (("table_1", TOTAL, "demand"), ("table_9", TOTAL, "demand")),
     (("table_1", TOTAL, "seekers"), ("table_9", TOTAL, "seekers")),
     (("table_3", "P", "demand"), ("table_2", TOTAL, "allocated")),
@@ -358,6 +370,11 @@ const SAME_NUMBER: [(Key, Key); 9] = [
     (("table_1", TOTAL, "demand"), ("table_5", TOTAL, "demand")),
     (("table_1", TOTAL, "seekers"), ("table_5", TOTAL, "seekers")),
     (("table_1", TOTAL, "seekers"), ("table_8", TOTAL, "seekers")),
+    (("table_1", TOTAL, "demand"), ("table_10", TOTAL, "demand")),
+    (
+        ("table_1", TOTAL, "seekers"),
+        ("table_10", TOTAL, "seekers"),
+    ),
 ];
 
 /// Lookups by key in the published tables.

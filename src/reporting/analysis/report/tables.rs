@@ -9,9 +9,11 @@ use serde::{Serialize, Serializer};
 use super::labels::{self, Label};
 use super::{CountBasis, ReportCounts, Split};
 use crate::core::model::NodeCode;
-use crate::core::model::Sector;
 use crate::core::model::standards::occupation_level;
-use crate::core::model::tables::{EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999};
+use crate::core::model::tables::{
+    EMPLOYER_TYPES, INDUSTRIES_1994, OCCUPATIONS_1999, PROVINCE_REGIONS,
+};
+use crate::core::model::{Region, Sector};
 use crate::reporting::analysis::period::Period;
 use crate::reporting::analysis::scope::Scope;
 
@@ -231,6 +233,39 @@ pub struct CategoryRow {
     pub share: Option<f64>,
 }
 
+/// A row of the national report's regional table (东部/中部/西部).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegionRow {
+    /// `east`, `central`, `west` (or `other`: a city outside the 31 provincial units).
+    pub code: String,
+    /// Label.
+    pub label: Label,
+    /// 需求人数.
+    pub demand: u64,
+    /// 求职人数.
+    pub seekers: u64,
+    /// 求人倍率.
+    pub ratio: Option<f64>,
+}
+
+/// The regions in table order, with their keys and labels.
+const REGIONS: [(Region, &str, &str, &str); 3] = [
+    (Region::East, "east", "东部", "East"),
+    (Region::Central, "central", "中部", "Central"),
+    (Region::West, "west", "西部", "West"),
+];
+
+/// The key of the region a city lies in, by the first two digits of its code
+/// (`other` outside the 31 provincial units).
+pub fn region_key(city: NodeCode) -> &'static str {
+    let prefix = city.get() / 10_000;
+    PROVINCE_REGIONS
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .and_then(|(_, r)| REGIONS.iter().find(|(k, ..)| k == r))
+        .map_or("other", |(_, key, ..)| *key)
+}
+
 /// The quarterly supply/demand report of one scope, raw numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuarterlyReport {
@@ -262,6 +297,9 @@ pub struct QuarterlyReport {
     pub by_category: Vec<CategoryRow>,
     /// Table 9: supply and demand by skill level.
     pub by_skill: Vec<SkillRow>,
+    /// The regional table (national scope only; empty otherwise): 东部, 中部, 西部, and
+    /// `other` when a city lies outside them.
+    pub by_region: Vec<RegionRow>,
     /// Caveats (codes outside the tables, unallocated seekers …).
     pub notes: Vec<Note>,
     /// The editions in force the report was put in; `None`: codes as recorded.
@@ -469,7 +507,32 @@ fn skill_table(c: &ReportCounts) -> Vec<SkillRow> {
         .collect()
 }
 
-/// Builds tables 1–9.
+/// The regional table of a national report (empty for any other scope).
+fn region_table(c: &ReportCounts) -> Vec<RegionRow> {
+    if c.scope != Scope::National {
+        return Vec::new();
+    }
+    let row = |code: &str, label: Label| {
+        let (d, s) = c.by_region.get(code).copied().unwrap_or_default();
+        RegionRow {
+            code: code.to_string(),
+            label,
+            demand: d.total(),
+            seekers: s.total(),
+            ratio: share(d.total(), s.total()),
+        }
+    };
+    let mut rows: Vec<RegionRow> = REGIONS
+        .iter()
+        .map(|(_, key, zh, en)| row(key, Label::new(zh, en)))
+        .collect();
+    if c.by_region.contains_key("other") {
+        rows.push(row("other", Label::new("其他", "Other")));
+    }
+    rows
+}
+
+/// Builds tables 1–9 (and the regional table 10 of a national report).
 pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
     let mut notes = Vec::new();
     let (by_sector, by_industry) = industry_tables(c, &mut notes);
@@ -493,6 +556,7 @@ pub(super) fn build(c: &ReportCounts) -> QuarterlyReport {
         surpluses,
         by_category: category_table(c),
         by_skill: skill_table(c),
+        by_region: region_table(c),
         notes,
         edition: None,
         mapped: Vec::new(),
