@@ -82,10 +82,11 @@ fn mixed_batch_stores_the_valid_records_and_names_each_error() {
         occupation_message.contains("9-99-99") && occupation_message.contains("CN-OCC@1999"),
         "{occupation_message}"
     );
+    // The two valid records, and the quarter's ingest tally counting the five refusals.
     assert_eq!(
         records(&node, &http),
-        2,
-        "only the valid records are stored"
+        3,
+        "only the valid records are stored, with the tally of refusals"
     );
 
     // The stored job seeker carries a pseudonym and none of the identifying fields.

@@ -75,28 +75,32 @@ fn refusals_at_the_city_count_in_f06_at_every_tier() {
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["accepted"].as_array().unwrap().len(), 3);
     assert_eq!(answer["rejected"].as_array().unwrap().len(), 3);
-    // A second request with one refusal, and a dry run, which counts nothing.
+    // A request refused whole leaves the store as it was; its refusal waits for the
+    // next request that stores something. A dry run counts nothing.
+    let digest = |node: &RunningNode| http.get(&node.url("/v1/digest")).1;
+    let before = digest(city);
     let mut again = vacancy("V-4", 1);
     again["data"]["headcount"] = json!(0);
     let (status, _) = http.post(&city.url("/v1/records"), &files.token, &json!([again]));
     assert_eq!(status, 422);
     let dry = city.url("/v1/records?dry_run=true");
-    let (status, _) = http.post(
-        &dry,
-        &files.token,
-        &json!([{"kind": "vacancy", "id": "V-5", "data": {}}]),
-    );
+    let empty = json!([{"kind": "vacancy", "id": "V-5", "data": {}}]);
+    let (status, _) = http.post(&dry, &files.token, &empty);
     assert_eq!(status, 422);
+    assert_eq!(digest(city), before, "bad input leaves the store unchanged");
+    let valid = json!([vacancy("V-4", 1)]);
+    let (status, _) = http.post(&city.url("/v1/records"), &files.token, &valid);
+    assert_eq!(status, 200);
 
     quarters.push(this_quarter());
     quarters.dedup();
     converged(&http, &t);
-    // 4 refused; the city holds 3 records: 4 of 7 at the city, the province and the
+    // 4 refused; the city holds 4 records: 4 of 8 at the city, the province and the
     // ministry alike.
     for node in [city, &t.province.1, &t.ministry.1] {
         assert_eq!(
             f06(&http, node, "rejection_rate"),
-            (4, 7),
+            (4, 8),
             "{}",
             node.url("")
         );
@@ -116,7 +120,7 @@ fn refusals_at_the_city_count_in_f06_at_every_tier() {
     assert_eq!(by_error, 4);
     assert_eq!(
         at_ministry[0]["version"], 2,
-        "one version per refusing request"
+        "one version per request that stored records and had refusals to count"
     );
     assert_eq!(tallies(&http, city, &quarters), at_ministry);
 }
@@ -131,7 +135,15 @@ fn clients_cannot_post_a_tally() {
     let quarters = [this_quarter(), "1999Q3".to_string()];
     let (status, answer) = http.post(&city.url("/v1/records"), &files.token, &forged);
     assert_eq!(status, 422, "{answer}");
-    // Refused like any bad record: its refusal is counted, the forgery is not stored.
+    assert!(tallies(&http, city, &quarters).is_empty(), "nothing stored");
+    // Refused like any bad record: its refusal is counted with the next stored record,
+    // and the forgery is never stored.
+    let (status, _) = http.post(
+        &city.url("/v1/records"),
+        &files.token,
+        &json!([vacancy("V-1", 1)]),
+    );
+    assert_eq!(status, 200);
     let held = tallies(&http, city, &quarters);
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(

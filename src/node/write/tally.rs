@@ -2,6 +2,11 @@
 //! the `ingest_tally` record of the quarter (by the node's clock) and planned in the same
 //! group as the accepted records, so that the counts are exactly as durable as the
 //! writes.
+//!
+//! A group that accepted nothing writes nothing: bad input leaves the store unchanged.
+//! Its refusals wait in memory and go with the next group that stores records; a crash
+//! or a failed commit before then loses them (a statistic, never an acknowledged
+//! record).
 
 use chrono::{DateTime, Datelike};
 
@@ -24,22 +29,27 @@ fn quarter_of(now_ms: i64) -> String {
 #[derive(Debug, Default)]
 pub(super) struct TallyKeeper {
     last: Option<(u64, IngestTally)>,
+    /// Refusals of groups that stored nothing, not yet written.
+    waiting: IngestTally,
 }
 
 impl TallyKeeper {
-    /// Plans the next version of the quarter's tally with `counted` added, if anything
-    /// was refused.
+    /// Plans the next version of the quarter's tally with `counted` (and the refusals
+    /// waiting) added, if anything was refused and the group `stores` records; otherwise
+    /// keeps `counted` waiting.
     pub(super) fn plan(
         &mut self,
         planner: &mut Planner<'_>,
-        store: &dyn Store,
-        owner: NodeCode,
+        (store, owner): (&dyn Store, NodeCode),
         counted: &IngestTally,
+        stores: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        if counted.is_empty() {
+        self.waiting.add(counted);
+        if self.waiting.is_empty() || !stores {
             return Ok(());
         }
+        let counted = std::mem::take(&mut self.waiting);
         let quarter = quarter_of(now_ms);
         let key = RecordKey::of(Kind::IngestTally, &quarter);
         let current = planner.version_of(key)?;
@@ -48,7 +58,7 @@ impl TallyKeeper {
             (_, None) => IngestTally::new(quarter.clone()),
             (_, Some(_)) => stored(store, owner, key)?.unwrap_or(IngestTally::new(quarter.clone())),
         };
-        tally.add(counted);
+        tally.add(&counted);
         let draft = Draft {
             id: quarter,
             status: Status::Active,

@@ -244,7 +244,8 @@ fn plan_group(
         }
         replies.push((job.reply, outcomes));
     }
-    if let Err(e) = tallies.plan(planner, g.store, g.owner, &counted, now) {
+    let stores = replies.iter().any(|(_, outcomes)| !outcomes.is_empty());
+    if let Err(e) = tallies.plan(planner, (g.store, g.owner), &counted, stores, now) {
         failure = Some(e);
     }
     let (group, writes) = planner.take_group();

@@ -203,26 +203,25 @@ const OCCUPATION: &[DerivedRule] = &[
     },
 ];
 
-/// Table 2: a sector's part of 其他行业 (the total row's `allocated`), its demand and
-/// share are all computed from its coded demand, all sectors' and 其他行业.
+/// What a sector's part of 其他行业 and its demand are computed from: its coded demand,
+/// all sectors' and 其他行业 (the total row's `allocated`).
+const SECTOR_PART: &[(At, &str)] = &[
+    (At::Same, "recorded"),
+    (At::Total, "recorded"),
+    (At::Total, "allocated"),
+];
+
+/// Table 2: a sector's part of 其他行业, its demand and its share.
 const SECTOR: &[DerivedRule] = &[
     DerivedRule {
         column: "allocated",
         rows: Rows::Parts,
-        from: &[
-            (At::Same, "recorded"),
-            (At::Total, "recorded"),
-            (At::Total, "allocated"),
-        ],
+        from: SECTOR_PART,
     },
     DerivedRule {
         column: "demand",
         rows: Rows::Parts,
-        from: &[
-            (At::Same, "recorded"),
-            (At::Total, "recorded"),
-            (At::Total, "allocated"),
-        ],
+        from: SECTOR_PART,
     },
     // A sector's demand is withheld with any of its operands, and its share with it.
     DerivedRule {
