@@ -62,27 +62,31 @@ fn report(http: &Http, node: &RunningNode, scope: Option<&str>) -> Value {
 
 /// A cell of a published report as a number (`None`: empty).
 fn cell(report: &Value, table: &str, row: &str, column: &str) -> Option<f64> {
-    let t = report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == table)
-        .unwrap_or_else(|| panic!("no {table}"));
-    let col = t["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|c| c["key"] == column)
-        .unwrap_or_else(|| panic!("no {table}/{column}"));
-    let r = t["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == row)
+    let v = common::report_cell(report, table, row, column)
         .unwrap_or_else(|| panic!("no {table}/{row}"));
-    let v = &r["cells"][col];
     assert!(!v.is_string(), "{table}/{row}/{column} withheld: {v}");
     v.as_f64()
+}
+
+/// Table 2's sectors: coded demand, part of 其他行业 and demand, by row.
+fn assert_sectors(report: &Value, expected: [(&str, f64, f64, f64); 3]) {
+    for (row, recorded, allocated, demand) in expected {
+        assert_eq!(
+            cell(report, "table_2", row, "recorded"),
+            Some(recorded),
+            "{row}"
+        );
+        assert_eq!(
+            cell(report, "table_2", row, "allocated"),
+            Some(allocated),
+            "{row}"
+        );
+        assert_eq!(
+            cell(report, "table_2", row, "demand"),
+            Some(demand),
+            "{row}"
+        );
+    }
 }
 
 fn m06(http: &Http, node: &RunningNode) -> (u64, u64) {
@@ -136,24 +140,14 @@ fn sectors_skill_levels_and_tracking_at_every_tier() {
     // 440100: coded demand A 8 (primary), C 10 (secondary), K 20 (tertiary) = 38;
     // 其他行业 P = 6 goes 6×8/38 = 1.26, 6×10/38 = 1.58, 6×20/38 = 3.16.
     let r = report(&http, city, None);
-    let expect = [
-        ("primary", 8.0, 1.26, 9.26),
-        ("secondary", 10.0, 1.58, 11.58),
-        ("tertiary", 20.0, 3.16, 23.16),
-    ];
-    for (row, recorded, allocated, demand) in expect {
-        assert_eq!(
-            cell(&r, "table_2", row, "recorded"),
-            Some(recorded),
-            "{row}"
-        );
-        assert_eq!(
-            cell(&r, "table_2", row, "allocated"),
-            Some(allocated),
-            "{row}"
-        );
-        assert_eq!(cell(&r, "table_2", row, "demand"), Some(demand), "{row}");
-    }
+    assert_sectors(
+        &r,
+        [
+            ("primary", 8.0, 1.26, 9.26),
+            ("secondary", 10.0, 1.58, 11.58),
+            ("tertiary", 20.0, 3.16, 23.16),
+        ],
+    );
     assert_eq!(cell(&r, "table_2", "total", "demand"), Some(44.0));
     assert_eq!(cell(&r, "table_2", "total", "allocated"), Some(6.0));
     // Table 9 at 440100: intermediate 10 asked, 5 held (ratio 2); senior 8 asked, none
@@ -175,24 +169,14 @@ fn sectors_skill_levels_and_tracking_at_every_tier() {
         (ministry, None),
     ] {
         let r = report(&http, node, scope);
-        let expect = [
-            ("primary", 8.0, 0.81, 8.81),
-            ("secondary", 22.0, 2.24, 24.24),
-            ("tertiary", 29.0, 2.95, 31.95),
-        ];
-        for (row, recorded, allocated, demand) in expect {
-            assert_eq!(
-                cell(&r, "table_2", row, "recorded"),
-                Some(recorded),
-                "{row}"
-            );
-            assert_eq!(
-                cell(&r, "table_2", row, "allocated"),
-                Some(allocated),
-                "{row}"
-            );
-            assert_eq!(cell(&r, "table_2", row, "demand"), Some(demand), "{row}");
-        }
+        assert_sectors(
+            &r,
+            [
+                ("primary", 8.0, 0.81, 8.81),
+                ("secondary", 22.0, 2.24, 24.24),
+                ("tertiary", 29.0, 2.95, 31.95),
+            ],
+        );
         assert_eq!(cell(&r, "table_2", "total", "demand"), Some(65.0));
         assert_eq!(cell(&r, "table_9", "intermediate", "demand"), Some(22.0));
         assert_eq!(cell(&r, "table_9", "intermediate", "ratio"), Some(2.2));

@@ -34,26 +34,12 @@ fn seeker(n: u32, occupation: &str, from: &str, until: &str) -> Value {
         "category": "laid_off", "registered_on": from, "valid_until": until}})
 }
 
-/// The count in `table`'s row `row`, column `column` of a published report.
+/// The count in `table`'s row `row`, column `column` of a published report (null
+/// without that row).
 fn cell(report: &Value, table: &str, row: &str, column: &str) -> Value {
-    let t = report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == table)
-        .unwrap_or_else(|| panic!("no {table} in {report}"));
-    let col = t["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|c| c["key"] == column)
-        .unwrap();
-    t["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == row)
-        .map_or(Value::Null, |r| r["cells"][col].clone())
+    common::report_cell(report, table, row, column)
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 fn row_keys(report: &Value, table: &str) -> Vec<String> {

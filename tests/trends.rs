@@ -145,25 +145,7 @@ fn report(http: &Http, node: &RunningNode, scope: &str) -> Value {
 
 /// The cell of `table`, `row`, `column` of a report's JSON.
 fn cell<'a>(report: &'a Value, table: &str, row: &str, column: &str) -> &'a Value {
-    let t = report["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == table)
-        .unwrap_or_else(|| panic!("no {table}"));
-    let col = t["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .position(|c| c["key"] == column)
-        .unwrap_or_else(|| panic!("no {table}/{column}"));
-    let r = t["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == row)
-        .unwrap_or_else(|| panic!("no {table}/{row}"));
-    &r["cells"][col]
+    common::report_cell(report, table, row, column).unwrap_or_else(|| panic!("no {table}/{row}"))
 }
 
 /// Asserts number cells (within rounding) by (table, row, column).

@@ -650,3 +650,31 @@ pub fn headless(
     cmd.arg(format!("--user-data-dir={}", profile.display()));
     cmd.args(args).output().unwrap()
 }
+
+/// The cell of `table`, `row`, `column` in a report's JSON (`GET /v1/reports/{P}`), or
+/// `None` when the table has no such row. Panics on a missing table or column.
+pub fn report_cell<'a>(
+    report: &'a serde_json::Value,
+    table: &str,
+    row: &str,
+    column: &str,
+) -> Option<&'a serde_json::Value> {
+    let t = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == table)
+        .unwrap_or_else(|| panic!("no {table} in {report}"));
+    let col = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["key"] == column)
+        .unwrap_or_else(|| panic!("no {table}/{column}"));
+    t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == row)
+        .map(|r| &r["cells"][col])
+}
