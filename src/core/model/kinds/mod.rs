@@ -1,7 +1,8 @@
 //! The fields of every upward record kind (`docs/reference/records.md`) and their validation.
 //!
-//! Every kind but `supply_demand_report` (the city's signed quarterly report, `report`)
-//! is posted by clients.
+//! Every kind is posted by clients but three the city node writes itself:
+//! `supply_demand_report` (its signed quarterly report, `report`), `ingest_tally` (its
+//! refusals at ingest, `tally`) and `pid_link` (a person across key epochs, `links`).
 //!
 //! Structs here are what is stored and replicated. They carry pseudonyms (`pid`), never
 //! citizen IDs, names, phones or addresses: the ingest path ([`super::ingest`]) replaces or
