@@ -3,15 +3,19 @@
 //! without those readers, measured in the same run.
 //!
 //! A city node (as `lmsync run` starts it, with `[public]`) ingests half of N vacancies
-//! over its API with 4 clients and no readers (the quiet rate), then the other half
-//! while R readers search its public listener without pause (the loaded rate, and every
-//! search's latency). Searches mix the board's first page, an occupation group, an area,
-//! a wage range, words and a deeper page.
+//! over its API with 4 clients and no readers (filling the board), then the other half
+//! in W windows, alternately without readers (quiet) and while R readers search its
+//! public listener (loaded, timing every search). The windows go quiet, loaded, loaded,
+//! quiet, and again (ABBA), so the slowing of a growing store falls on both alike and
+//! the ratio of their rates is the readers' cost alone. Searches mix the board's first
+//! page, an occupation group, an area, a wage range, words and a deeper page.
 //!
 //! Run: `cargo bench --bench public` (env `LMSYNC_BENCH_VACANCIES`, default 1,000,000;
 //! `LMSYNC_BENCH_READERS`, default 200; `LMSYNC_BENCH_READER_PAUSE_MS`, the pause of each
-//! reader between searches, default 0: flat out). Prints the latency distribution, the
-//! rates and their ratio (goals: p99 ≤ 50 ms, loaded ÷ quiet ≥ 0.8).
+//! reader between searches, default 1,000: a person at a phone or a screen; 0 searches
+//! flat out; `LMSYNC_BENCH_WINDOWS`, default 8, a multiple of 4). Prints the latency
+//! distribution, each window's rate and the ratio of the loaded windows' rate to the
+//! quiet ones' (goals: p99 ≤ 50 ms, loaded ÷ quiet ≥ 0.8).
 
 #![allow(
     missing_docs,
@@ -23,8 +27,6 @@
 )]
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lmsync::node::config::Config;
@@ -90,16 +92,24 @@ fn node_config(dir: &Path) -> Config {
     )
 }
 
-/// Posts `records` in batches with 4 clients; returns records per second.
-async fn ingest(url: &str, records: Vec<Value>) -> f64 {
-    let n = records.len();
+/// Posts `records` in batches with 4 clients; returns how long it took.
+async fn ingest(url: &str, records: Vec<Value>) -> Duration {
     let bodies: Vec<Vec<u8>> = records
         .chunks(BATCH)
         .map(|c| serde_json::to_vec(c).unwrap())
         .collect();
     let start = Instant::now();
     common::post_all(url, TOKEN, bodies, 4).await;
-    n as f64 / start.elapsed().as_secs_f64()
+    start.elapsed()
+}
+
+/// Whether the readers search: set for the loaded windows, cleared for the quiet ones;
+/// `None` ends them.
+type Gate = tokio::sync::watch::Receiver<Option<bool>>;
+
+/// Window `w` of the ABBA order: quiet, loaded, loaded, quiet, again.
+fn loaded_window(w: usize) -> bool {
+    matches!(w % 4, 1 | 2)
 }
 
 const QUERIES: [&str; 6] = [
@@ -111,17 +121,33 @@ const QUERIES: [&str; 6] = [
     "page=5&per_page=20",
 ];
 
-/// Searches until `stop`, `pause` between searches; returns each search's latency.
+/// Searches while the gate is open, `pause` between searches, until it is dropped;
+/// returns each search's latency. Reader `seed` of `readers` starts its searches that
+/// part of a pause after the gate opens, so that paced readers, like people, do not
+/// all ask in the same instant.
 async fn reader(
     base: String,
-    stop: Arc<AtomicBool>,
-    seed: usize,
+    mut gate: Gate,
+    (seed, readers): (usize, usize),
     pause: Duration,
 ) -> Vec<(usize, Duration)> {
     let client = reqwest::Client::new();
     let mut latencies = Vec::new();
     let mut i = seed;
-    while !stop.load(Ordering::Relaxed) {
+    let offset = pause.mul_f64(seed as f64 / readers.max(1) as f64);
+    let mut searching = false;
+    loop {
+        match gate.wait_for(|open| *open != Some(false)).await {
+            Ok(open) if open.is_some() => {}
+            _ => break,
+        }
+        if !searching {
+            tokio::time::sleep(offset).await;
+        }
+        searching = gate.borrow().is_some_and(|open| open);
+        if !searching {
+            continue;
+        }
         let query = i % QUERIES.len();
         let url = format!("{base}/api/vacancies?{}", QUERIES[query]);
         i += 1;
@@ -145,9 +171,10 @@ fn main() {
     }
     let n = env_usize("LMSYNC_BENCH_VACANCIES", 1_000_000);
     let readers = env_usize("LMSYNC_BENCH_READERS", 200);
-    // 0: each reader searches again as soon as it has its answer (the worst case); a
-    // person at a phone or a screen reloading waits a second or more.
-    let pause = Duration::from_millis(env_usize("LMSYNC_BENCH_READER_PAUSE_MS", 0) as u64);
+    // A person at a phone or a screen reloading waits a second or more; 0: each reader
+    // searches again as soon as it has its answer (the worst case).
+    let pause = Duration::from_millis(env_usize("LMSYNC_BENCH_READER_PAUSE_MS", 1_000) as u64);
+    let windows = env_usize("LMSYNC_BENCH_WINDOWS", 8).max(4) / 4 * 4;
     let tmp =
         tempfile::tempdir_in(std::env::var("LMSYNC_BENCH_DIR").unwrap_or_else(|_| ".".into()))
             .unwrap();
@@ -160,14 +187,37 @@ fn main() {
         let api = format!("http://{}/v1/records", node.api_addr);
         let public = format!("http://{}", node.public.as_ref().unwrap().addr);
         let half = n / 2;
-        let quiet = ingest(&api, vacancies(0, half)).await;
-        println!("ingested {half} vacancies without readers: {quiet:.0} rec/s");
-        let stop = Arc::new(AtomicBool::new(false));
+        let fill = ingest(&api, vacancies(0, half)).await;
+        println!(
+            "ingested {half} vacancies without readers: {:.0} rec/s",
+            half as f64 / fill.as_secs_f64()
+        );
+        let (gate, open) = tokio::sync::watch::channel(Some(false));
         let tasks: Vec<_> = (0..readers)
-            .map(|r| tokio::spawn(reader(public.clone(), stop.clone(), r, pause)))
+            .map(|r| tokio::spawn(reader(public.clone(), open.clone(), (r, readers), pause)))
             .collect();
-        let loaded = ingest(&api, vacancies(half, n - half)).await;
-        stop.store(true, Ordering::Relaxed);
+        drop(open);
+        // (records, time) of the quiet and of the loaded windows.
+        let mut spent = [(0usize, Duration::ZERO); 2];
+        let per_window = (n - half).div_ceil(windows);
+        for w in 0..windows {
+            let from = half + w * per_window;
+            let count = per_window.min(n - from);
+            let loaded = loaded_window(w);
+            gate.send_replace(Some(loaded));
+            let took = ingest(&api, vacancies(from, count)).await;
+            let (records, time) = &mut spent[usize::from(loaded)];
+            *records += count;
+            *time += took;
+            println!(
+                "  window {w} ({}): {count} vacancies, {:.0} rec/s",
+                if loaded { "loaded" } else { "quiet" },
+                count as f64 / took.as_secs_f64()
+            );
+        }
+        gate.send_replace(None);
+        let rate = |(records, time): (usize, Duration)| records as f64 / time.as_secs_f64();
+        let (quiet, loaded) = (rate(spent[0]), rate(spent[1]));
         let mut by_query = Vec::new();
         for t in tasks {
             by_query.extend(t.await.unwrap());
@@ -181,7 +231,7 @@ fn main() {
             .await
             .unwrap();
         println!(
-            "ingested {} vacancies with {readers} readers ({pause:?} between searches): {loaded:.0} rec/s",
+            "ingested {} vacancies in {windows} windows: quiet {quiet:.0} rec/s, with {readers} readers ({pause:?} between searches) {loaded:.0} rec/s",
             n - half
         );
         println!(
