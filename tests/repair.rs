@@ -14,6 +14,7 @@ use common::sessions::{
 };
 use lmsync::core::model::MINISTRY;
 use lmsync::core::model::standards::{Standards, StandardsCell};
+use lmsync::core::protocol::merge::plan_replica;
 use lmsync::core::protocol::{Action, ChildSession, Event, ParentSession};
 use lmsync::core::store::{Removal, Store, WriteBatch};
 use lmsync::core::wire::{Message, PROTOCOL_VERSION, RefusalCode};
@@ -297,4 +298,50 @@ fn a_child_cannot_pass_off_other_documents_as_returned() {
         );
     }
     assert!(province.documents().unwrap().is_empty());
+}
+
+/// A batch that holds one record twice (a child's bug or an attack) stores it once, in
+/// the newer version whichever comes first: the parent's summaries count the record once,
+/// with the fingerprint of the version it holds.
+#[test]
+fn a_record_twice_in_one_batch_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, p) = (code("440100"), code("440000"));
+    let city = store(&dir.path().join("city"), c);
+    write_generated(&city, c, 5);
+    let (_, records) = city.changes(c, 0, city.last_seq(c), 10).unwrap();
+    let older = records[0].clone();
+    let mut newer = older.clone();
+    newer.envelope.version += 1;
+    newer.envelope.seq = city.last_seq(c) + 1;
+    let standards = Standards::builtin();
+    let verifier = verifier();
+    let batches = [
+        vec![older.clone(), newer.clone()],
+        vec![newer.clone(), older.clone()],
+        vec![newer.clone(), newer.clone()],
+    ];
+    for (n, batch) in batches.into_iter().enumerate() {
+        let province = store(&dir.path().join(format!("province-{n}")), p);
+        let plan = plan_replica(&province, (&standards, &verifier), batch).unwrap();
+        assert_eq!(plan.writes.len(), 1, "batch {n}");
+        assert!(plan.conflicts.is_empty(), "batch {n}");
+        province
+            .commit(WriteBatch {
+                records: plan.writes,
+                ..WriteBatch::default()
+            })
+            .unwrap();
+        let held = province.get_record(c, older.envelope.key()).unwrap();
+        assert_eq!(
+            held.map(|r| r.envelope.version),
+            Some(newer.envelope.version)
+        );
+        let digest = province.digest(Some(c), None);
+        assert_eq!(
+            (digest.records, digest.sum),
+            (1, newer.envelope.fingerprint()),
+            "batch {n}"
+        );
+    }
 }

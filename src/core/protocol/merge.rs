@@ -7,11 +7,11 @@
 //! (a submitted report's) does not verify is quarantined: not applied, kept aside for
 //! inspection, reported, and the rest of the batch goes on.
 
-use crate::core::model::Record;
 use crate::core::model::kinds::verify_record;
 use crate::core::model::signature::DocumentVerifier;
 use crate::core::model::standards::Standards;
 use crate::core::model::validate::Checker;
+use crate::core::model::{NodeCode, Record, RecordKey};
 use crate::core::store::{QuarantinedRecord, RecordWrite, Store, StoreError};
 
 /// What to do with one received batch.
@@ -108,6 +108,17 @@ pub fn replica_actions(
     actions
 }
 
+/// Two different copies of one version: surfaced, never resolved.
+fn conflict(
+    held: &crate::core::model::Envelope,
+    received: &crate::core::model::Envelope,
+) -> String {
+    format!(
+        "{}/{}/{} version {}: held hash {} differs from received {}",
+        received.owner, received.kind, received.id, received.version, held.hash, received.hash
+    )
+}
+
 /// Plans the writes for records received from a peer: validated against `standards`,
 /// signed reports verified with `verifier`.
 pub fn plan_replica(
@@ -116,6 +127,9 @@ pub fn plan_replica(
     records: Vec<Record>,
 ) -> Result<ReplicaPlan, StoreError> {
     let mut plan = ReplicaPlan::default();
+    // Where each key planned so far sits in `plan.writes`.
+    let mut planned: std::collections::HashMap<(NodeCode, RecordKey), usize> =
+        std::collections::HashMap::new();
     for record in records {
         let e = &record.envelope;
         if !record.verify_hash()? {
@@ -138,29 +152,41 @@ pub fn plan_replica(
             continue;
         }
         let e = &record.envelope;
-        let key = e.key();
-        let held = if store.may_contain(e.owner, key) {
-            store.get_record(e.owner, key)?
+        let key = (e.owner, e.key());
+        // The same record twice in one message (a peer's bug or an attack): its versions
+        // are weighed against each other as against a held one, so that one write of the
+        // key remains and the summaries count it once.
+        if let Some(earlier) = planned.get(&key).and_then(|at| plan.writes.get_mut(*at)) {
+            let held = &earlier.record.envelope;
+            match held.version.cmp(&e.version) {
+                std::cmp::Ordering::Less => earlier.record = record,
+                std::cmp::Ordering::Equal if held.hash != e.hash => {
+                    plan.conflicts.push(conflict(held, e));
+                }
+                _ => plan.unchanged += 1,
+            }
+            continue;
+        }
+        let held = if store.may_contain(key.0, key.1) {
+            store.get_record(key.0, key.1)?
         } else {
             None
         };
         match held {
             Some(h) if h.envelope.version > e.version => {
                 plan.unchanged += 1;
-                plan.held_newer.push(key);
+                plan.held_newer.push(key.1);
             }
             Some(h) if h.envelope.version == e.version => {
                 if h.envelope.hash != e.hash {
-                    plan.conflicts.push(format!(
-                        "{}/{}/{} version {}: held hash {} differs from received {}",
-                        e.owner, e.kind, e.id, e.version, h.envelope.hash, e.hash
-                    ));
+                    plan.conflicts.push(conflict(&h.envelope, e));
                 } else {
                     plan.unchanged += 1;
                 }
             }
             held => {
                 let prev_fp = held.map(|h| h.envelope.fingerprint());
+                planned.insert(key, plan.writes.len());
                 plan.writes.push(RecordWrite { record, prev_fp });
             }
         }
