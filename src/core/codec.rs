@@ -37,6 +37,13 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bincode::serde::encode_to_vec(value, config())?)
 }
 
+/// The length of `value`'s encoding, counted without building it (sizing a batch).
+pub fn encoded_len<T: Serialize>(value: &T) -> Result<usize, CodecError> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config())?;
+    Ok(size.bytes_written)
+}
+
 /// Appends the encoding of `value` to `buf`.
 pub fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     let bytes = bincode::serde::encode_to_vec(value, config())?;
@@ -73,6 +80,17 @@ mod tests {
         bytes.push(0);
         let err = decode::<(u64, String)>(&bytes).unwrap_err();
         assert!(matches!(err, CodecError::TrailingBytes { trailing: 1 }));
+    }
+
+    #[test]
+    fn encoded_len_counts_what_encode_writes() {
+        let value = (
+            300u64,
+            vec![7u8; 200],
+            Some(String::from("岗位信息")),
+            -5i32,
+        );
+        assert_eq!(encoded_len(&value).unwrap(), encode(&value).unwrap().len());
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub fn split_by_size(records: Vec<Record>, max: usize) -> Vec<Vec<Record>> {
     let mut bytes = 0;
     for r in records {
         // A record that cannot be encoded is counted at the largest a record may be.
-        let size = crate::core::codec::encode(&r)
-            .map_or(crate::core::store::MAX_RECORD_BYTES, |b| b.len());
+        let size =
+            crate::core::codec::encoded_len(&r).unwrap_or(crate::core::store::MAX_RECORD_BYTES);
         let full = runs
             .last()
             .is_none_or(|run| run.len() >= max.max(1) || bytes + size > BATCH_BYTES);
