@@ -126,9 +126,8 @@ fn parse_error(e: &serde_json::Error, bytes: &[u8]) -> ApiError {
 }
 
 fn size_check(draft: &Draft) -> Result<(), FieldError> {
-    let bytes = codec::encode(&draft.data)
-        .map_err(|e| FieldError::new("data", ErrorCode::Malformed, e.to_string()))?
-        .len();
+    let bytes = codec::encoded_len(&draft.data)
+        .map_err(|e| FieldError::new("data", ErrorCode::Malformed, e.to_string()))?;
     // Leave room for the envelope within the store's per-record limit.
     if bytes > MAX_RECORD_BYTES - 4096 {
         return Err(FieldError::new(
