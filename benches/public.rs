@@ -202,7 +202,11 @@ fn main() {
         let per_window = (n - half).div_ceil(windows);
         for w in 0..windows {
             let from = half + w * per_window;
-            let count = per_window.min(n - from);
+            // A small N leaves the last windows empty.
+            let count = per_window.min(n.saturating_sub(from));
+            if count == 0 {
+                break;
+            }
             let loaded = loaded_window(w);
             gate.send_replace(Some(loaded));
             let took = ingest(&api, vacancies(from, count)).await;
