@@ -93,7 +93,7 @@ pub struct Figures {
     /// Seconds waited, after the rest, for the nodes' background work to finish.
     pub idle_waited: f64,
     /// (code, bytes) of every node.
-    pub rss: Vec<(NodeCode, u64)>,
+    pub rss: Vec<(NodeCode, measure::Rss)>,
     pub killed: String,
     pub down_for: f64,
     pub wiped: String,
@@ -156,10 +156,14 @@ impl Figures {
     }
 
     fn rss_of(&self, tier: Tier) -> Vec<f64> {
+        self.rss_part(tier, |r| r.total)
+    }
+
+    fn rss_part(&self, tier: Tier, part: impl Fn(&measure::Rss) -> u64) -> Vec<f64> {
         self.rss
             .iter()
             .filter(|(c, _)| c.tier() == tier)
-            .map(|(_, b)| *b as f64 / MIB)
+            .map(|(_, r)| part(r) as f64 / MIB)
             .collect()
     }
 
@@ -192,6 +196,16 @@ impl Figures {
             max(&nodes),
             max(&cities),
             max(&provinces)
+        );
+        let part = |f: fn(&measure::Rss) -> u64| {
+            [Tier::City, Tier::Province].map(|t| median(self.rss_part(t, f)))
+        };
+        let (anon, file) = (part(|r| r.anon), part(|r| r.file));
+        println!(
+            "idle_rss_parts = anonymous {:.1} / {:.1} MiB, file-backed {:.1} / {:.1} MiB \
+             (median city / median province; file-backed pages are the lmsync binary's, \
+             shared by every node on the machine)",
+            anon[0], anon[1], file[0], file[1]
         );
         println!(
             "ministry_rss = {:.1} MiB",

@@ -113,18 +113,37 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// VmRSS of `pid`, in bytes.
-pub fn rss(pid: u32) -> Option<u64> {
+/// Resident memory of a process, in bytes: the total and its two parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rss {
+    /// VmRSS.
+    pub total: u64,
+    /// RssAnon: heap, stacks, the copies of relocated data; the node's own memory.
+    pub anon: u64,
+    /// RssFile: pages of the mapped `lmsync` binary (and libraries), which every node
+    /// started from the same binary shares through the page cache.
+    pub file: u64,
+}
+
+/// [`Rss`] of `pid`, from `/proc/PID/status`.
+pub fn rss(pid: u32) -> Option<Rss> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    let field = |name: &str| -> Option<u64> {
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some(Rss {
+        total: field("VmRSS:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
 
 /// id → version of every record of `owner` in `store`, each hash verified.

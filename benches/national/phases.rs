@@ -250,7 +250,7 @@ async fn idle(p: &Params, fleet: &Fleet, f: &mut Figures) {
     }
     f.rss = pids
         .iter()
-        .map(|(c, pid)| (*c, measure::rss(*pid).unwrap_or(0)))
+        .map(|(c, pid)| (*c, measure::rss(*pid).unwrap_or_default()))
         .collect();
 }
 
