@@ -149,14 +149,14 @@ impl RunningNode {
     /// reopens the store and catches up. Until then the node keeps serving reads and
     /// status, refuses writes and acknowledges nothing.
     pub async fn space_returned(&self) {
+        // An idle node must not wake up to poll for a disk that is not full.
+        self.store.filled().await;
         loop {
             tokio::time::sleep(SPACE_PROBE_EVERY).await;
-            if self.store.full() {
-                let dir = self.data_dir.clone();
-                let room = tokio::task::spawn_blocking(move || has_room(&dir)).await;
-                if matches!(room, Ok(true)) {
-                    return;
-                }
+            let dir = self.data_dir.clone();
+            let room = tokio::task::spawn_blocking(move || has_room(&dir)).await;
+            if matches!(room, Ok(true)) {
+                return;
             }
         }
     }

@@ -73,7 +73,21 @@ impl SledStore {
             *fault = Some(err.to_string());
             let full = matches!(err, StoreError::Full(_));
             self.full.store(full, std::sync::atomic::Ordering::Relaxed);
+            if full {
+                self.filled.notify_waiters();
+            }
         }
+    }
+
+    /// Resolves once a full disk has poisoned the store (at once if it has already).
+    pub async fn filled(&self) {
+        let filled = self.filled.notified();
+        // Created before the check: a poisoning between the check and the await still
+        // wakes it (`notify_waiters` reaches every `Notified` already created).
+        if self.full() {
+            return;
+        }
+        filled.await;
     }
 
     /// Why a poisoned store refuses a commit. A full disk stays a full disk whichever

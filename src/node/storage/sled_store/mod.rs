@@ -63,6 +63,8 @@ pub struct SledStore {
     fault: RwLock<Option<String>>,
     /// The fault was a full disk.
     full: std::sync::atomic::AtomicBool,
+    /// Woken when the store is poisoned by a full disk, so that nothing polls for it.
+    filled: tokio::sync::Notify,
     /// Keys under quarantine (bounded per owner), so that a valid version can clear its
     /// entry without a read on every write.
     quarantined: RwLock<BTreeSet<(NodeCode, RecordKey)>>,

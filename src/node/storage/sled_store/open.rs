@@ -175,6 +175,7 @@ impl SledStore {
             }),
             fault: RwLock::new(None),
             full: std::sync::atomic::AtomicBool::new(false),
+            filled: tokio::sync::Notify::new(),
             quarantined: RwLock::new(quarantined),
             index_gate: RwLock::new(()),
             index_min_tail: std::sync::atomic::AtomicU64::new(MIN_TAIL),
