@@ -9,7 +9,9 @@
 //!   clients, as `lmsync import` does (parsing, validation, pseudonymisation included).
 //!
 //! Run: `cargo bench --bench ingest` (env `LMSYNC_BENCH_RECORDS`, `LMSYNC_BENCH_ROUNDS`).
-//! Prints one line per figure: `name = value unit (ratio to limit)`, medians of the rounds.
+//! Prints one line per figure: `name = value unit (ratio to limit)`, medians of the rounds;
+//! after the first round, where the disk of raw sled and of the node's store goes, per
+//! record.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -152,6 +154,14 @@ fn main() {
             "round {round}: raw {:.0}  sequential {:.0}  store {:.0}  api {:.0} rec/s",
             raw[round], seq[round], st[round], ap[round]
         );
+        if round == 0 {
+            // Where a store's disk goes, against raw sled holding the same records.
+            let raw_dir = tmp.path().join("raw");
+            let raw_disk = common::dir_bytes(&raw_dir) as f64 / n as f64;
+            println!("disk_raw_sled = {raw_disk:.0} B per record (the same keys and values)");
+            let node = common::where_the_bytes_go(&tmp.path().join("api").join("data"));
+            println!("disk_node = {node}");
+        }
     }
     let limit = median(raw);
     println!("raw_sled_batch_durable = {limit:.0} rec/s (the limit)");

@@ -84,7 +84,7 @@ use lmsync::reporting::scan::{self, Context, figures};
 
 mod common;
 
-use common::env_usize;
+use common::{dir_bytes, env_usize};
 
 /// Records per commit while building.
 const COMMIT: usize = 10_000;
@@ -129,19 +129,6 @@ fn disk_read_bytes() -> u64 {
         .find_map(|l| l.strip_prefix("read_bytes:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn dir_bytes(path: &Path) -> u64 {
-    std::fs::read_dir(path).map_or(0, |entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    })
 }
 
 fn mib(kb: u64) -> f64 {

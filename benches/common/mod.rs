@@ -95,6 +95,85 @@ pub fn raw_sled(dir: &Path, records: &[([u8; 21], Vec<u8>)], cache: u64) -> f64 
     records.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Bytes of the files under `path`.
+pub fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    })
+}
+
+/// What a closed store holds, by kind of key: bytes of keys and values together, as the
+/// store writes them, before sled's own overhead (node headers, versions not yet
+/// reclaimed, free space in segments).
+pub struct Held {
+    /// (kind, bytes), in the order first met.
+    pub by_kind: Vec<(&'static str, u64)>,
+    /// Records held and the bytes of their encoded values.
+    pub records: u64,
+    pub record_bytes: u64,
+}
+
+/// [`Held`] of the closed store in `dir`.
+pub fn held(dir: &Path) -> Held {
+    let db = sled::Config::new().path(dir).open().unwrap();
+    let mut held = Held {
+        by_kind: Vec::new(),
+        records: 0,
+        record_bytes: 0,
+    };
+    for item in db.iter() {
+        let (k, v) = item.unwrap();
+        let kind = match k.first() {
+            Some(&keys::RECORD) => {
+                held.records += 1;
+                held.record_bytes += v.len() as u64;
+                "records"
+            }
+            Some(&keys::LOG) => "change log",
+            Some(&keys::INDEX) => "leaf index",
+            Some(&keys::FIGURES) => "kept figures",
+            _ => "other",
+        };
+        let bytes = (k.len() + v.len()) as u64;
+        match held.by_kind.iter_mut().find(|(name, _)| *name == kind) {
+            Some((_, total)) => *total += bytes,
+            None => held.by_kind.push((kind, bytes)),
+        }
+    }
+    held
+}
+
+/// One line saying where the disk of the closed store in `dir` goes, per record held:
+/// its files against the encoded record, what it holds by kind, and the rest (sled's own
+/// overhead).
+pub fn where_the_bytes_go(dir: &Path) -> String {
+    let held = held(dir);
+    let n = held.records.max(1) as f64;
+    let disk = dir_bytes(dir) as f64 / n;
+    let record = held.record_bytes as f64 / n;
+    let total: u64 = held.by_kind.iter().map(|(_, b)| b).sum();
+    let parts: Vec<String> = held
+        .by_kind
+        .iter()
+        .map(|(kind, b)| format!("{kind} {:.0}", *b as f64 / n))
+        .collect();
+    format!(
+        "{disk:.0} B per record on disk, {:.2}x the {record:.0} B encoded record; the store \
+         holds {:.0} ({}, keys included), sled's own overhead is the other {:.0}",
+        disk / record,
+        total as f64 / n,
+        parts.join(", "),
+        disk - total as f64 / n
+    )
+}
+
 /// Posts `bodies` to `url` with the bearer `token` from `clients` concurrent clients, each
 /// taking the next body as it finishes one, as `lmsync import` does; any refusal fails
 /// the benchmark.
