@@ -191,8 +191,21 @@ impl Figures {
             median(cities.clone()),
             median(provinces.clone())
         );
+        let largest = self
+            .rss
+            .iter()
+            .filter(|(c, _)| c.tier() != Tier::Ministry)
+            .max_by_key(|(_, r)| r.total);
+        let largest = largest.map_or_else(String::new, |(code, r)| {
+            format!(
+                "; {code}: anonymous {:.1}, file-backed {:.1}",
+                r.anon as f64 / MIB,
+                r.file as f64 / MIB
+            )
+        });
         println!(
-            "idle_rss_max = {:.1} MiB (goal < 30; largest city {:.1}, largest province {:.1})",
+            "idle_rss_max = {:.1} MiB (goal < 30; largest city {:.1}, largest province \
+             {:.1}{largest})",
             max(&nodes),
             max(&cities),
             max(&provinces)
